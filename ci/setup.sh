@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what building and testing hive needs on a fresh Debian 12 machine.
+# Idempotent: installs only what is missing. Run as root (or with sudo).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+
+# Debian packages the tests use (binaries checked, packages installed if missing).
+need_pkgs=()
+need() { command -v "$1" >/dev/null 2>&1 || need_pkgs+=("$2"); }
+need gcc gcc
+need git git
+need kill procps
+need python3 python3
+
+# A Rust toolchain: the machine's own (rustup) if present, else Debian's.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  need_pkgs+=(rustc-web cargo-web)
+fi
+
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "ci/setup.sh: installing ${need_pkgs[*]}"
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
+fi
+echo "ci/setup.sh: $(cargo --version)"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The README's test command: build the release binary once, then run every
+# test (unit tests and end-to-end tests against that binary).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+bash ci/setup.sh
+t0=$(date +%s)
+cargo build --release --locked
+echo "ci/test.sh: release build $(( $(date +%s) - t0 )) s, binary $(stat -c %s target/release/hive) bytes"
+export HIVE_BIN="$PWD/target/release/hive"
+cargo test --locked -- --test-threads 2
+echo "ci/test.sh: all tests passed in $(( $(date +%s) - t0 )) s"

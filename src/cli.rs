@@ -1,0 +1,237 @@
+//! Command line: argh definitions, argv[0] role dispatch and the argument
+//! clean-ups argh lacks (`--key=value`, counted `-v`/`-q`).
+//!
+//! Owns: parsing only. Must not load config or start anything.
+
+use std::path::PathBuf;
+
+use argh::FromArgs;
+
+/// The names this binary answers to as argv[0].
+pub const PROGRAM_NAMES: &[&str] = &["hive", "cloud", "edge", "hive-cloud", "hive-edge"];
+
+#[derive(FromArgs, Debug)]
+/// hive: KubeEdge's cloud and edge in one small binary. Global flags: -v/-vv
+/// for more log output, -q/-qq for less (RUST_LOG, when set, wins).
+pub struct Top {
+    #[argh(subcommand)]
+    pub cmd: Command,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    Cloud(CloudCmd),
+    Edge(EdgeCmd),
+    Version(VersionCmd),
+    Config(ConfigCmd),
+    InstallLinks(InstallLinksCmd),
+}
+
+/// Options shared by both roles.
+#[derive(Debug, Default, Clone)]
+pub struct RoleArgs {
+    pub config: Option<PathBuf>,
+    pub profile: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Run the cloud role (CloudHub, API server, controllers).
+#[argh(subcommand, name = "cloud")]
+pub struct CloudCmd {
+    /// config file (TOML); default: the built-in cloud profile
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// built-in profile to run instead of a file (see `hive config --list`)
+    #[argh(option)]
+    pub profile: Option<String>,
+    /// data directory, overriding the config's data_dir
+    #[argh(option)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Run the edge role (EdgeHub, MetaManager, Edged, EventBus, DeviceTwin, ServiceBus).
+#[argh(subcommand, name = "edge")]
+pub struct EdgeCmd {
+    /// config file (TOML); default: the built-in edge profile
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// built-in profile to run instead of a file (see `hive config --list`)
+    #[argh(option)]
+    pub profile: Option<String>,
+    /// data directory, overriding the config's data_dir
+    #[argh(option)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl From<&CloudCmd> for RoleArgs {
+    fn from(c: &CloudCmd) -> Self {
+        RoleArgs { config: c.config.clone(), profile: c.profile.clone(), data_dir: c.data_dir.clone() }
+    }
+}
+
+impl From<&EdgeCmd> for RoleArgs {
+    fn from(c: &EdgeCmd) -> Self {
+        RoleArgs { config: c.config.clone(), profile: c.profile.clone(), data_dir: c.data_dir.clone() }
+    }
+}
+
+#[derive(FromArgs, Debug)]
+/// Print version, git commit, target triple and enabled features.
+#[argh(subcommand, name = "version")]
+pub struct VersionCmd {}
+
+#[derive(FromArgs, Debug)]
+/// Print the effective config of a role or profile, or check a file.
+#[argh(subcommand, name = "config")]
+pub struct ConfigCmd {
+    /// role whose effective config to print: cloud or edge
+    #[argh(option)]
+    pub role: Option<String>,
+    /// built-in profile to print
+    #[argh(option)]
+    pub profile: Option<String>,
+    /// config file to print as it takes effect (defaults filled in)
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// check FILE and exit: 0 if usable, 2 with the error otherwise
+    #[argh(option)]
+    pub check: Option<PathBuf>,
+    /// list the built-in profiles
+    #[argh(switch)]
+    pub list: bool,
+}
+
+#[derive(FromArgs, Debug)]
+/// Create `cloud` and `edge` links to this binary in DIR (for firmware images).
+#[argh(subcommand, name = "install-links")]
+pub struct InstallLinksCmd {
+    /// directory to put the links in
+    #[argh(positional)]
+    pub dir: PathBuf,
+    /// make hard links instead of symbolic links
+    #[argh(switch)]
+    pub hard: bool,
+    /// replace existing files of those names
+    #[argh(switch)]
+    pub force: bool,
+}
+
+/// What argv[0] asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Invocation {
+    /// `hive …`: subcommands.
+    Hive,
+    /// `cloud …` / `edge …`: that role directly.
+    Role(&'static str),
+}
+
+/// Decide by the file name of argv[0].
+pub fn invocation(argv0: &str) -> Result<Invocation, String> {
+    let base = std::path::Path::new(argv0).file_name().and_then(|s| s.to_str()).unwrap_or(argv0);
+    match base {
+        "hive" => Ok(Invocation::Hive),
+        "cloud" | "hive-cloud" => Ok(Invocation::Role("cloud")),
+        "edge" | "hive-edge" => Ok(Invocation::Role("edge")),
+        other => Err(format!(
+            "hive: unknown program name `{other}`; run this binary as one of: {}",
+            PROGRAM_NAMES.join(", ")
+        )),
+    }
+}
+
+/// Global verbosity taken out of the arguments: -v/-vv/--verbose, -q/-qq/--quiet.
+/// Returns the remaining arguments and the net level (+ louder, - quieter).
+pub fn take_verbosity(args: Vec<String>) -> (Vec<String>, i32) {
+    let mut level = 0;
+    let mut rest = Vec::with_capacity(args.len());
+    let mut after_dashdash = false;
+    for a in args {
+        if after_dashdash {
+            rest.push(a);
+            continue;
+        }
+        match a.as_str() {
+            "--" => {
+                after_dashdash = true;
+                rest.push(a);
+            }
+            "--verbose" => level += 1,
+            "--quiet" => level -= 1,
+            s if s.len() > 1 && s.starts_with('-') && !s.starts_with("--") && s[1..].chars().all(|c| c == 'v') => {
+                level += (s.len() - 1) as i32
+            }
+            s if s.len() > 1 && s.starts_with('-') && !s.starts_with("--") && s[1..].chars().all(|c| c == 'q') => {
+                level -= (s.len() - 1) as i32
+            }
+            _ => rest.push(a),
+        }
+    }
+    (rest, level)
+}
+
+/// Split `--key=value` into `--key value` (argh only takes the latter).
+pub fn split_equals(args: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut after_dashdash = false;
+    for a in args {
+        if !after_dashdash && a.starts_with("--") && a.len() > 2 {
+            if let Some((k, v)) = a.split_once('=') {
+                out.push(k.to_string());
+                out.push(v.to_string());
+                continue;
+            }
+        }
+        if a == "--" {
+            after_dashdash = true;
+        }
+        out.push(a);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn argv0_names() {
+        assert_eq!(invocation("/usr/bin/hive"), Ok(Invocation::Hive));
+        assert_eq!(invocation("./edge"), Ok(Invocation::Role("edge")));
+        assert_eq!(invocation("/sbin/hive-cloud"), Ok(Invocation::Role("cloud")));
+        let e = invocation("/bin/fog").unwrap_err();
+        assert!(e.contains("`fog`") && e.contains("hive, cloud, edge"), "{e}");
+    }
+
+    #[test]
+    fn equals_is_split_but_not_after_dashdash() {
+        assert_eq!(split_equals(v(&["edge", "--config=a=b.toml", "--", "--x=1"])), v(&["edge", "--config", "a=b.toml", "--", "--x=1"]));
+        assert_eq!(split_equals(v(&["-x=1", "--=z"])), v(&["-x=1", "--", "z"]));
+    }
+
+    #[test]
+    fn verbosity_is_counted_and_removed() {
+        assert_eq!(take_verbosity(v(&["-vv", "edge", "-q", "--config", "f"])), (v(&["edge", "--config", "f"]), 1));
+        assert_eq!(take_verbosity(v(&["--quiet", "cloud", "-qq"])), (v(&["cloud"]), -3));
+        assert_eq!(take_verbosity(v(&["-vx", "--", "-v"])), (v(&["-vx", "--", "-v"]), 0));
+    }
+
+    #[test]
+    fn argh_parses_roles_and_config() {
+        let t = Top::from_args(&["hive"], &["edge", "--config", "e.toml", "--data-dir", "/d"]).unwrap();
+        match t.cmd {
+            Command::Edge(e) => {
+                assert_eq!(e.config, Some(PathBuf::from("e.toml")));
+                assert_eq!(e.data_dir, Some(PathBuf::from("/d")));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Top::from_args(&["hive"], &["warp"]).is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! The cloud role: which modules exist and how they are built from config.
+//! Each module lives in its own file here (hub.rs is CloudHub, ...).
+
+use crate::config::{CloudConfig, CloudModule};
+use crate::core::{Module, Router};
+
+/// Build the modules the config lists, in order.
+pub fn modules(cfg: &CloudConfig, _router: &Router) -> Result<Vec<Box<dyn Module>>, String> {
+    let mut out: Vec<Box<dyn Module>> = Vec::new();
+    for m in &cfg.modules {
+        match m {
+            other => return Err(format!("module {} is not part of this build yet", format!("{other:?}").to_lowercase())),
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,128 @@
+//! Small one-shot subcommands: `version`, `config`, `install-links`.
+//! Owns their output and exit codes; must not start a role.
+
+use std::path::Path;
+
+use crate::cli::{ConfigCmd, InstallLinksCmd};
+use crate::config::{self, Role, Source, PROFILES};
+use crate::EXIT_USAGE;
+
+pub fn version() -> i32 {
+    println!(
+        "hive {} (commit {}, target {}, features: {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("HIVE_GIT_COMMIT"),
+        env!("HIVE_TARGET"),
+        env!("HIVE_FEATURES")
+    );
+    0
+}
+
+pub fn config(c: &ConfigCmd) -> i32 {
+    if c.list {
+        for (name, text) in PROFILES {
+            let first = text.lines().next().unwrap_or("").trim_start_matches('#').trim();
+            println!("{name:<24} {first}");
+        }
+        return 0;
+    }
+    let role = match c.role.as_deref() {
+        None => None,
+        Some("cloud") => Some(Role::Cloud),
+        Some("edge") => Some(Role::Edge),
+        Some(other) => {
+            eprintln!("hive config: --role must be cloud or edge, not `{other}`");
+            return EXIT_USAGE;
+        }
+    };
+    if let Some(path) = &c.check {
+        return match config::load(role, Source::File(path)) {
+            Ok(cfg) => {
+                println!("{}: ok ({} role)", path.display(), cfg.role());
+                0
+            }
+            Err(e) => {
+                eprintln!("hive config: {e}");
+                EXIT_USAGE
+            }
+        };
+    }
+    let source = match (&c.config, &c.profile) {
+        (Some(_), Some(_)) => {
+            eprintln!("hive config: use either --config or --profile, not both");
+            return EXIT_USAGE;
+        }
+        (Some(f), None) => Source::File(f),
+        (None, Some(p)) => Source::Profile(p),
+        (None, None) if role.is_some() => Source::Default,
+        (None, None) => {
+            eprintln!("hive config: say what to print: --role cloud|edge, --profile NAME, --config FILE, or --check FILE");
+            return EXIT_USAGE;
+        }
+    };
+    match config::load(role, source) {
+        Ok(cfg) => {
+            print!("{}", cfg.to_toml());
+            0
+        }
+        Err(e) => {
+            eprintln!("hive config: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+pub fn install_links(c: &InstallLinksCmd) -> i32 {
+    let exe = match std::env::current_exe().and_then(|p| p.canonicalize()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("hive install-links: cannot find this binary's path: {e}");
+            return 1;
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(&c.dir) {
+        eprintln!("hive install-links: cannot create {}: {e}", c.dir.display());
+        return 1;
+    }
+    for name in ["cloud", "edge"] {
+        let link = c.dir.join(name);
+        match link_one(&exe, &link, c.hard, c.force) {
+            Ok(true) => println!("{} -> {}", link.display(), exe.display()),
+            Ok(false) => println!("{} already links to {}", link.display(), exe.display()),
+            Err(e) => {
+                eprintln!("hive install-links: {}: {e}", link.display());
+                return 1;
+            }
+        }
+    }
+    0
+}
+
+/// Ok(false) if the link is already what we want.
+fn link_one(exe: &Path, link: &Path, hard: bool, force: bool) -> Result<bool, String> {
+    if let Ok(meta) = std::fs::symlink_metadata(link) {
+        let same = if hard {
+            same_file(exe, link)
+        } else {
+            meta.file_type().is_symlink() && std::fs::read_link(link).map(|t| t == exe).unwrap_or(false)
+        };
+        if same {
+            return Ok(false);
+        }
+        if !force {
+            return Err("exists and is not a link to this binary (pass --force to replace it)".into());
+        }
+        std::fs::remove_file(link).map_err(|e| format!("cannot remove: {e}"))?;
+    }
+    let r = if hard { std::fs::hard_link(exe, link) } else { std::os::unix::fs::symlink(exe, link) };
+    r.map_err(|e| format!("cannot create link: {e}"))?;
+    Ok(true)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}

@@ -1,0 +1,63 @@
+//! Starting a role: load its config, build its modules, hand them to the
+//! runtime. Owns the mapping from config to a running role; must not contain
+//! any module's logic.
+
+use std::time::{Duration, Instant};
+
+use crate::config::{self, Role, RoleConfig, Source};
+use crate::core::{runtime, Module, Router};
+use crate::cli::RoleArgs;
+use crate::EXIT_USAGE;
+
+/// Run `role` until signalled; returns the process exit code.
+pub fn run(role: Role, args: RoleArgs, started: Instant) -> i32 {
+    let source = match (&args.config, &args.profile) {
+        (Some(_), Some(_)) => {
+            eprintln!("hive {role}: use either --config or --profile, not both");
+            return EXIT_USAGE;
+        }
+        (Some(f), None) => Source::File(f),
+        (None, Some(p)) => Source::Profile(p),
+        (None, None) => Source::Default,
+    };
+    let mut cfg = match config::load(Some(role), source) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hive {role}: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if let Some(d) = args.data_dir {
+        match &mut cfg {
+            RoleConfig::Cloud(c) => c.data_dir = d,
+            RoleConfig::Edge(c) => c.data_dir = d,
+        }
+    }
+    match &cfg {
+        RoleConfig::Cloud(c) => log::debug!(target: "runtime", "data dir {}, modules {:?}", c.data_dir.display(), c.modules),
+        RoleConfig::Edge(c) => log::debug!(target: "runtime", "data dir {}, modules {:?}", c.data_dir.display(), c.modules),
+    }
+    let router = Router::new();
+    let modules: Result<Vec<Box<dyn Module>>, String> = match &cfg {
+        RoleConfig::Cloud(c) => crate::cloud::modules(c, &router),
+        RoleConfig::Edge(c) => crate::edge::modules(c, &router),
+    };
+    let modules = match modules {
+        Ok(m) => m,
+        Err(e) => {
+            log::error!(target: "runtime", "hive {role} cannot start: {e}");
+            return runtime::EXIT_MODULE_FAILED;
+        }
+    };
+    let rt = cfg.runtime();
+    let opts = runtime::RuntimeOptions {
+        role: role.as_str(),
+        channel_capacity: rt.channel_capacity,
+        request_timeout: Duration::from_millis(rt.request_timeout_ms),
+        start_timeout: Duration::from_millis(rt.start_timeout_ms),
+        shutdown_timeout: Duration::from_millis(rt.shutdown_timeout_ms),
+        started,
+    };
+    log::info!(target: "runtime", "hive {} {role} starting (pid {})", env!("CARGO_PKG_VERSION"), std::process::id());
+    runtime::run(opts, router, modules)
+}

@@ -1,0 +1,132 @@
+//! Helpers for end-to-end tests: find the built `hive` binary (HIVE_BIN, as
+//! ci/test.sh sets it to the release build, or cargo's own build), run it in
+//! a scratch directory, wait for log lines, signal it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+pub fn hive_bin() -> PathBuf {
+    match std::env::var_os("HIVE_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_hive")),
+    }
+}
+
+/// A running hive process whose stderr is collected line by line.
+pub struct Proc {
+    pub child: Child,
+    lines: Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Proc {
+    /// Start `program` (a path to hive or a link to it) with `args` in `dir`.
+    pub fn start(program: &Path, args: &[&str], dir: &Path) -> Proc {
+        Proc::start_env(program, args, dir, &[])
+    }
+
+    /// As `start`, with extra environment variables (RUST_LOG is cleared otherwise).
+    pub fn start_env(program: &Path, args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Proc {
+        let mut child = Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        let stderr = child.stderr.take().expect("stderr piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc { child, lines: rx, seen: Vec::new() }
+    }
+
+    /// Wait until a stderr line contains `needle`; panics with the log on timeout.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.contains(needle) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!("no line containing {needle:?} within {timeout:?}; log so far:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// Collect whatever stderr arrived so far (non-blocking).
+    pub fn drain(&mut self) -> &[String] {
+        while let Ok(l) = self.lines.try_recv() {
+            self.seen.push(l);
+        }
+        &self.seen
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status();
+        assert!(ok.map(|s| s.success()).unwrap_or(false), "kill -{sig} failed");
+    }
+
+    /// Wait for exit up to `timeout`; kills and panics on overrun.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                // Give the reader thread a moment to pass on the last lines.
+                std::thread::sleep(Duration::from_millis(50));
+                self.drain();
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("process did not exit within {timeout:?}; log:\n{}", self.drain().join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Run hive to completion; returns (exit code, stdout, stderr).
+pub fn run(program: &Path, args: &[&str], dir: &Path) -> (i32, String, String) {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
