@@ -26,6 +26,7 @@ pub enum Command {
     Version(VersionCmd),
     Config(ConfigCmd),
     InstallLinks(InstallLinksCmd),
+    Cert(CertCmd),
 }
 
 /// Options shared by both roles.
@@ -117,6 +118,38 @@ pub struct InstallLinksCmd {
     /// replace existing files of those names
     #[argh(switch)]
     pub force: bool,
+}
+
+#[derive(FromArgs, Debug)]
+/// Certificates for the cloud ⇄ edge tunnel.
+#[argh(subcommand, name = "cert")]
+pub struct CertCmd {
+    #[argh(subcommand)]
+    pub what: CertWhat,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum CertWhat {
+    Node(CertNodeCmd),
+}
+
+#[derive(FromArgs, Debug)]
+/// Sign a node certificate with the cloud's CA; writes node.pem, node.key, ca.pem.
+#[argh(subcommand, name = "node")]
+pub struct CertNodeCmd {
+    /// node name (lowercase letters, digits, '-', '.')
+    #[argh(positional)]
+    pub name: String,
+    /// directory holding the cloud's ca.pem and ca.key (default ./hive-data/cloud)
+    #[argh(option, default = "PathBuf::from(\"./hive-data/cloud\")")]
+    pub ca_dir: PathBuf,
+    /// directory to write node.pem, node.key and ca.pem to (default ./hive-data/edge)
+    #[argh(option, default = "PathBuf::from(\"./hive-data/edge\")")]
+    pub out: PathBuf,
+    /// validity in days (default 365)
+    #[argh(option, default = "365")]
+    pub days: i64,
 }
 
 /// What argv[0] asks for.

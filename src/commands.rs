@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::cli::{ConfigCmd, InstallLinksCmd};
+use crate::cli::{CertCmd, CertWhat, ConfigCmd, InstallLinksCmd};
 use crate::config::{self, Role, Source, PROFILES};
 use crate::EXIT_USAGE;
 
@@ -124,5 +124,41 @@ fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::metadata(a), std::fs::metadata(b)) {
         (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
         _ => false,
+    }
+}
+
+pub fn cert(c: &CertCmd) -> i32 {
+    let CertWhat::Node(n) = &c.what;
+    if let Err(e) = crate::tls::check_node_name(&n.name) {
+        eprintln!("hive cert node: {e}");
+        return EXIT_USAGE;
+    }
+    if n.days < 1 {
+        eprintln!("hive cert node: --days must be at least 1");
+        return EXIT_USAGE;
+    }
+    let ca_file = crate::tls::CertAuthority::cert_path(&n.ca_dir);
+    if !ca_file.exists() {
+        eprintln!(
+            "hive cert node: no CA at {}: start `hive cloud` once (it creates the CA in its data dir) or pass --ca-dir",
+            ca_file.display()
+        );
+        return 1;
+    }
+    let result = crate::tls::CertAuthority::load(&n.ca_dir).and_then(|ca| {
+        let (cert, key) = ca.issue_node(&n.name, n.days)?;
+        crate::tls::write_file(&n.out.join("node.key"), &key, true)?;
+        crate::tls::write_file(&n.out.join("node.pem"), &cert, false)?;
+        crate::tls::write_file(&n.out.join("ca.pem"), &ca.cert_pem, false)
+    });
+    match result {
+        Ok(()) => {
+            println!("node {}: wrote {}/node.pem, node.key, ca.pem (valid {} days)", n.name, n.out.display(), n.days);
+            0
+        }
+        Err(e) => {
+            eprintln!("hive cert node: {e}");
+            1
+        }
     }
 }

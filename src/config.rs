@@ -133,11 +133,28 @@ pub enum EdgeModule {
 pub struct CloudHubConfig {
     /// Where edges connect (websocket over mutual TLS).
     pub listen: SocketAddr,
+    /// Extra names/addresses the server certificate covers (besides localhost, 127.0.0.1, ::1).
+    pub server_names: Vec<String>,
+    /// Largest frame accepted or sent, bytes.
+    pub max_frame_bytes: usize,
+    /// A node without traffic for this long is NotReady (s).
+    pub node_timeout_s: u64,
+    /// TLS + websocket handshake + Hello must finish within this (ms).
+    pub handshake_timeout_ms: u64,
+    /// Frames queued per node before the node is considered stuck and disconnected.
+    pub node_queue: usize,
 }
 
 impl Default for CloudHubConfig {
     fn default() -> Self {
-        CloudHubConfig { listen: SocketAddr::from(([0, 0, 0, 0], 10000)) }
+        CloudHubConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 10000)),
+            server_names: vec![],
+            max_frame_bytes: 4 << 20,
+            node_timeout_s: 40,
+            handshake_timeout_ms: 10_000,
+            node_queue: 1024,
+        }
     }
 }
 
@@ -172,7 +189,7 @@ impl Default for CloudConfig {
         CloudConfig {
             role: Some(Role::Cloud),
             data_dir: PathBuf::from("./hive-data/cloud"),
-            modules: vec![],
+            modules: vec![CloudModule::CloudHub],
             runtime: RuntimeConfig::default(),
             cloudhub: CloudHubConfig::default(),
             api: ApiConfig::default(),
@@ -185,11 +202,30 @@ impl Default for CloudConfig {
 pub struct EdgeHubConfig {
     /// The CloudHub to connect to.
     pub server: HostPort,
+    /// Websocket ping interval (s); the cloud is presumed gone after 3 silent intervals.
+    pub ping_interval_s: u64,
+    /// Reconnect backoff: exponential with full jitter between these bounds (ms).
+    pub backoff_min_ms: u64,
+    pub backoff_max_ms: u64,
+    /// TCP + TLS + websocket connect timeout (ms).
+    pub connect_timeout_ms: u64,
+    /// Largest frame accepted or sent, bytes.
+    pub max_frame_bytes: usize,
+    /// Messages for the cloud held in memory while offline; beyond it the oldest are dropped and counted.
+    pub offline_queue: usize,
 }
 
 impl Default for EdgeHubConfig {
     fn default() -> Self {
-        EdgeHubConfig { server: HostPort { host: "127.0.0.1".into(), port: 10000 } }
+        EdgeHubConfig {
+            server: HostPort { host: "127.0.0.1".into(), port: 10000 },
+            ping_interval_s: 15,
+            backoff_min_ms: 500,
+            backoff_max_ms: 30_000,
+            connect_timeout_ms: 10_000,
+            max_frame_bytes: 4 << 20,
+            offline_queue: 1000,
+        }
     }
 }
 
@@ -253,7 +289,7 @@ impl Default for EdgeConfig {
             role: Some(Role::Edge),
             data_dir: PathBuf::from("./hive-data/edge"),
             node_name: String::new(),
-            modules: vec![],
+            modules: vec![EdgeModule::EdgeHub],
             runtime: RuntimeConfig::default(),
             edgehub: EdgeHubConfig::default(),
             metaserver: MetaServerConfig::default(),
@@ -410,6 +446,40 @@ fn check(name: &str, text: &str, cfg: &RoleConfig) -> Result<(), ConfigError> {
     }
     if let Some(m) = dup {
         return Err(invalid_at(name, text, "", "modules", format!("lists {} twice", m.to_lowercase())));
+    }
+    let frame_range = 1024..=crate::proto::frame::MAX_FRAME_CEILING;
+    let frame_msg = format!("must be between {} and {}", frame_range.start(), frame_range.end());
+    match cfg {
+        RoleConfig::Cloud(c) => {
+            let h = &c.cloudhub;
+            if !frame_range.contains(&h.max_frame_bytes) {
+                return Err(invalid_at(name, text, "cloudhub", "max_frame_bytes", frame_msg));
+            }
+            for (key, v) in [("node_timeout_s", h.node_timeout_s), ("handshake_timeout_ms", h.handshake_timeout_ms), ("node_queue", h.node_queue as u64)] {
+                if v == 0 {
+                    return Err(invalid_at(name, text, "cloudhub", key, "must be more than 0".into()));
+                }
+            }
+        }
+        RoleConfig::Edge(c) => {
+            let h = &c.edgehub;
+            if !frame_range.contains(&h.max_frame_bytes) {
+                return Err(invalid_at(name, text, "edgehub", "max_frame_bytes", frame_msg));
+            }
+            for (key, v) in [("ping_interval_s", h.ping_interval_s), ("backoff_min_ms", h.backoff_min_ms), ("connect_timeout_ms", h.connect_timeout_ms)] {
+                if v == 0 {
+                    return Err(invalid_at(name, text, "edgehub", key, "must be more than 0".into()));
+                }
+            }
+            if h.backoff_max_ms < h.backoff_min_ms {
+                return Err(invalid_at(name, text, "edgehub", "backoff_max_ms", "must not be below backoff_min_ms".into()));
+            }
+            if !c.node_name.is_empty() {
+                if let Err(e) = crate::tls::check_node_name(&c.node_name) {
+                    return Err(invalid_at(name, text, "", "node_name", e.to_string()));
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -1,23 +1,12 @@
 //! hive: one multicall binary. This file only decides what was asked for
 //! (argv[0] or subcommand) and hands over; it does no work itself.
 
-mod cli;
-mod cloud;
-mod commands;
-mod config;
-mod core;
-mod edge;
-mod logging;
-mod role;
-
 use std::time::Instant;
 
 use argh::FromArgs;
 
-use cli::{Command, Invocation, Top};
-
-/// Exit code for bad usage or bad configuration.
-pub const EXIT_USAGE: i32 = 2;
+use hive::cli::{self, Command, Invocation, Top};
+use hive::{commands, config, logging, role, EXIT_USAGE};
 
 fn main() {
     let started = Instant::now();
@@ -51,8 +40,8 @@ fn main() {
                 std::process::exit(0);
             }
             eprintln!("{}", early.output.trim_end());
-            if argv.is_empty() || !matches!(argv[0].as_str(), "cloud" | "edge" | "version" | "config" | "install-links") {
-                eprintln!("hive: valid commands: cloud, edge, version, config, install-links");
+            if argv.is_empty() || !matches!(argv[0].as_str(), "cloud" | "edge" | "version" | "config" | "install-links" | "cert") {
+                eprintln!("hive: valid commands: cloud, edge, version, config, install-links, cert");
             }
             std::process::exit(EXIT_USAGE);
         }
@@ -63,6 +52,7 @@ fn main() {
         Command::Version(_) => commands::version(),
         Command::Config(c) => commands::config(&c),
         Command::InstallLinks(c) => commands::install_links(&c),
+        Command::Cert(c) => commands::cert(&c),
     };
     std::process::exit(code);
 }

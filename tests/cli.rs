@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{hive_bin, run, Proc};
+use common::{hive_bin, run, Proc, Site};
 
 fn repo_file(rel: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -23,13 +23,24 @@ fn version_names_commit_target_and_features() {
 
 #[test]
 fn role_by_argv0_through_a_symlink_and_sigterm_is_orderly() {
-    let dir = tempfile::tempdir().unwrap();
-    for role in ["edge", "cloud", "hive-edge"] {
-        let link = dir.path().join(role);
+    let site = Site::new();
+    let bin = site.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let cloud_link = bin.join("cloud");
+    std::os::unix::fs::symlink(hive_bin(), &cloud_link).unwrap();
+    let cfg = site.cloud_config("");
+    let mut cloud = Proc::start(&cloud_link, &["--config", cfg.to_str().unwrap()], site.path());
+    let line = cloud.wait_for("listening on", Duration::from_secs(20));
+    let port: u16 = line.rsplit(':').next().unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    cloud.wait_for("hive cloud ready", Duration::from_secs(20));
+    site.node_cert("edge-a");
+    for role in ["edge", "hive-edge"] {
+        let link = bin.join(role);
         std::os::unix::fs::symlink(hive_bin(), &link).unwrap();
-        let mut p = Proc::start(&link, &["--data-dir", "data"], dir.path());
-        let want = if role.ends_with("edge") { "hive edge ready" } else { "hive cloud ready" };
-        p.wait_for(want, Duration::from_secs(20));
+        let ecfg = site.edge_config("edge-a", port, "");
+        let mut p = Proc::start(&link, &["--config", ecfg.to_str().unwrap()], site.path());
+        p.wait_for("hive edge ready", Duration::from_secs(20));
+        p.wait_for("connected to cloud", Duration::from_secs(20));
         let t0 = Instant::now();
         p.signal("TERM");
         let st = p.wait_exit(Duration::from_secs(10));
@@ -37,14 +48,19 @@ fn role_by_argv0_through_a_symlink_and_sigterm_is_orderly() {
         assert!(t0.elapsed() < Duration::from_secs(3), "{role}: shutdown took {:?}", t0.elapsed());
         let log = p.seen.join("\n");
         assert!(log.contains("shutting down") && log.contains("stopped"), "{log}");
+        // The cloud saw an orderly close frame, not a dropped connection.
+        cloud.wait_for("closed by peer: 1000 edge shutting down", Duration::from_secs(5));
     }
+    let t0 = Instant::now();
+    cloud.signal("TERM");
+    assert_eq!(cloud.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    assert!(t0.elapsed() < Duration::from_secs(3));
 }
 
 #[test]
 fn sigint_is_orderly_too() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut p = Proc::start(&hive_bin(), &["cloud"], dir.path());
-    p.wait_for("hive cloud ready", Duration::from_secs(20));
+    let site = Site::new();
+    let (mut p, _) = site.start_cloud("");
     p.signal("INT");
     assert_eq!(p.wait_exit(Duration::from_secs(10)).code(), Some(0));
 }
@@ -61,7 +77,7 @@ fn unknown_program_name_and_subcommand_exit_2_naming_valid_ones() {
 
     let (code, _, err) = run(&hive_bin(), &["warp"], dir.path());
     assert_eq!(code, 2);
-    assert!(err.contains("cloud, edge, version, config, install-links"), "{err}");
+    assert!(err.contains("cloud, edge, version, config, install-links, cert"), "{err}");
 }
 
 #[test]
@@ -138,20 +154,23 @@ fn config_check_accepts_every_shipped_profile_and_prints_effective_config() {
 
 #[test]
 fn verbosity_flags_change_logging_and_rust_log_wins() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut p = Proc::start(&hive_bin(), &["-v", "cloud"], dir.path());
+    let site = Site::new();
+    let cfg = site.cloud_config("");
+    let cfg = cfg.to_str().unwrap();
+    let dir = site.path();
+    let mut p = Proc::start(&hive_bin(), &["-v", "cloud", "--config", cfg], dir);
     p.wait_for("ready", Duration::from_secs(20));
     p.signal("TERM");
     p.wait_exit(Duration::from_secs(10));
     assert!(p.seen.iter().any(|l| l.contains("DEBUG")), "{}", p.seen.join("\n"));
 
-    let mut p = Proc::start(&hive_bin(), &["-q", "cloud"], dir.path());
+    let mut p = Proc::start(&hive_bin(), &["-q", "cloud", "--config", cfg], dir);
     std::thread::sleep(Duration::from_millis(500));
     p.signal("TERM");
     p.wait_exit(Duration::from_secs(10));
     assert!(!p.seen.iter().any(|l| l.contains(" INFO ")), "{}", p.seen.join("\n"));
 
-    let mut p = Proc::start_env(&hive_bin(), &["-vv", "cloud"], dir.path(), &[("RUST_LOG", "warn")]);
+    let mut p = Proc::start_env(&hive_bin(), &["-vv", "cloud", "--config", cfg], dir, &[("RUST_LOG", "warn")]);
     std::thread::sleep(Duration::from_millis(500));
     p.signal("TERM");
     p.wait_exit(Duration::from_secs(10));

@@ -1,6 +1,8 @@
 //! The cloud role: which modules exist and how they are built from config.
 //! Each module lives in its own file here (hub.rs is CloudHub, ...).
 
+pub mod hub;
+
 use crate::config::{CloudConfig, CloudModule};
 use crate::core::{Module, Router};
 
@@ -9,6 +11,7 @@ pub fn modules(cfg: &CloudConfig, _router: &Router) -> Result<Vec<Box<dyn Module
     let mut out: Vec<Box<dyn Module>> = Vec::new();
     for m in &cfg.modules {
         match m {
+            CloudModule::CloudHub => out.push(Box::new(hub::CloudHub::new(cfg.cloudhub.clone(), cfg.data_dir.clone()))),
             other => return Err(format!("module {} is not part of this build yet", format!("{other:?}").to_lowercase())),
         }
     }

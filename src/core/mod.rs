@@ -14,3 +14,14 @@ mod runtime_tests;
 pub use message::{Message, MessageId};
 pub use module::{Context, Module, ModuleError, ModuleFuture, Shutdown};
 pub use router::{Router, RouterError};
+
+/// `fut`, or `None` if it takes longer than `d`.
+pub async fn timeout<T>(d: std::time::Duration, fut: impl std::future::Future<Output = T>) -> Option<T> {
+    use smol::future::FutureExt as _;
+    async { Some(fut.await) }
+        .or(async {
+            smol::Timer::after(d).await;
+            None
+        })
+        .await
+}

@@ -1,6 +1,8 @@
 //! The edge role: which modules exist and how they are built from config.
 //! Each module lives in its own file here (hub.rs is EdgeHub, ...).
 
+pub mod hub;
+
 use crate::config::{EdgeConfig, EdgeModule};
 use crate::core::{Module, Router};
 
@@ -9,6 +11,9 @@ pub fn modules(cfg: &EdgeConfig, _router: &Router) -> Result<Vec<Box<dyn Module>
     let mut out: Vec<Box<dyn Module>> = Vec::new();
     for m in &cfg.modules {
         match m {
+            EdgeModule::EdgeHub => {
+                out.push(Box::new(hub::EdgeHub::new(cfg.edgehub.clone(), cfg.data_dir.clone(), cfg.node_name.clone())))
+            }
             other => return Err(format!("module {} is not part of this build yet", format!("{other:?}").to_lowercase())),
         }
     }

@@ -130,3 +130,76 @@ pub fn run(program: &Path, args: &[&str], dir: &Path) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A scratch directory holding a cloud's and edges' data dirs and configs.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+}
+
+impl Site {
+    pub fn new() -> Site {
+        Site { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write a cloud config listening on an ephemeral loopback port; `hub`
+    /// adds lines to its [cloudhub] section.
+    pub fn cloud_config(&self, hub: &str) -> PathBuf {
+        let p = self.path().join("cloud.toml");
+        std::fs::write(
+            &p,
+            format!("role = \"cloud\"\ndata_dir = \"cloud\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"\nnode_timeout_s = 3\n{hub}\n"),
+        )
+        .unwrap();
+        p
+    }
+
+    /// Start the cloud; returns it and the hub port it bound.
+    pub fn start_cloud(&self, hub: &str) -> (Proc, u16) {
+        let cfg = self.cloud_config(hub);
+        let mut p = Proc::start(&hive_bin(), &["cloud", "--config", cfg.to_str().unwrap()], self.path());
+        let line = p.wait_for("cloudhub] listening on", Duration::from_secs(20));
+        let port = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line}"));
+        p.wait_for("hive cloud ready", Duration::from_secs(20));
+        (p, port)
+    }
+
+    /// Sign a node certificate into `<dir>/<name>/`.
+    pub fn node_cert(&self, name: &str) -> PathBuf {
+        let out = self.path().join(name);
+        let (code, _, err) = run(
+            &hive_bin(),
+            &["cert", "node", name, "--ca-dir", "cloud", "--out", out.to_str().unwrap()],
+            self.path(),
+        );
+        assert_eq!(code, 0, "hive cert node {name}: {err}");
+        out
+    }
+
+    /// Write an edge config for node `name` (data dir `<dir>/<name>`) pointing at `port`.
+    pub fn edge_config(&self, name: &str, port: u16, extra: &str) -> PathBuf {
+        let p = self.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &p,
+            format!(
+                "role = \"edge\"\ndata_dir = \"{name}\"\n{extra}\n[edgehub]\nserver = \"127.0.0.1:{port}\"\nbackoff_min_ms = 100\nbackoff_max_ms = 1000\nping_interval_s = 1\n"
+            ),
+        )
+        .unwrap();
+        p
+    }
+
+    pub fn start_edge(&self, name: &str, port: u16, extra: &str) -> Proc {
+        let cfg = self.edge_config(name, port, extra);
+        Proc::start(&hive_bin(), &["edge", "--config", cfg.to_str().unwrap()], self.path())
+    }
+}

@@ -1,0 +1,279 @@
+//! EdgeHub: the edge's client of CloudHub.
+//!
+//! Owns: the connection to the cloud (TCP, TLS with the node certificate,
+//! websocket), keepalive pings, reconnection with exponential backoff and
+//! full jitter, and the messages waiting for the cloud while offline.
+//! Anything a local module sends to `edgehub` goes to the cloud; anything the
+//! cloud sends is routed to the local group it names (replies to their
+//! waiters). Must not interpret message contents.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_rustls::TlsConnector;
+use smol::future::FutureExt as _;
+use smol::net::TcpStream;
+
+use crate::config::EdgeHubConfig;
+use crate::core::{timeout, Context, Message, Module, ModuleError, ModuleFuture};
+use crate::proto::ws::{self, Incoming};
+use crate::proto::{Frame, Hello};
+use crate::tls;
+
+pub const NAME: &str = "edgehub";
+
+/// Where the edge keeps its tunnel credentials.
+pub struct Credentials {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+}
+
+impl Credentials {
+    pub fn in_dir(dir: &Path) -> Credentials {
+        Credentials { cert: dir.join("node.pem"), key: dir.join("node.key"), ca: dir.join("ca.pem") }
+    }
+}
+
+pub struct EdgeHub {
+    cfg: EdgeHubConfig,
+    data_dir: PathBuf,
+    node_name: String,
+}
+
+impl EdgeHub {
+    pub fn new(cfg: EdgeHubConfig, data_dir: PathBuf, node_name: String) -> EdgeHub {
+        EdgeHub { cfg, data_dir, node_name }
+    }
+}
+
+/// Load credentials and check the node name; errors say which file to make.
+pub fn load_tls(data_dir: &Path, want_name: &str) -> Result<(String, Arc<rustls::ClientConfig>), String> {
+    let c = Credentials::in_dir(data_dir);
+    for p in [&c.cert, &c.key, &c.ca] {
+        if !p.exists() {
+            return Err(format!(
+                "{} is missing: create the node's credentials with `hive cert node NAME --out {}` on the cloud side",
+                p.display(),
+                data_dir.display()
+            ));
+        }
+    }
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: cannot read: {e}", p.display()));
+    let name = tls::node_name_of_pem(&c.cert).map_err(|e| e.to_string())?;
+    if !want_name.is_empty() && want_name != name {
+        return Err(format!("node_name is `{want_name}` but {} is for node `{name}`", c.cert.display()));
+    }
+    let cfg = tls::client_config(&read(&c.ca)?, &read(&c.cert)?, &read(&c.key)?).map_err(|e| e.to_string())?;
+    Ok((name, cfg))
+}
+
+/// Exponential backoff with full jitter: a random delay in [0, min(max, base·2^attempt)].
+pub fn backoff(attempt: u32, min_ms: u64, max_ms: u64) -> Duration {
+    let cap = min_ms.saturating_mul(1u64 << attempt.min(30)).min(max_ms).max(1);
+    Duration::from_millis(fastrand::u64(0..=cap).max(10))
+}
+
+/// Messages waiting for the cloud while offline; the oldest go first when full.
+struct Pending {
+    q: VecDeque<Message>,
+    cap: usize,
+    dropped: u64,
+}
+
+impl Pending {
+    fn push(&mut self, m: Message) {
+        if self.q.len() >= self.cap {
+            self.q.pop_front();
+            self.dropped += 1;
+            if self.dropped == 1 || self.dropped % 1000 == 0 {
+                log::warn!(target: NAME, "offline queue full ({}): {} oldest messages dropped so far", self.cap, self.dropped);
+            }
+        }
+        self.q.push_back(m);
+    }
+}
+
+enum End {
+    Shutdown,
+    Lost(String),
+}
+
+impl Module for EdgeHub {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn group(&self) -> &'static str {
+        "hub"
+    }
+    fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
+        Box::pin(async move {
+            let (node, tls_cfg) = load_tls(&self.data_dir, &self.node_name).map_err(ModuleError::new)?;
+            let connector = TlsConnector::from(tls_cfg);
+            log::info!(target: NAME, "node {node}: cloud at {}", self.cfg.server);
+            ctx.ready();
+            let mut pending = Pending { q: VecDeque::new(), cap: self.cfg.offline_queue, dropped: 0 };
+            let mut attempt: u32 = 0;
+            loop {
+                match self.connect(&connector).await {
+                    Ok(mut wsock) => {
+                        attempt = 0;
+                        log::info!(target: NAME, "node {node}: connected to cloud {}", self.cfg.server);
+                        match self.session(&ctx, &mut wsock, &mut pending).await {
+                            End::Shutdown => {
+                                ws::close(&mut wsock, false, "edge shutting down").await;
+                                return Ok(());
+                            }
+                            End::Lost(why) => log::warn!(target: NAME, "node {node}: connection to cloud lost: {why}"),
+                        }
+                    }
+                    Err(e) => log::warn!(target: NAME, "node {node}: cannot connect to cloud {}: {e}", self.cfg.server),
+                }
+                let delay = backoff(attempt, self.cfg.backoff_min_ms, self.cfg.backoff_max_ms);
+                attempt = attempt.saturating_add(1);
+                log::debug!(target: NAME, "reconnecting in {} ms (attempt {attempt})", delay.as_millis());
+                // Keep taking messages for the cloud while waiting.
+                let until = Instant::now() + delay;
+                loop {
+                    let wait = async {
+                        smol::Timer::at(until).await;
+                        None
+                    };
+                    let msg = async { Some(ctx.recv().await) };
+                    match msg.or(wait).await {
+                        None => break,
+                        Some(Some(m)) => pending.push(m),
+                        Some(None) => return Ok(()),
+                    }
+                }
+            }
+        })
+    }
+}
+
+type Wss = async_tungstenite::WebSocketStream<futures_rustls::client::TlsStream<TcpStream>>;
+
+impl EdgeHub {
+    fn max_frame(&self) -> usize {
+        self.cfg.max_frame_bytes
+    }
+
+    async fn connect(&self, connector: &TlsConnector) -> Result<Wss, String> {
+        let server = &self.cfg.server;
+        let go = async {
+            let tcp = TcpStream::connect((server.host.as_str(), server.port)).await.map_err(|e| format!("TCP: {e}"))?;
+            let _ = tcp.set_nodelay(true);
+            let name = tls::server_name(&server.host).map_err(|e| e.to_string())?;
+            let tls = connector.connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?;
+            let url = format!("wss://{server}/hive/v1/tunnel");
+            let (mut wsock, _) = async_tungstenite::client_async_with_config(url, tls, Some(ws::ws_config(self.max_frame())))
+                .await
+                .map_err(|e| format!("websocket: {e}"))?;
+            let hello = Frame::Hello(Hello { hive_version: env!("CARGO_PKG_VERSION").into(), arch: std::env::consts::ARCH.into() });
+            ws::send(&mut wsock, &hello, self.max_frame()).await?;
+            match ws::recv(&mut wsock, self.max_frame()).await {
+                Incoming::Frame(Frame::Welcome(_)) => Ok(wsock),
+                Incoming::Frame(_) => Err("cloud answered Hello with something else".into()),
+                Incoming::Closed(why) | Incoming::Bad(why) => Err(why),
+                Incoming::Alive => Err("no Welcome".into()),
+            }
+        };
+        timeout(Duration::from_millis(self.cfg.connect_timeout_ms), go)
+            .await
+            .unwrap_or_else(|| Err(format!("not connected within {} ms", self.cfg.connect_timeout_ms)))
+    }
+
+    async fn session(&self, ctx: &Context, wsock: &mut Wss, pending: &mut Pending) -> End {
+        while let Some(m) = pending.q.pop_front() {
+            if let Err(e) = ws::send(wsock, &Frame::Message(m.clone()), self.max_frame()).await {
+                pending.q.push_front(m);
+                return End::Lost(e);
+            }
+        }
+        let ping_every = Duration::from_secs(self.cfg.ping_interval_s);
+        let mut last_heard = Instant::now();
+        let mut next_ping = Instant::now() + ping_every;
+        enum Ev {
+            In(Incoming),
+            Local(Option<Message>),
+            Tick,
+        }
+        loop {
+            let ev = {
+                let incoming = async { Ev::In(ws::recv(wsock, self.max_frame()).await) };
+                let local = async { Ev::Local(ctx.recv().await) };
+                let tick = async {
+                    smol::Timer::at(next_ping).await;
+                    Ev::Tick
+                };
+                local.or(incoming).or(tick).await
+            };
+            match ev {
+                Ev::In(Incoming::Frame(Frame::Message(m))) => {
+                    last_heard = Instant::now();
+                    self.from_cloud(ctx, m).await;
+                }
+                Ev::In(Incoming::Frame(_)) => return End::Lost("unexpected handshake frame mid-session".into()),
+                Ev::In(Incoming::Alive) => last_heard = Instant::now(),
+                Ev::In(Incoming::Closed(why)) => return End::Lost(why),
+                Ev::In(Incoming::Bad(why)) => {
+                    ws::close(wsock, true, &why).await;
+                    return End::Lost(why);
+                }
+                Ev::Local(None) => return End::Shutdown,
+                Ev::Local(Some(m)) => {
+                    if let Err(e) = ws::send(wsock, &Frame::Message(m.clone()), self.max_frame()).await {
+                        pending.push(m);
+                        return End::Lost(e);
+                    }
+                }
+                Ev::Tick => {
+                    if last_heard.elapsed() > ping_every * 3 {
+                        return End::Lost(format!("cloud silent for {} s", last_heard.elapsed().as_secs()));
+                    }
+                    if let Err(e) = ws::ping(wsock).await {
+                        return End::Lost(e);
+                    }
+                    next_ping = Instant::now() + ping_every;
+                }
+            }
+        }
+    }
+
+    /// Route a message from the cloud to its waiter or its local group.
+    async fn from_cloud(&self, ctx: &Context, mut m: Message) {
+        m.source = NAME.to_string();
+        let res = if m.parent_id.is_some() && m.parent_id.map(|p| ctx.router.is_waiting(p)).unwrap_or(false) {
+            ctx.router.deliver_reply(m, "")
+        } else {
+            let group = m.group.clone();
+            ctx.router.send_to_group(&group, m).map(|_| ())
+        };
+        if let Err(e) = res {
+            log::warn!(target: NAME, "message from cloud not delivered: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_jittered_and_capped() {
+        let mut samples = Vec::new();
+        for _ in 0..200 {
+            samples.push(backoff(0, 500, 30_000).as_millis() as u64);
+        }
+        assert!(samples.iter().all(|&s| (10..=500).contains(&s)));
+        let distinct: std::collections::HashSet<_> = samples.iter().collect();
+        assert!(distinct.len() > 50, "jittered, not fixed");
+        for _ in 0..200 {
+            assert!(backoff(40, 500, 30_000) <= Duration::from_millis(30_000));
+        }
+        let late: u64 = (0..200).map(|_| backoff(10, 500, 30_000).as_millis() as u64).sum::<u64>() / 200;
+        assert!(late > 5_000, "mean delay grows with attempts: {late}");
+    }
+}

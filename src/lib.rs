@@ -1,0 +1,16 @@
+//! hive as a library: everything the binary runs, so end-to-end tests can
+//! also drive pieces in-process (many simulated edges in one test).
+
+pub mod cli;
+pub mod cloud;
+pub mod commands;
+pub mod config;
+pub mod core;
+pub mod edge;
+pub mod logging;
+pub mod proto;
+pub mod role;
+pub mod tls;
+
+/// Exit code for bad usage or bad configuration.
+pub const EXIT_USAGE: i32 = 2;

@@ -1,0 +1,6 @@
+//! What crosses the cloud ⇄ edge tunnel. Nothing here does I/O.
+
+pub mod frame;
+pub mod ws;
+
+pub use frame::{decode, encode, Frame, FrameError, Hello, Welcome, PROTOCOL_VERSION};
