@@ -177,6 +177,8 @@ pub struct CloudConfig {
     pub role: Option<Role>,
     /// Where the cloud keeps its store, CA and kubeconfig.
     pub data_dir: PathBuf,
+    /// Cache of the cloud's sled database, bytes.
+    pub db_cache_bytes: u64,
     /// Modules to start, in order.
     pub modules: Vec<CloudModule>,
     pub runtime: RuntimeConfig,
@@ -189,6 +191,7 @@ impl Default for CloudConfig {
         CloudConfig {
             role: Some(Role::Cloud),
             data_dir: PathBuf::from("./hive-data/cloud"),
+            db_cache_bytes: 8 << 20,
             modules: vec![CloudModule::CloudHub],
             runtime: RuntimeConfig::default(),
             cloudhub: CloudHubConfig::default(),
@@ -213,6 +216,8 @@ pub struct EdgeHubConfig {
     pub max_frame_bytes: usize,
     /// Messages for the cloud held in memory while offline; beyond it the oldest are dropped and counted.
     pub offline_queue: usize,
+    /// Events kept in the durable outbox; beyond it the oldest are dropped and counted.
+    pub outbox_max_events: usize,
 }
 
 impl Default for EdgeHubConfig {
@@ -225,6 +230,7 @@ impl Default for EdgeHubConfig {
             connect_timeout_ms: 10_000,
             max_frame_bytes: 4 << 20,
             offline_queue: 1000,
+            outbox_max_events: 10_000,
         }
     }
 }
@@ -274,6 +280,8 @@ pub struct EdgeConfig {
     pub role: Option<Role>,
     /// Where the edge keeps its sled cache, outbox and certificates.
     pub data_dir: PathBuf,
+    /// Cache of the edge's sled database, bytes (it is a rebuildable cache; keep it small).
+    pub db_cache_bytes: u64,
     /// Node name; empty = the name in the node certificate.
     pub node_name: String,
     pub modules: Vec<EdgeModule>,
@@ -288,8 +296,9 @@ impl Default for EdgeConfig {
         EdgeConfig {
             role: Some(Role::Edge),
             data_dir: PathBuf::from("./hive-data/edge"),
+            db_cache_bytes: 2 << 20,
             node_name: String::new(),
-            modules: vec![EdgeModule::EdgeHub],
+            modules: vec![EdgeModule::EdgeHub, EdgeModule::MetaManager],
             runtime: RuntimeConfig::default(),
             edgehub: EdgeHubConfig::default(),
             metaserver: MetaServerConfig::default(),

@@ -10,6 +10,7 @@ pub mod edge;
 pub mod logging;
 pub mod proto;
 pub mod role;
+pub mod store;
 pub mod tls;
 
 /// Exit code for bad usage or bad configuration.

@@ -9,6 +9,19 @@ use crate::core::{runtime, Module, Router};
 use crate::cli::RoleArgs;
 use crate::EXIT_USAGE;
 
+/// Runtime options from a role's config.
+pub fn runtime_options(cfg: &RoleConfig, started: Instant) -> runtime::RuntimeOptions {
+    let rt = cfg.runtime();
+    runtime::RuntimeOptions {
+        role: cfg.role().as_str(),
+        channel_capacity: rt.channel_capacity,
+        request_timeout: Duration::from_millis(rt.request_timeout_ms),
+        start_timeout: Duration::from_millis(rt.start_timeout_ms),
+        shutdown_timeout: Duration::from_millis(rt.shutdown_timeout_ms),
+        started,
+    }
+}
+
 /// Run `role` until signalled; returns the process exit code.
 pub fn run(role: Role, args: RoleArgs, started: Instant) -> i32 {
     let source = match (&args.config, &args.profile) {
@@ -37,10 +50,21 @@ pub fn run(role: Role, args: RoleArgs, started: Instant) -> i32 {
         RoleConfig::Cloud(c) => log::debug!(target: "runtime", "data dir {}, modules {:?}", c.data_dir.display(), c.modules),
         RoleConfig::Edge(c) => log::debug!(target: "runtime", "data dir {}, modules {:?}", c.data_dir.display(), c.modules),
     }
+    let (data_dir, cache) = match &cfg {
+        RoleConfig::Cloud(c) => (c.data_dir.clone(), c.db_cache_bytes),
+        RoleConfig::Edge(c) => (c.data_dir.clone(), c.db_cache_bytes),
+    };
+    let db = match crate::store::open(&data_dir, cache) {
+        Ok(db) => db,
+        Err(e) => {
+            log::error!(target: "runtime", "hive {role} cannot start: {e}");
+            return runtime::EXIT_MODULE_FAILED;
+        }
+    };
     let router = Router::new();
     let modules: Result<Vec<Box<dyn Module>>, String> = match &cfg {
-        RoleConfig::Cloud(c) => crate::cloud::modules(c, &router),
-        RoleConfig::Edge(c) => crate::edge::modules(c, &router),
+        RoleConfig::Cloud(c) => crate::cloud::modules(c, &router, &db),
+        RoleConfig::Edge(c) => crate::edge::modules(c, &router, &db),
     };
     let modules = match modules {
         Ok(m) => m,
@@ -49,15 +73,11 @@ pub fn run(role: Role, args: RoleArgs, started: Instant) -> i32 {
             return runtime::EXIT_MODULE_FAILED;
         }
     };
-    let rt = cfg.runtime();
-    let opts = runtime::RuntimeOptions {
-        role: role.as_str(),
-        channel_capacity: rt.channel_capacity,
-        request_timeout: Duration::from_millis(rt.request_timeout_ms),
-        start_timeout: Duration::from_millis(rt.start_timeout_ms),
-        shutdown_timeout: Duration::from_millis(rt.shutdown_timeout_ms),
-        started,
-    };
+    let opts = runtime_options(&cfg, started);
     log::info!(target: "runtime", "hive {} {role} starting (pid {})", env!("CARGO_PKG_VERSION"), std::process::id());
-    runtime::run(opts, router, modules)
+    let code = runtime::run(opts, router, modules);
+    if let Err(e) = db.flush() {
+        log::error!(target: "runtime", "flushing {}: {e}", data_dir.join("db").display());
+    }
+    code
 }

@@ -35,7 +35,7 @@ async fn dial(port: u16, cfg: Arc<rustls::ClientConfig>) -> Result<Wss, String> 
 /// Dial, say Hello, and expect Welcome.
 async fn join(port: u16, cfg: Arc<rustls::ClientConfig>) -> Result<Wss, String> {
     let mut ws = dial(port, cfg).await?;
-    let hello = Frame::Hello(Hello { hive_version: "test".into(), arch: "test".into() });
+    let hello = Frame::Hello(Hello { hive_version: "test".into(), arch: "test".into(), inventory: vec![] });
     ws.send(WsMessage::Binary(encode(&hello, 1 << 20).unwrap().into())).await.map_err(|e| e.to_string())?;
     match ws.next().await {
         Some(Ok(WsMessage::Binary(b))) => match hive::proto::decode(&b, 1 << 20) {

@@ -2,16 +2,17 @@
 //! Each module lives in its own file here (hub.rs is CloudHub, ...).
 
 pub mod hub;
+pub mod sync;
 
 use crate::config::{CloudConfig, CloudModule};
 use crate::core::{Module, Router};
 
 /// Build the modules the config lists, in order.
-pub fn modules(cfg: &CloudConfig, _router: &Router) -> Result<Vec<Box<dyn Module>>, String> {
+pub fn modules(cfg: &CloudConfig, _router: &Router, db: &sled::Db) -> Result<Vec<Box<dyn Module>>, String> {
     let mut out: Vec<Box<dyn Module>> = Vec::new();
     for m in &cfg.modules {
         match m {
-            CloudModule::CloudHub => out.push(Box::new(hub::CloudHub::new(cfg.cloudhub.clone(), cfg.data_dir.clone()))),
+            CloudModule::CloudHub => out.push(Box::new(hub::CloudHub::new(cfg.cloudhub.clone(), cfg.data_dir.clone(), db.clone()))),
             other => return Err(format!("module {} is not part of this build yet", format!("{other:?}").to_lowercase())),
         }
     }

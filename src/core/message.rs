@@ -22,6 +22,10 @@ pub struct Message {
     pub resource: String,
     pub operation: String,
     pub content: Vec<u8>,
+    /// Sequence number of a durable upstream message (edge outbox), 0 for
+    /// every other message. A module applying upstream data records it with
+    /// the data, so a resend after a partition is applied exactly once.
+    pub seq: u64,
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before 1970).
@@ -50,6 +54,7 @@ impl Message {
             resource: resource.into(),
             operation: operation.into(),
             content: content.into(),
+            seq: 0,
         }
     }
 

@@ -95,6 +95,11 @@ impl Router {
         }
     }
 
+    /// Members of `group`, in registration order.
+    pub fn members(&self, group: &str) -> Vec<String> {
+        self.lock().groups.get(group).cloned().unwrap_or_default()
+    }
+
     /// Whether a module of that name is registered.
     pub fn has_module(&self, name: &str) -> bool {
         self.lock().inboxes.contains_key(name)

@@ -71,11 +71,18 @@ enum Event {
     Ready(&'static str),
     Done(&'static str, Result<(), ModuleError>),
     Signal(Signal),
+    Stop,
     StartTimeout,
 }
 
 /// Run `modules` until a signal or a module failure; returns the exit code.
 pub fn run(opts: RuntimeOptions, router: Router, modules: Vec<Box<dyn Module>>) -> i32 {
+    run_until(opts, router, modules, None)
+}
+
+/// As `run`, and also stop in order when `stop` closes or receives (for
+/// roles embedded in tests and benches).
+pub fn run_until(opts: RuntimeOptions, router: Router, modules: Vec<Box<dyn Module>>, stop: Option<channel::Receiver<()>>) -> i32 {
     // Catch signals before any module starts, so an early SIGTERM is orderly too.
     let mut signals = match Signals::new([Signal::Term, Signal::Int]) {
         Ok(s) => s,
@@ -85,7 +92,7 @@ pub fn run(opts: RuntimeOptions, router: Router, modules: Vec<Box<dyn Module>>) 
         }
     };
     let ex = LocalExecutor::new();
-    smol::block_on(ex.run(supervise(&ex, opts, router, modules, &mut signals)))
+    smol::block_on(ex.run(supervise(&ex, opts, router, modules, &mut signals, stop)))
 }
 
 async fn supervise(
@@ -94,6 +101,7 @@ async fn supervise(
     router: Router,
     modules: Vec<Box<dyn Module>>,
     signals: &mut Signals,
+    stop: Option<channel::Receiver<()>>,
 ) -> i32 {
     let role = opts.role;
     let (trigger, shutdown) = Shutdown::new();
@@ -144,7 +152,7 @@ async fn supervise(
     // Starting, then running: wait for the first reason to stop.
     let mut is_ready = total == 0;
     loop {
-        let ev = next_event(&ready_rx, &done_rx, signals, (!is_ready).then_some(start_deadline)).await;
+        let ev = next_event(&ready_rx, &done_rx, signals, (!is_ready).then_some(start_deadline), stop.as_ref()).await;
         match ev {
             Event::Ready(name) => {
                 ready += 1;
@@ -171,6 +179,10 @@ async fn supervise(
             }
             Event::Signal(sig) => {
                 log::info!(target: "runtime", "signal {sig:?} received: shutting down hive {role}");
+                break;
+            }
+            Event::Stop => {
+                log::info!(target: "runtime", "stop requested: shutting down hive {role}");
                 break;
             }
             Event::StartTimeout => {
@@ -230,6 +242,7 @@ async fn next_event(
     done_rx: &channel::Receiver<(&'static str, Result<(), ModuleError>)>,
     signals: &mut Signals,
     start_deadline: Option<Instant>,
+    stop: Option<&channel::Receiver<()>>,
 ) -> Event {
     let ready = async {
         match ready_rx.recv().await {
@@ -258,8 +271,17 @@ async fn next_event(
             None => std::future::pending().await,
         }
     };
+    let stopped = async {
+        match stop {
+            Some(rx) => {
+                let _ = rx.recv().await;
+                Event::Stop
+            }
+            None => std::future::pending().await,
+        }
+    };
     // Failures and signals win over readiness when both are pending.
-    done.or(signal).or(ready).or(timeout).await
+    done.or(signal).or(stopped).or(ready).or(timeout).await
 }
 
 fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {

@@ -2,10 +2,14 @@
 //!
 //! Owns: the connection to the cloud (TCP, TLS with the node certificate,
 //! websocket), keepalive pings, reconnection with exponential backoff and
-//! full jitter, and the messages waiting for the cloud while offline.
-//! Anything a local module sends to `edgehub` goes to the cloud; anything the
-//! cloud sends is routed to the local group it names (replies to their
-//! waiters). Must not interpret message contents.
+//! full jitter, the durable outbox, and the messages waiting for the cloud
+//! while offline. What a local module sends to `edgehub` goes to the cloud:
+//! operation `report` (a state, coalesced by resource) and `event` are
+//! durable (stored in the outbox first; a requester is answered
+//! `stored <seq>` once they are on disk); anything else is passed through.
+//! Downstream objects are handed to MetaManager (`apply`) and acknowledged
+//! once stored. Anything else from the cloud goes to the local group it
+//! names (replies to their waiters). Must not interpret message contents.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -19,8 +23,12 @@ use smol::net::TcpStream;
 use crate::config::EdgeHubConfig;
 use crate::core::{timeout, Context, Message, Module, ModuleError, ModuleFuture};
 use crate::proto::ws::{self, Incoming};
-use crate::proto::{Frame, Hello};
+use super::outbox::{Kind, Outbox};
+use crate::proto::{Frame, Hello, ObjectChange};
 use crate::tls;
+
+/// Durable upstream messages in flight before waiting for the cloud's acks.
+pub const UP_WINDOW: usize = 256;
 
 pub const NAME: &str = "edgehub";
 
@@ -41,12 +49,22 @@ pub struct EdgeHub {
     cfg: EdgeHubConfig,
     data_dir: PathBuf,
     node_name: String,
+    db: sled::Db,
 }
 
 impl EdgeHub {
-    pub fn new(cfg: EdgeHubConfig, data_dir: PathBuf, node_name: String) -> EdgeHub {
-        EdgeHub { cfg, data_dir, node_name }
+    pub fn new(cfg: EdgeHubConfig, data_dir: PathBuf, node_name: String, db: sled::Db) -> EdgeHub {
+        EdgeHub { cfg, data_dir, node_name, db }
     }
+}
+
+/// The upstream side: the outbox and what of it is on the wire.
+struct Up {
+    outbox: Outbox,
+    /// Highest sequence sent in this session.
+    sent_upto: u64,
+    /// Sent and not yet acknowledged, oldest first.
+    in_flight: VecDeque<u64>,
 }
 
 /// Load credentials and check the node name; errors say which file to make.
@@ -112,16 +130,23 @@ impl Module for EdgeHub {
         Box::pin(async move {
             let (node, tls_cfg) = load_tls(&self.data_dir, &self.node_name).map_err(ModuleError::new)?;
             let connector = TlsConnector::from(tls_cfg);
-            log::info!(target: NAME, "node {node}: cloud at {}", self.cfg.server);
+            let outbox = Outbox::open(&self.db, self.cfg.outbox_max_events).map_err(ModuleError::new)?;
+            log::info!(target: NAME, "node {node}: cloud at {}, {} messages in the outbox", self.cfg.server, outbox.len());
             ctx.ready();
+            let mut up = Up { outbox, sent_upto: 0, in_flight: VecDeque::new() };
             let mut pending = Pending { q: VecDeque::new(), cap: self.cfg.offline_queue, dropped: 0 };
             let mut attempt: u32 = 0;
             loop {
-                match self.connect(&connector).await {
-                    Ok(mut wsock) => {
+                match self.connect(&ctx, &connector).await {
+                    Ok((mut wsock, up_applied)) => {
                         attempt = 0;
-                        log::info!(target: NAME, "node {node}: connected to cloud {}", self.cfg.server);
-                        match self.session(&ctx, &mut wsock, &mut pending).await {
+                        log::info!(target: NAME, "node {node}: connected to cloud {} (cloud applied up to {up_applied})", self.cfg.server);
+                        up.in_flight.clear();
+                        up.sent_upto = up_applied;
+                        if let Err(e) = up.outbox.ack(up_applied) {
+                            log::error!(target: NAME, "outbox: {e}");
+                        }
+                        match self.session(&ctx, &mut wsock, &mut pending, &mut up).await {
                             End::Shutdown => {
                                 ws::close(&mut wsock, false, "edge shutting down").await;
                                 return Ok(());
@@ -144,7 +169,11 @@ impl Module for EdgeHub {
                     let msg = async { Some(ctx.recv().await) };
                     match msg.or(wait).await {
                         None => break,
-                        Some(Some(m)) => pending.push(m),
+                        Some(Some(m)) => {
+                            if let Some(m) = store_durable(&ctx, &mut up, m).await {
+                                pending.push(m);
+                            }
+                        }
                         Some(None) => return Ok(()),
                     }
                 }
@@ -160,8 +189,9 @@ impl EdgeHub {
         self.cfg.max_frame_bytes
     }
 
-    async fn connect(&self, connector: &TlsConnector) -> Result<Wss, String> {
+    async fn connect(&self, ctx: &Context, connector: &TlsConnector) -> Result<(Wss, u64), String> {
         let server = &self.cfg.server;
+        let inventory = inventory(ctx).await?;
         let go = async {
             let tcp = TcpStream::connect((server.host.as_str(), server.port)).await.map_err(|e| format!("TCP: {e}"))?;
             let _ = tcp.set_nodelay(true);
@@ -171,10 +201,10 @@ impl EdgeHub {
             let (mut wsock, _) = async_tungstenite::client_async_with_config(url, tls, Some(ws::ws_config(self.max_frame())))
                 .await
                 .map_err(|e| format!("websocket: {e}"))?;
-            let hello = Frame::Hello(Hello { hive_version: env!("CARGO_PKG_VERSION").into(), arch: std::env::consts::ARCH.into() });
+            let hello = Frame::Hello(Hello { hive_version: env!("CARGO_PKG_VERSION").into(), arch: std::env::consts::ARCH.into(), inventory });
             ws::send(&mut wsock, &hello, self.max_frame()).await?;
             match ws::recv(&mut wsock, self.max_frame()).await {
-                Incoming::Frame(Frame::Welcome(_)) => Ok(wsock),
+                Incoming::Frame(Frame::Welcome(w)) => Ok((wsock, w.up_applied)),
                 Incoming::Frame(_) => Err("cloud answered Hello with something else".into()),
                 Incoming::Closed(why) | Incoming::Bad(why) => Err(why),
                 Incoming::Alive => Err("no Welcome".into()),
@@ -185,7 +215,7 @@ impl EdgeHub {
             .unwrap_or_else(|| Err(format!("not connected within {} ms", self.cfg.connect_timeout_ms)))
     }
 
-    async fn session(&self, ctx: &Context, wsock: &mut Wss, pending: &mut Pending) -> End {
+    async fn session(&self, ctx: &Context, wsock: &mut Wss, pending: &mut Pending, up: &mut Up) -> End {
         while let Some(m) = pending.q.pop_front() {
             if let Err(e) = ws::send(wsock, &Frame::Message(m.clone()), self.max_frame()).await {
                 pending.q.push_front(m);
@@ -201,6 +231,9 @@ impl EdgeHub {
             Tick,
         }
         loop {
+            if let Err(e) = self.pump_up(wsock, up).await {
+                return End::Lost(e);
+            }
             let ev = {
                 let incoming = async { Ev::In(ws::recv(wsock, self.max_frame()).await) };
                 let local = async { Ev::Local(ctx.recv().await) };
@@ -211,11 +244,30 @@ impl EdgeHub {
                 local.or(incoming).or(tick).await
             };
             match ev {
-                Ev::In(Incoming::Frame(Frame::Message(m))) => {
+                Ev::In(Incoming::Frame(f)) => {
                     last_heard = Instant::now();
-                    self.from_cloud(ctx, m).await;
+                    match f {
+                        Frame::Message(m) => self.from_cloud(ctx, m).await,
+                        Frame::Object(change) => {
+                            if let Some(ack) = apply_object(ctx, change).await {
+                                if let Err(e) = ws::send(wsock, &ack, self.max_frame()).await {
+                                    return End::Lost(e);
+                                }
+                            }
+                        }
+                        Frame::UpAck { seq } => {
+                            while up.in_flight.front().is_some_and(|s| *s <= seq) {
+                                up.in_flight.pop_front();
+                            }
+                            if let Err(e) = up.outbox.ack(seq) {
+                                log::error!(target: NAME, "outbox: {e}");
+                            }
+                        }
+                        Frame::Hello(_) | Frame::Welcome(_) | Frame::ObjectAck { .. } | Frame::Up { .. } => {
+                            return End::Lost("unexpected frame from the cloud".into())
+                        }
+                    }
                 }
-                Ev::In(Incoming::Frame(_)) => return End::Lost("unexpected handshake frame mid-session".into()),
                 Ev::In(Incoming::Alive) => last_heard = Instant::now(),
                 Ev::In(Incoming::Closed(why)) => return End::Lost(why),
                 Ev::In(Incoming::Bad(why)) => {
@@ -224,6 +276,7 @@ impl EdgeHub {
                 }
                 Ev::Local(None) => return End::Shutdown,
                 Ev::Local(Some(m)) => {
+                    let Some(m) = store_durable(ctx, up, m).await else { continue };
                     if let Err(e) = ws::send(wsock, &Frame::Message(m.clone()), self.max_frame()).await {
                         pending.push(m);
                         return End::Lost(e);
@@ -242,6 +295,21 @@ impl EdgeHub {
         }
     }
 
+    /// Send outbox entries not yet on the wire, up to UP_WINDOW in flight.
+    async fn pump_up(&self, wsock: &mut Wss, up: &mut Up) -> Result<(), String> {
+        let room = UP_WINDOW.saturating_sub(up.in_flight.len());
+        if room == 0 {
+            return Ok(());
+        }
+        let batch = up.outbox.after(up.sent_upto, room).map_err(|e| format!("outbox: {e}"))?;
+        for (seq, msg) in batch {
+            ws::send(wsock, &Frame::Up { seq, msg }, self.max_frame()).await?;
+            up.sent_upto = seq;
+            up.in_flight.push_back(seq);
+        }
+        Ok(())
+    }
+
     /// Route a message from the cloud to its waiter or its local group.
     async fn from_cloud(&self, ctx: &Context, mut m: Message) {
         m.source = NAME.to_string();
@@ -253,6 +321,54 @@ impl EdgeHub {
         };
         if let Err(e) = res {
             log::warn!(target: NAME, "message from cloud not delivered: {e}");
+        }
+    }
+}
+
+/// Durable messages go into the outbox (the requester, if waiting, hears
+/// `stored <seq>`); others are handed back to be sent as they are.
+async fn store_durable(ctx: &Context, up: &mut Up, m: Message) -> Option<Message> {
+    let kind = match m.operation.as_str() {
+        "report" => Kind::State,
+        "event" => Kind::Event,
+        _ => return Some(m),
+    };
+    let reply = match up.outbox.put(kind, &m).await {
+        Ok(seq) => format!("stored {seq}"),
+        Err(e) => {
+            log::error!(target: NAME, "outbox: cannot store {} from {}: {e}", m.resource, m.source);
+            format!("error: {e}")
+        }
+    };
+    if ctx.router.is_waiting(m.id) {
+        let _ = ctx.respond(&m, reply.into_bytes());
+    }
+    None
+}
+
+/// What MetaManager holds, for the Hello.
+async fn inventory(ctx: &Context) -> Result<Vec<(String, u64)>, String> {
+    let q = ctx.message("meta", "", "inventory", Vec::new());
+    let reply = ctx.request(super::meta::NAME, q).await.map_err(|e| format!("inventory from metamanager: {e}"))?;
+    if reply.content.starts_with(b"error") {
+        return Err(format!("inventory from metamanager: {}", reply.content_text()));
+    }
+    crate::store::from_bytes(&reply.content).map_err(|e| format!("inventory from metamanager: {e}"))
+}
+
+/// Hand a downstream object to MetaManager; the ack to send once it is stored.
+async fn apply_object(ctx: &Context, change: ObjectChange) -> Option<Frame> {
+    let (key, version) = (change.key.clone(), change.version);
+    let q = ctx.message("meta", &key, "apply", crate::store::to_bytes(&change));
+    match ctx.request(super::meta::NAME, q).await {
+        Ok(r) if r.content == b"ok" => Some(Frame::ObjectAck { key, version }),
+        Ok(r) => {
+            log::error!(target: NAME, "object {key} v{version} not stored: {}", r.content_text());
+            None
+        }
+        Err(e) => {
+            log::error!(target: NAME, "object {key} v{version} not stored: {e}");
+            None
         }
     }
 }

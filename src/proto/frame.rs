@@ -26,6 +26,8 @@ fn cfg() -> Cfg {
 pub struct Hello {
     pub hive_version: String,
     pub arch: String,
+    /// Every object the edge holds: (key, version). The cloud answers with the difference.
+    pub inventory: Vec<(String, u64)>,
 }
 
 /// The cloud's answer to `Hello`.
@@ -34,14 +36,32 @@ pub struct Welcome {
     pub hive_version: String,
     /// The node name the cloud read from the certificate.
     pub node: String,
+    /// Highest upstream sequence number the cloud has applied for this node.
+    pub up_applied: u64,
+}
+
+/// One object of the node's set, cloud → edge. `content: None` deletes it.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct ObjectChange {
+    pub key: String,
+    pub version: u64,
+    pub content: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub enum Frame {
     Hello(Hello),
     Welcome(Welcome),
-    /// A routed envelope, either way (requests, replies, notifications).
+    /// A routed envelope, either way (requests, replies, notifications); not durable.
     Message(Message),
+    /// Downstream object change (inventory sync).
+    Object(ObjectChange),
+    /// The edge stored this object version (or deletion).
+    ObjectAck { key: String, version: u64 },
+    /// Durable upstream message from the edge's outbox.
+    Up { seq: u64, msg: Message },
+    /// Everything up to and including `seq` is applied in the cloud.
+    UpAck { seq: u64 },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -102,7 +122,7 @@ mod tests {
 
     #[test]
     fn future_version_and_garbage_are_errors_not_panics() {
-        let f = Frame::Hello(Hello { hive_version: "9".into(), arch: "x".into() });
+        let f = Frame::Hello(Hello { hive_version: "9".into(), arch: "x".into(), inventory: vec![("a".into(), 1)] });
         let mut b = bincode::encode_to_vec((7u16, &f), cfg()).unwrap();
         assert_eq!(decode(&b, 1 << 20), Err(FrameError::WrongVersion(7)));
         b = encode(&f, 1 << 20).unwrap();

@@ -3,4 +3,4 @@
 pub mod frame;
 pub mod ws;
 
-pub use frame::{decode, encode, Frame, FrameError, Hello, Welcome, PROTOCOL_VERSION};
+pub use frame::{decode, encode, Frame, FrameError, Hello, ObjectChange, Welcome, PROTOCOL_VERSION};

@@ -203,3 +203,7 @@ impl Site {
         Proc::start(&hive_bin(), &["edge", "--config", cfg.to_str().unwrap()], self.path())
     }
 }
+
+pub mod drivers;
+pub mod inproc;
+pub mod proxy;

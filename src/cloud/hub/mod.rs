@@ -1,0 +1,287 @@
+//! CloudHub: the websocket-over-mutual-TLS server edges connect to.
+//!
+//! Owns: the listener, the handshake (node name from the client
+//! certificate, never from a frame), one session per node, node liveness,
+//! and the router side of the tunnel. Cloud modules talk to a node by
+//! sending to `cloudhub` with resource `node/<name>/<resource>`:
+//! - operation `upsert` / `delete`: the object `<resource>` joins / leaves
+//!   the node's set (ObjectSync); delivery is reliable by inventory sync;
+//! - anything else: a message passed through as-is (not durable).
+//! Upstream, durable edge messages are applied by the first module of the
+//! group they name, by request, before the cloud acknowledges them.
+//! Must not interpret contents.
+
+mod nodes;
+mod session;
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_rustls::TlsAcceptor;
+use smol::future::FutureExt as _;
+use smol::net::{TcpListener, TcpStream};
+use smol::LocalExecutor;
+
+pub use nodes::NodeReady;
+use nodes::Nodes;
+
+use super::sync::ObjectSync;
+use crate::config::CloudHubConfig;
+use crate::core::{timeout, Context, Message, Module, ModuleError, ModuleFuture, Router};
+use crate::proto::ws::{self, Incoming};
+use crate::proto::{Frame, Hello, Welcome};
+use crate::tls::{self, CertAuthority};
+
+pub const NAME: &str = "cloudhub";
+
+/// Split `node/<name>/<rest>` into (name, rest).
+pub fn split_node_resource(resource: &str) -> Option<(&str, &str)> {
+    let rest = resource.strip_prefix("node/")?;
+    let (node, rest) = rest.split_once('/')?;
+    (!node.is_empty() && !rest.is_empty()).then_some((node, rest))
+}
+
+pub struct CloudHub {
+    cfg: CloudHubConfig,
+    data_dir: PathBuf,
+    db: sled::Db,
+}
+
+impl CloudHub {
+    pub fn new(cfg: CloudHubConfig, data_dir: PathBuf, db: sled::Db) -> CloudHub {
+        CloudHub { cfg, data_dir, db }
+    }
+}
+
+pub(crate) struct Hub {
+    cfg: CloudHubConfig,
+    router: Router,
+    request_timeout: Duration,
+    sync: ObjectSync,
+    nodes: RefCell<Nodes>,
+    /// Per node: held while an upstream message is applied and recorded.
+    apply_locks: RefCell<std::collections::HashMap<String, Rc<smol::lock::Mutex<()>>>>,
+}
+
+impl Module for CloudHub {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn group(&self) -> &'static str {
+        "hub"
+    }
+    fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
+        Box::pin(async move {
+            let ca = CertAuthority::load_or_create(&self.data_dir).map_err(ModuleError::new)?;
+            let (cert, key) = ca.issue_server(&self.cfg.server_names).map_err(ModuleError::new)?;
+            let tls = tls::server_config(&ca.cert_pem, &cert, &key).map_err(ModuleError::new)?;
+            let sync = ObjectSync::open(&self.db).map_err(ModuleError::new)?;
+            let listener = TcpListener::bind(self.cfg.listen)
+                .await
+                .map_err(|e| ModuleError::new(format!("cannot listen on {}: {e}", self.cfg.listen)))?;
+            let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            log::info!(target: NAME, "listening on {addr} (mutual TLS, CA {})", CertAuthority::cert_path(&self.data_dir).display());
+            ctx.ready();
+            let hub = Rc::new(Hub {
+                cfg: self.cfg.clone(),
+                router: ctx.router.clone(),
+                request_timeout: ctx.request_timeout,
+                sync,
+                nodes: RefCell::new(Nodes::default()),
+                apply_locks: RefCell::new(Default::default()),
+            });
+            let ex = LocalExecutor::new();
+            let acceptor = TlsAcceptor::from(tls);
+            let accept_loop = async {
+                loop {
+                    match listener.accept().await {
+                        Ok((tcp, peer)) => {
+                            let hub = hub.clone();
+                            let acceptor = acceptor.clone();
+                            ex.spawn(async move { hub.serve(acceptor, tcp, peer).await }).detach();
+                        }
+                        Err(e) => {
+                            log::warn!(target: NAME, "accept failed: {e}");
+                            smol::Timer::after(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            };
+            let liveness = async {
+                loop {
+                    smol::Timer::after(Duration::from_secs(1)).await;
+                    let gone = hub.nodes.borrow_mut().expire(Duration::from_secs(hub.cfg.node_timeout_s));
+                    for (name, version, arch) in gone {
+                        hub.status_changed(&name, NodeReady::NotReady, &version, &arch);
+                    }
+                }
+            };
+            let from_modules = async {
+                while let Some(msg) = ctx.recv().await {
+                    hub.from_module(&ctx, msg);
+                }
+            };
+            ex.run(from_modules.or(accept_loop).or(liveness)).await;
+            hub.nodes.borrow_mut().kick_all("cloud shutting down");
+            // Let sessions send their close frames.
+            let _ = timeout(
+                Duration::from_millis(500),
+                ex.run(async {
+                    while !ex.is_empty() {
+                        smol::Timer::after(Duration::from_millis(10)).await;
+                    }
+                }),
+            )
+            .await;
+            let _ = self.db.flush_async().await;
+            Ok(())
+        })
+    }
+}
+
+impl Hub {
+    fn max_frame(&self) -> usize {
+        self.cfg.max_frame_bytes
+    }
+
+    /// One connection from TLS handshake to close.
+    async fn serve(self: Rc<Self>, acceptor: TlsAcceptor, tcp: TcpStream, peer: SocketAddr) {
+        let _ = tcp.set_nodelay(true);
+        let handshake = async {
+            let tls = acceptor.accept(tcp).await.map_err(|e| format!("TLS handshake: {e}"))?;
+            let der = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .cloned()
+                .ok_or_else(|| "no client certificate".to_string())?;
+            let node = tls::node_name_of(&der).map_err(|e| e.to_string())?;
+            let mut wsock = async_tungstenite::accept_async_with_config(tls, Some(ws::ws_config(self.max_frame())))
+                .await
+                .map_err(|e| format!("node {node}: websocket upgrade: {e}"))?;
+            let hello = match ws::recv(&mut wsock, self.max_frame()).await {
+                Incoming::Frame(Frame::Hello(h)) => h,
+                Incoming::Frame(_) => return Err(format!("node {node}: first frame was not Hello")),
+                Incoming::Bad(why) => {
+                    ws::close(&mut wsock, true, &why).await;
+                    return Err(format!("node {node}: {why}"));
+                }
+                Incoming::Alive | Incoming::Closed(_) => return Err(format!("node {node}: closed before Hello")),
+            };
+            Ok::<_, String>((node, hello, wsock))
+        };
+        let (node, hello, mut wsock) = match timeout(Duration::from_millis(self.cfg.handshake_timeout_ms), handshake).await {
+            Some(Ok(x)) => x,
+            Some(Err(e)) => {
+                log::warn!(target: NAME, "refused connection from {peer}: {e}");
+                return;
+            }
+            None => {
+                log::warn!(target: NAME, "refused connection from {peer}: handshake not done within {} ms", self.cfg.handshake_timeout_ms);
+                return;
+            }
+        };
+        let up_applied = match self.sync.up_applied(&node) {
+            Ok(n) => n,
+            Err(e) => {
+                log::error!(target: NAME, "node {node}: {e}");
+                ws::close(&mut wsock, false, "cloud storage error").await;
+                return;
+            }
+        };
+        let Hello { hive_version, arch, inventory } = hello;
+        let (ends, was_not_ready, replaced) = self.nodes.borrow_mut().connect(&node, &hive_version, &arch, self.cfg.node_queue);
+        if replaced {
+            log::warn!(target: NAME, "node {node}: new connection from {peer} replaces the existing session");
+        }
+        log::info!(target: NAME, "node {node} connected from {peer} (hive {hive_version}, {arch}, holds {} objects)", inventory.len());
+        if was_not_ready {
+            self.status_changed(&node, NodeReady::Ready, &hive_version, &arch);
+        }
+        let generation = ends.generation;
+        let welcome = Frame::Welcome(Welcome { hive_version: env!("CARGO_PKG_VERSION").into(), node: node.clone(), up_applied });
+        let why = match ws::send(&mut wsock, &welcome, self.max_frame()).await {
+            Ok(()) => self.session(&node, &mut wsock, ends, inventory).await,
+            Err(e) => Err(e),
+        };
+        match why {
+            Ok(reason) => log::info!(target: NAME, "node {node} disconnected ({peer}): {reason}"),
+            Err(reason) => {
+                log::warn!(target: NAME, "node {node} ({peer}): closing: {reason}");
+                ws::close(&mut wsock, true, &reason).await;
+            }
+        }
+        self.nodes.borrow_mut().disconnect(&node, generation);
+    }
+
+    /// Tell the rest of the cloud (group `nodestatus`) and the log.
+    fn status_changed(&self, node: &str, ready: NodeReady, version: &str, arch: &str) {
+        let word = if ready == NodeReady::Ready { "Ready" } else { "NotReady" };
+        log::info!(target: NAME, "node {node} is {word}");
+        let body = format!(
+            "{{\"node\":{node:?},\"ready\":{},\"hiveVersion\":{version:?},\"arch\":{arch:?},\"at\":{}}}",
+            ready == NodeReady::Ready,
+            crate::core::message::now_ms()
+        );
+        let msg = Message::new(NAME, "nodestatus", format!("node/{node}/status"), "update", body.into_bytes());
+        match self.router.send_to_group("nodestatus", msg) {
+            Ok(_) | Err(crate::core::RouterError::EmptyGroup(_)) => {}
+            Err(e) => log::warn!(target: NAME, "node {node} status not delivered: {e}"),
+        }
+    }
+
+    /// A message from a cloud module for a node.
+    fn from_module(&self, ctx: &Context, mut msg: Message) {
+        let Some((node, rest)) = split_node_resource(&msg.resource).map(|(n, r)| (n.to_string(), r.to_string())) else {
+            log::warn!(target: NAME, "message {} has resource `{}`, not node/<name>/...: dropped", msg.id, msg.resource);
+            return;
+        };
+        let too_big = msg.content.len() + rest.len() + 64 > self.max_frame();
+        let changed = match msg.operation.as_str() {
+            "upsert" if too_big => Err(crate::store::DbError::Io(format!(
+                "object of {} bytes does not fit a tunnel frame (max_frame_bytes {})",
+                msg.content.len(),
+                self.max_frame()
+            ))),
+            "upsert" => self.sync.upsert(&node, &rest, &msg.content).map(|v| v.is_some()),
+            "delete" => self.sync.delete(&node, &rest),
+            _ => {
+                msg.resource = rest;
+                let nodes = self.nodes.borrow();
+                let Some(session) = nodes.session(&node) else {
+                    log::debug!(target: NAME, "node {node} is not connected: message {} ({}) not sent", msg.id, msg.resource);
+                    return;
+                };
+                if let Err(e) = session.tx.try_send(Frame::Message(msg)) {
+                    if e.is_full() {
+                        log::warn!(target: NAME, "node {node}: send queue full ({}); disconnecting it to resync", self.cfg.node_queue);
+                        let _ = session.kick.try_send("send queue full".into());
+                    }
+                }
+                return;
+            }
+        };
+        let reply = match changed {
+            Ok(changed) => {
+                if changed {
+                    if let Some(s) = self.nodes.borrow().session(&node) {
+                        s.down.borrow_mut().mark(&rest);
+                        let _ = s.poke.try_send(());
+                    }
+                }
+                b"ok".to_vec()
+            }
+            Err(e) => {
+                log::error!(target: NAME, "node {node}: {} {rest}: {e}", msg.operation);
+                format!("error: {e}").into_bytes()
+            }
+        };
+        if ctx.router.is_waiting(msg.id) {
+            let _ = ctx.respond(&msg, reply);
+        }
+    }
+}

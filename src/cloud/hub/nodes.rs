@@ -1,0 +1,154 @@
+//! The node table of CloudHub: which nodes are connected, their current
+//! session, liveness (Ready / NotReady) and per-session downstream state.
+//!
+//! Owns: in-memory bookkeeping only. Must not do I/O; the session loop and
+//! the hub act on what it says.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use smol::channel::{self, Receiver, Sender};
+
+use crate::proto::Frame;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeReady {
+    Ready,
+    NotReady,
+}
+
+/// What the cloud believes one connected edge holds, and what to send it.
+#[derive(Default)]
+pub struct Downstream {
+    /// key -> version the edge holds (from its inventory, then from what we sent).
+    pub edge_has: HashMap<String, u64>,
+    dirty: VecDeque<String>,
+    dirty_set: HashSet<String>,
+    /// Object frames sent and not yet acknowledged.
+    pub unacked: usize,
+}
+
+impl Downstream {
+    pub fn mark(&mut self, key: &str) {
+        if self.dirty_set.insert(key.to_string()) {
+            self.dirty.push_back(key.to_string());
+        }
+    }
+
+    pub fn next_dirty(&mut self) -> Option<String> {
+        let k = self.dirty.pop_front()?;
+        self.dirty_set.remove(&k);
+        Some(k)
+    }
+}
+
+/// The handles of one live session.
+pub struct Session {
+    pub generation: u64,
+    pub tx: Sender<Frame>,
+    pub kick: Sender<String>,
+    pub poke: Sender<()>,
+    pub down: Rc<RefCell<Downstream>>,
+}
+
+/// What the session loop receives.
+pub struct SessionEnds {
+    pub generation: u64,
+    pub rx: Receiver<Frame>,
+    pub kick: Receiver<String>,
+    pub poke: Receiver<()>,
+    pub down: Rc<RefCell<Downstream>>,
+}
+
+pub struct NodeState {
+    pub ready: NodeReady,
+    pub last_seen: Instant,
+    pub version: String,
+    pub arch: String,
+    pub session: Option<Session>,
+}
+
+#[derive(Default)]
+pub struct Nodes {
+    pub by_name: HashMap<String, NodeState>,
+    next_generation: u64,
+}
+
+impl Nodes {
+    /// Start a session for `node`, replacing (and kicking) any older one.
+    /// Returns the session's ends and whether the node was NotReady before.
+    pub fn connect(&mut self, node: &str, version: &str, arch: &str, queue: usize) -> (SessionEnds, bool, bool) {
+        let (tx, rx) = channel::bounded(queue);
+        let (kick_tx, kick_rx) = channel::bounded(1);
+        let (poke_tx, poke_rx) = channel::bounded(1);
+        let down = Rc::new(RefCell::new(Downstream::default()));
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let st = self.by_name.entry(node.to_string()).or_insert_with(|| NodeState {
+            ready: NodeReady::NotReady,
+            last_seen: Instant::now(),
+            version: String::new(),
+            arch: String::new(),
+            session: None,
+        });
+        let replaced = match st.session.take() {
+            Some(old) => {
+                let _ = old.kick.try_send("replaced by a newer connection".into());
+                true
+            }
+            None => false,
+        };
+        st.session = Some(Session { generation, tx, kick: kick_tx, poke: poke_tx, down: down.clone() });
+        st.last_seen = Instant::now();
+        st.version = version.to_string();
+        st.arch = arch.to_string();
+        let was_not_ready = st.ready != NodeReady::Ready;
+        st.ready = NodeReady::Ready;
+        (SessionEnds { generation, rx, kick: kick_rx, poke: poke_rx, down }, was_not_ready, replaced)
+    }
+
+    /// Forget the session if it is still the current one.
+    pub fn disconnect(&mut self, node: &str, generation: u64) {
+        if let Some(st) = self.by_name.get_mut(node) {
+            if st.session.as_ref().map(|s| s.generation) == Some(generation) {
+                st.session = None;
+            }
+        }
+    }
+
+    pub fn touch(&mut self, node: &str) {
+        if let Some(st) = self.by_name.get_mut(node) {
+            st.last_seen = Instant::now();
+        }
+    }
+
+    /// Nodes silent for longer than `limit` become NotReady (their session is
+    /// kicked). Returns (name, version, arch) of each.
+    pub fn expire(&mut self, limit: Duration) -> Vec<(String, String, String)> {
+        let mut gone = Vec::new();
+        for (name, st) in self.by_name.iter_mut() {
+            if st.ready == NodeReady::Ready && st.last_seen.elapsed() > limit {
+                st.ready = NodeReady::NotReady;
+                if let Some(s) = st.session.take() {
+                    let _ = s.kick.try_send(format!("no traffic for {} s", limit.as_secs()));
+                }
+                gone.push((name.clone(), st.version.clone(), st.arch.clone()));
+            }
+        }
+        gone
+    }
+
+    pub fn session(&self, node: &str) -> Option<&Session> {
+        self.by_name.get(node).and_then(|s| s.session.as_ref())
+    }
+
+    pub fn kick_all(&mut self, why: &str) {
+        for st in self.by_name.values_mut() {
+            if let Some(s) = st.session.take() {
+                let _ = s.kick.try_send(why.to_string());
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! One node's session in steady state: downstream inventory sync (send what
+//! the edge lacks, at most WINDOW unacknowledged), upstream durable messages
+//! applied in order exactly once, pass-through messages both ways.
+//!
+//! Owns: the per-connection loop. Must not touch other nodes' sessions.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use async_tungstenite::WebSocketStream;
+use smol::future::FutureExt as _;
+use smol::io::{AsyncRead, AsyncWrite};
+
+use super::nodes::{Downstream, SessionEnds};
+use super::{Hub, NAME};
+use crate::core::Message;
+use crate::proto::ws::{self, Incoming};
+use crate::proto::{Frame, ObjectChange};
+
+/// Object frames in flight per node before the cloud waits for acks.
+pub const WINDOW: usize = 128;
+
+enum Ev {
+    In(Incoming),
+    Out(Option<Frame>),
+    Kick(String),
+    Poke,
+}
+
+impl Hub {
+    /// Ok(reason) for an orderly end; Err(reason) for a violation to be
+    /// answered with a close frame.
+    pub(super) async fn session<S>(
+        &self,
+        node: &str,
+        wsock: &mut WebSocketStream<S>,
+        ends: SessionEnds,
+        inventory: Vec<(String, u64)>,
+    ) -> Result<String, String>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        {
+            let mut d = ends.down.borrow_mut();
+            for (k, v) in inventory {
+                d.mark(&k);
+                d.edge_has.insert(k, v);
+            }
+            for k in self.sync.keys(node).map_err(|e| e.to_string())? {
+                d.mark(&k);
+            }
+        }
+        loop {
+            self.pump(node, &ends.down, wsock).await?;
+            let ev = {
+                let incoming = async { Ev::In(ws::recv(wsock, self.max_frame()).await) };
+                let out = async { Ev::Out(ends.rx.recv().await.ok()) };
+                let kicked = async { Ev::Kick(ends.kick.recv().await.unwrap_or_else(|_| "session replaced".into())) };
+                let poke = async {
+                    let _ = ends.poke.recv().await;
+                    Ev::Poke
+                };
+                kicked.or(out).or(poke).or(incoming).await
+            };
+            match ev {
+                Ev::In(Incoming::Frame(f)) => {
+                    self.nodes.borrow_mut().touch(node);
+                    match f {
+                        Frame::ObjectAck { .. } => {
+                            let mut d = ends.down.borrow_mut();
+                            d.unacked = d.unacked.saturating_sub(1);
+                        }
+                        Frame::Up { seq, msg } => {
+                            let applied = self.apply_up(node, seq, msg).await?;
+                            ws::send(wsock, &Frame::UpAck { seq: applied }, self.max_frame()).await?;
+                        }
+                        Frame::Message(m) => self.pass_up(node, m),
+                        Frame::Hello(_) | Frame::Welcome(_) | Frame::Object(_) | Frame::UpAck { .. } => {
+                            return Err("unexpected frame from an edge".into())
+                        }
+                    }
+                }
+                Ev::In(Incoming::Alive) => self.nodes.borrow_mut().touch(node),
+                Ev::In(Incoming::Closed(why)) => return Ok(why),
+                Ev::In(Incoming::Bad(why)) => return Err(why),
+                Ev::Out(Some(f)) => ws::send(wsock, &f, self.max_frame()).await.map_err(|e| format!("send: {e}"))?,
+                Ev::Out(None) => return Ok("session replaced".into()),
+                Ev::Kick(why) => {
+                    ws::close(wsock, false, &why).await;
+                    return Ok(why);
+                }
+                Ev::Poke => {}
+            }
+        }
+    }
+
+    /// Send the edge every object it lacks or holds in another version, and
+    /// deletions of what it should not hold; at most WINDOW unacknowledged.
+    async fn pump<S>(&self, node: &str, down: &Rc<RefCell<Downstream>>, wsock: &mut WebSocketStream<S>) -> Result<(), String>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        loop {
+            let key = {
+                let mut d = down.borrow_mut();
+                if d.unacked >= WINDOW {
+                    return Ok(());
+                }
+                match d.next_dirty() {
+                    Some(k) => k,
+                    None => return Ok(()),
+                }
+            };
+            let desired = self.sync.get(node, &key).map_err(|e| e.to_string())?;
+            let change = {
+                let mut d = down.borrow_mut();
+                let has = d.edge_has.get(&key).copied();
+                match desired {
+                    Some((v, c)) if has != Some(v) => {
+                        d.edge_has.insert(key.clone(), v);
+                        d.unacked += 1;
+                        Some(ObjectChange { key, version: v, content: Some(c) })
+                    }
+                    None if has.is_some() => {
+                        d.edge_has.remove(&key);
+                        d.unacked += 1;
+                        Some(ObjectChange { key, version: 0, content: None })
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(c) = change {
+                ws::send(wsock, &Frame::Object(c), self.max_frame()).await?;
+            }
+        }
+    }
+
+    /// Apply durable upstream message `seq` once; returns the new applied mark.
+    /// The per-node lock serialises a replaced session still applying with
+    /// its successor, and the mark is re-read under it: never applied twice.
+    async fn apply_up(&self, node: &str, seq: u64, mut msg: Message) -> Result<u64, String> {
+        let lock = self.apply_locks.borrow_mut().entry(node.to_string()).or_default().clone();
+        let _guard = lock.lock().await;
+        let applied = self.sync.up_applied(node).map_err(|e| e.to_string())?;
+        if seq <= applied {
+            return Ok(applied);
+        }
+        msg.resource = format!("node/{node}/{}", msg.resource);
+        msg.source = NAME.to_string();
+        msg.seq = seq;
+        msg.parent_id = None;
+        let group = msg.group.clone();
+        match self.router.members(&group).first() {
+            None => log::warn!(target: NAME, "node {node}: no cloud module in group `{group}` for upstream message {seq} ({}); dropped", msg.resource),
+            Some(module) => {
+                let res = msg.resource.clone();
+                match self.router.request(module, msg, self.request_timeout).await {
+                    Ok(reply) if reply.content.starts_with(b"error") => {
+                        log::warn!(target: NAME, "node {node}: {module} rejected upstream message {seq} ({res}): {}", reply.content_text())
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(format!("upstream message {seq} not applied: {e}")),
+                }
+            }
+        }
+        self.sync.set_up_applied(node, seq).await.map_err(|e| e.to_string())?;
+        Ok(seq)
+    }
+
+    /// A non-durable message from an edge: a reply to its waiter, or to the group it names.
+    fn pass_up(&self, node: &str, mut m: Message) {
+        m.resource = format!("node/{node}/{}", m.resource);
+        m.source = NAME.to_string();
+        let res = if m.parent_id.is_some() {
+            self.router.deliver_reply(m, "")
+        } else {
+            let group = m.group.clone();
+            self.router.send_to_group(&group, m).map(|_| ())
+        };
+        if let Err(e) = res {
+            log::warn!(target: NAME, "node {node}: message not delivered: {e}");
+        }
+    }
+}

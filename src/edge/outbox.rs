@@ -1,0 +1,164 @@
+//! The edge's durable outbox (sled trees `outbox`, `outbox.keys`): every
+//! message for the cloud that must not be lost is written here with a
+//! sequence number BEFORE it counts as sent. States are coalesced by key
+//! (only the newest status of a thing is kept); events are appended and
+//! bounded (the oldest go first, and the drops are counted).
+//!
+//! Owns: those trees. Must not do network I/O; EdgeHub reads from it and
+//! trims it when the cloud acknowledges.
+
+use crate::core::Message;
+use crate::store::{from_bytes, to_bytes, DbError};
+
+/// What kind of entry: a state replaces the older state of the same key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum Kind {
+    State,
+    Event,
+}
+
+pub struct Outbox {
+    db: sled::Db,
+    entries: sled::Tree,
+    keys: sled::Tree,
+    max_events: usize,
+    events: usize,
+    dropped: u64,
+}
+
+fn seq_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+impl Outbox {
+    pub fn open(db: &sled::Db, max_events: usize) -> Result<Outbox, DbError> {
+        let entries = db.open_tree("outbox")?;
+        let keys = db.open_tree("outbox.keys")?;
+        let events = entries.len().saturating_sub(keys.len());
+        Ok(Outbox { db: db.clone(), entries, keys, max_events: max_events.max(1), events, dropped: 0 })
+    }
+
+    /// Store `msg`; returns its sequence number. Durable when this returns.
+    pub async fn put(&mut self, kind: Kind, msg: &Message) -> Result<u64, DbError> {
+        let seq = self.db.generate_id()? + 1;
+        match kind {
+            Kind::State => {
+                if let Some(old) = self.keys.insert(msg.resource.as_bytes(), &seq_key(seq))? {
+                    self.entries.remove(&old[..])?;
+                }
+            }
+            Kind::Event => {
+                if self.events >= self.max_events {
+                    self.drop_oldest_event()?;
+                } else {
+                    self.events += 1;
+                }
+            }
+        }
+        self.entries.insert(seq_key(seq), to_bytes(&(kind, msg.clone())))?;
+        self.db.flush_async().await?;
+        Ok(seq)
+    }
+
+    fn drop_oldest_event(&mut self) -> Result<(), DbError> {
+        for item in self.entries.iter() {
+            let (k, v) = item?;
+            let (kind, _): (Kind, Message) = from_bytes(&v)?;
+            if kind == Kind::Event {
+                self.entries.remove(k)?;
+                self.dropped += 1;
+                if self.dropped == 1 || self.dropped % 1000 == 0 {
+                    log::warn!(target: "edgehub", "outbox holds {} events, the most it keeps: {} oldest dropped so far", self.max_events, self.dropped);
+                }
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Entries with sequence number above `after`, oldest first, at most `n`.
+    pub fn after(&self, after: u64, n: usize) -> Result<Vec<(u64, Message)>, DbError> {
+        let mut out = Vec::new();
+        for item in self.entries.range(seq_key(after.saturating_add(1))..).take(n) {
+            let (k, v) = item?;
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&k[..8.min(k.len())]);
+            let (_, msg): (Kind, Message) = from_bytes(&v)?;
+            out.push((u64::from_be_bytes(b), msg));
+        }
+        Ok(out)
+    }
+
+    /// The cloud applied everything up to `seq`: forget it.
+    pub fn ack(&mut self, seq: u64) -> Result<(), DbError> {
+        let done: Vec<_> = self.entries.range(..=seq_key(seq)).collect::<Result<_, _>>()?;
+        for (k, v) in done {
+            let (kind, msg): (Kind, Message) = from_bytes(&v)?;
+            match kind {
+                Kind::State => {
+                    // Only if the key still points at this entry (not a newer one).
+                    if self.keys.get(msg.resource.as_bytes())?.as_deref() == Some(&k[..]) {
+                        self.keys.remove(msg.resource.as_bytes())?;
+                    }
+                }
+                Kind::Event => self.events = self.events.saturating_sub(1),
+            }
+            self.entries.remove(k)?;
+        }
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Events dropped because the outbox was full (since start).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(res: &str, body: &str) -> Message {
+        Message::new("t", "g", res, "report", body.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn states_coalesce_events_append_and_acks_trim() {
+        let d = tempfile::tempdir().unwrap();
+        let db = crate::store::open(d.path(), 1 << 20).unwrap();
+        let mut o = Outbox::open(&db, 3).unwrap();
+        smol::block_on(async {
+            let s1 = o.put(Kind::State, &m("ns/pod/a", "1")).await.unwrap();
+            let e1 = o.put(Kind::Event, &m("ns/event/x", "e1")).await.unwrap();
+            let s2 = o.put(Kind::State, &m("ns/pod/a", "2")).await.unwrap();
+            assert!(s1 < e1 && e1 < s2);
+            let all = o.after(0, 100).unwrap();
+            assert_eq!(all.iter().map(|(_, m)| m.content_text().into_owned()).collect::<Vec<_>>(), vec!["e1", "2"]);
+            // Bounded events: the oldest go and are counted.
+            for i in 2..=5 {
+                o.put(Kind::Event, &m("ns/event/x", &format!("e{i}"))).await.unwrap();
+            }
+            let bodies: Vec<String> = o.after(0, 100).unwrap().iter().map(|(_, m)| m.content_text().into_owned()).collect();
+            assert_eq!(bodies, vec!["2", "e3", "e4", "e5"]);
+            assert_eq!(o.dropped(), 2);
+            // An ack of the old state must not forget the newer one.
+            o.ack(s1).unwrap();
+            assert_eq!(o.len(), 4);
+            o.ack(s2).unwrap();
+            let rest = o.after(0, 100).unwrap();
+            assert_eq!(rest.len(), 3);
+            assert!(rest.iter().all(|(s, _)| *s > s2));
+        });
+        drop(o);
+        let o = Outbox::open(&db, 3).unwrap();
+        assert_eq!(o.len(), 3, "survives reopen");
+    }
+}

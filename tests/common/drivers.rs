@@ -1,0 +1,164 @@
+//! Test-driver modules plugged into embedded roles: a cloud application that
+//! applies durable upstream messages and pushes object changes on command,
+//! an edge reporter that sends states and events, and a probe that reads
+//! MetaManager's inventory. They use only the router, like real modules.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hive::core::{Context, Message, Module, ModuleError, ModuleFuture};
+use smol::channel::{Receiver, Sender};
+use smol::future::FutureExt as _;
+
+/// What the cloud application applied, per node.
+#[derive(Default)]
+pub struct Applied {
+    pub events: HashMap<String, Vec<String>>,
+    pub states: HashMap<(String, String), String>,
+    pub ready_at: Vec<(String, Instant)>,
+}
+
+pub enum Cmd {
+    Upsert(String, String, Vec<u8>),
+    Delete(String, String),
+}
+
+/// Cloud side: group `app`; also listens to `nodestatus`.
+pub struct App {
+    pub applied: Arc<Mutex<Applied>>,
+    pub cmds: Receiver<Cmd>,
+    pub name: &'static str,
+    pub group: &'static str,
+}
+
+impl Module for App {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn group(&self) -> &'static str {
+        self.group
+    }
+    fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
+        Box::pin(async move {
+            ctx.ready();
+            enum Ev {
+                Msg(Option<Message>),
+                Cmd(Option<Cmd>),
+            }
+            loop {
+                let ev = async { Ev::Msg(ctx.recv().await) }.or(async { Ev::Cmd(self.cmds.recv().await.ok()) }).await;
+                match ev {
+                    Ev::Msg(None) => return Ok(()),
+                    Ev::Msg(Some(m)) => {
+                        let node = m.resource.split('/').nth(1).unwrap_or("").to_string();
+                        let mut a = self.applied.lock().unwrap();
+                        if m.group == "nodestatus" {
+                            if m.content_text().contains("\"ready\":true") {
+                                a.ready_at.push((node, Instant::now()));
+                            }
+                            continue;
+                        }
+                        let res = m.resource.splitn(3, '/').nth(2).unwrap_or("").to_string();
+                        match m.operation.as_str() {
+                            "event" => a.events.entry(node).or_default().push(m.content_text().into_owned()),
+                            "report" => {
+                                a.states.insert((node, res), m.content_text().into_owned());
+                            }
+                            _ => {}
+                        }
+                        drop(a);
+                        let _ = ctx.respond(&m, b"ok".to_vec());
+                    }
+                    Ev::Cmd(None) => std::future::pending::<()>().await,
+                    Ev::Cmd(Some(Cmd::Upsert(node, key, content))) => {
+                        let q = ctx.message("hub", &format!("node/{node}/{key}"), "upsert", content);
+                        let r = ctx.request("cloudhub", q).await.map_err(ModuleError::from)?;
+                        assert_eq!(r.content, b"ok", "upsert refused: {}", r.content_text());
+                    }
+                    Ev::Cmd(Some(Cmd::Delete(node, key))) => {
+                        let q = ctx.message("hub", &format!("node/{node}/{key}"), "delete", Vec::new());
+                        ctx.request("cloudhub", q).await.map_err(ModuleError::from)?;
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Edge side: sends `n` states (10 keys, coalesced) and `n` events, each
+/// waiting for "stored"; counts what was stored.
+pub struct Reporter {
+    pub n: usize,
+    pub stored: Arc<Mutex<usize>>,
+}
+
+impl Module for Reporter {
+    fn name(&self) -> &'static str {
+        "reporter"
+    }
+    fn group(&self) -> &'static str {
+        "reporter"
+    }
+    fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
+        Box::pin(async move {
+            ctx.ready();
+            for i in 0..self.n {
+                for (res, op, body) in [
+                    (format!("default/pod/p{}", i % 10), "report", format!("s{i}")),
+                    ("default/event/e".to_string(), "event", format!("e{i}")),
+                ] {
+                    let m = ctx.message("app", &res, op, body.into_bytes());
+                    let r = ctx.request("edgehub", m).await.map_err(ModuleError::from)?;
+                    if !r.content.starts_with(b"stored ") {
+                        return Err(ModuleError::new(format!("not stored: {}", r.content_text())));
+                    }
+                }
+                *self.stored.lock().unwrap() = i + 1;
+            }
+            ctx.shutdown.wait().await;
+            Ok(())
+        })
+    }
+}
+
+/// Edge side: every 100 ms, MetaManager's inventory into `seen`.
+pub struct Probe {
+    pub seen: Arc<Mutex<Vec<(String, u64)>>>,
+}
+
+impl Module for Probe {
+    fn name(&self) -> &'static str {
+        "probe"
+    }
+    fn group(&self) -> &'static str {
+        "probe"
+    }
+    fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
+        Box::pin(async move {
+            ctx.ready();
+            loop {
+                let tick = async {
+                    smol::Timer::after(Duration::from_millis(100)).await;
+                    true
+                };
+                if !tick.or(async { ctx.shutdown.wait().await; false }).await {
+                    return Ok(());
+                }
+                let q = ctx.message("meta", "", "inventory", Vec::new());
+                if let Ok(r) = ctx.request("metamanager", q).await {
+                    if let Ok(inv) = hive::store::from_bytes::<Vec<(String, u64)>>(&r.content) {
+                        *self.seen.lock().unwrap() = inv;
+                    }
+                }
+            }
+        })
+    }
+}
+
+pub fn app(applied: &Arc<Mutex<Applied>>, cmds: Receiver<Cmd>, group: &'static str) -> Box<dyn Module> {
+    Box::new(App { applied: applied.clone(), cmds, name: if group == "app" { "app" } else { "status-watch" }, group })
+}
+
+pub type CmdTx = Sender<Cmd>;
