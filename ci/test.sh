@@ -12,4 +12,7 @@ cargo build --release --locked
 echo "ci/test.sh: release build $(( $(date +%s) - t0 )) s, binary $(stat -c %s target/release/hive) bytes"
 export HIVE_BIN="$PWD/target/release/hive"
 cargo test --locked -- --test-threads 2
+echo "ci/test.sh: host tests passed in $(( $(date +%s) - t0 )) s"
+# Static cross builds, checked under qemu-user (issue: firmware targets).
+bash ci/cross-test.sh aarch64 riscv64
 echo "ci/test.sh: all tests passed in $(( $(date +%s) - t0 )) s"

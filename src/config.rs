@@ -499,13 +499,14 @@ fn first_dup<T: PartialEq>(v: &[T]) -> Option<&T> {
 
 fn toml_error(name: &str, text: &str, key: &str, e: &toml::de::Error) -> ConfigError {
     let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-    ConfigError::Invalid {
-        source_name: name.to_string(),
-        line,
-        column,
-        key: if key.is_empty() { String::new() } else { format!("{key}: ") },
-        message: with_hint(e.message().trim()),
-    }
+    // Syntax errors carry no key path: name the text the error points at.
+    let at = e.span().and_then(|s| text.get(s)).map(str::trim).filter(|t| !t.is_empty() && t.len() <= 60 && !t.contains('\n'));
+    let key = match (key.is_empty(), at) {
+        (false, _) => format!("{key}: "),
+        (true, Some(t)) => format!("`{t}`: "),
+        (true, None) => String::new(),
+    };
+    ConfigError::Invalid { source_name: name.to_string(), line, column, key, message: with_hint(e.message().trim()) }
 }
 
 /// serde's address errors say what failed, not what would work.

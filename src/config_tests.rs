@@ -135,3 +135,10 @@ fn effective_config_round_trips() {
     let again = parse(None, "printed", &c.to_toml()).unwrap();
     assert_eq!(c, again);
 }
+
+#[test]
+fn duplicate_key_names_the_key() {
+    let (line, msg) = err(Some(Role::Edge), "[edgehub]\nping_interval_s = 1\nping_interval_s = 2\n");
+    assert_eq!(line, 3, "{msg}");
+    assert!(msg.contains("ping_interval_s") && msg.contains("duplicate"), "{msg}");
+}

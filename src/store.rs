@@ -34,6 +34,13 @@ pub fn open(data_dir: &Path, cache_bytes: u64) -> Result<sled::Db, DbError> {
         .map_err(|e| DbError::Open { path, reason: e.to_string() })
 }
 
+/// Make everything written so far durable, on smol's blocking pool (sled's
+/// own `flush_async` can stall when many databases share its thread pool).
+pub async fn flush(db: &sled::Db) -> Result<(), DbError> {
+    let db = db.clone();
+    smol::unblock(move || db.flush()).await.map(|_| ()).map_err(DbError::from)
+}
+
 /// bincode with hive's settings, for values kept in sled.
 pub fn to_bytes<T: bincode::Encode>(v: &T) -> Vec<u8> {
     bincode::encode_to_vec(v, bincode::config::standard()).unwrap_or_default()

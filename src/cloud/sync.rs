@@ -78,7 +78,7 @@ impl ObjectSync {
     /// Record that upstream `seq` of `node` is applied (durably).
     pub async fn set_up_applied(&self, node: &str, seq: u64) -> Result<(), DbError> {
         self.upstream.insert(node.as_bytes(), to_bytes(&seq))?;
-        self.db.flush_async().await?;
+        crate::store::flush(&self.db).await?;
         Ok(())
     }
 }

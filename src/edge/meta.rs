@@ -53,7 +53,7 @@ impl MetaStore {
             None => self.tree.remove(c.key.as_bytes())?.is_some(),
         };
         if changed {
-            self.db.flush_async().await?;
+            crate::store::flush(&self.db).await?;
         }
         Ok(changed)
     }

@@ -56,7 +56,7 @@ impl Outbox {
             }
         }
         self.entries.insert(seq_key(seq), to_bytes(&(kind, msg.clone())))?;
-        self.db.flush_async().await?;
+        crate::store::flush(&self.db).await?;
         Ok(seq)
     }
 

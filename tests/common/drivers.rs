@@ -94,6 +94,42 @@ pub struct Reporter {
     pub stored: Arc<Mutex<usize>>,
 }
 
+/// Edge side: sends events `tag-<i>` for i from `from` on, forever, and
+/// prints `stored tag-<i>` on stdout after each is acknowledged as stored.
+pub struct EventPrinter {
+    pub from: usize,
+    pub tag: String,
+}
+
+impl Module for EventPrinter {
+    fn name(&self) -> &'static str {
+        "printer"
+    }
+    fn group(&self) -> &'static str {
+        "printer"
+    }
+    fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
+        Box::pin(async move {
+            use std::io::Write as _;
+            ctx.ready();
+            for i in self.from.. {
+                let body = format!("{}-{i}", self.tag);
+                let m = ctx.message("app", "default/event/e", "event", body.clone().into_bytes());
+                let r = ctx.request("edgehub", m).await.map_err(ModuleError::from)?;
+                if r.content.starts_with(b"stored ") {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "stored {body}");
+                    let _ = out.flush();
+                }
+                if ctx.shutdown.is_fired() {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
 impl Module for Reporter {
     fn name(&self) -> &'static str {
         "reporter"

@@ -70,8 +70,14 @@ pub fn cloud_config(data_dir: &Path, port: u16, hub_extra: &str) -> RoleConfig {
 }
 
 pub fn edge_config(data_dir: &Path, port: u16, hub_extra: &str) -> RoleConfig {
+    // Test defaults for [edgehub], unless `hub_extra` sets the same key.
+    let defaults: String = ["backoff_min_ms = 50", "backoff_max_ms = 1000", "ping_interval_s = 1", "connect_timeout_ms = 3000"]
+        .iter()
+        .filter(|l| !hub_extra.contains(l.split(' ').next().unwrap_or("")))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let text = format!(
-        "role = \"edge\"\ndata_dir = {:?}\n[runtime]\nshutdown_timeout_ms = 3000\n[edgehub]\nserver = \"127.0.0.1:{port}\"\nbackoff_min_ms = 50\nbackoff_max_ms = 1000\nping_interval_s = 1\nconnect_timeout_ms = 3000\n{hub_extra}\n",
+        "role = \"edge\"\ndata_dir = {:?}\n[runtime]\nshutdown_timeout_ms = 3000\n[edgehub]\nserver = \"127.0.0.1:{port}\"\n{defaults}{hub_extra}\n",
         data_dir.display().to_string()
     );
     config::parse(None, "test-edge", &text).expect("edge config")

@@ -136,7 +136,7 @@ impl Module for CloudHub {
                 }),
             )
             .await;
-            let _ = self.db.flush_async().await;
+            let _ = crate::store::flush(&self.db).await;
             Ok(())
         })
     }
