@@ -27,6 +27,7 @@ pub enum Command {
     Config(ConfigCmd),
     InstallLinks(InstallLinksCmd),
     Cert(CertCmd),
+    Bench(BenchCmd),
 }
 
 /// Options shared by both roles.
@@ -150,6 +151,36 @@ pub struct CertNodeCmd {
     /// validity in days (default 365)
     #[argh(option, default = "365")]
     pub days: i64,
+}
+
+#[derive(FromArgs, Debug)]
+/// Benchmarks that write a report (text + JSON): `tunnel`.
+#[argh(subcommand, name = "bench")]
+pub struct BenchCmd {
+    /// what to measure: tunnel (sim-edges is the tunnel bench's helper)
+    #[argh(positional)]
+    pub what: String,
+    /// numbers of simulated edges, comma-separated (tunnel; default 100,1000)
+    #[argh(option, default = "String::from(\"100,1000\")")]
+    pub edges: String,
+    /// durable upstream messages per edge (tunnel; default 100)
+    #[argh(option, default = "100")]
+    pub ups: u64,
+    /// downstream rounds, one object per edge each (tunnel; default 5)
+    #[argh(option, default = "5")]
+    pub rounds: u64,
+    /// report directory (default ./bench-report)
+    #[argh(option)]
+    pub out: Option<PathBuf>,
+    /// sim-edges: the cloud's CA directory
+    #[argh(option)]
+    pub ca_dir: Option<PathBuf>,
+    /// sim-edges: the cloud's hub port on 127.0.0.1
+    #[argh(option, default = "0")]
+    pub port: u16,
+    /// sim-edges: how many edges
+    #[argh(option, default = "0")]
+    pub count: usize,
 }
 
 /// What argv[0] asks for.

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::cli::{CertCmd, CertWhat, ConfigCmd, InstallLinksCmd};
+use crate::cli::{BenchCmd, CertCmd, CertWhat, ConfigCmd, InstallLinksCmd};
 use crate::config::{self, Role, Source, PROFILES};
 use crate::EXIT_USAGE;
 
@@ -158,6 +158,32 @@ pub fn cert(c: &CertCmd) -> i32 {
         }
         Err(e) => {
             eprintln!("hive cert node: {e}");
+            1
+        }
+    }
+}
+
+pub fn bench(b: &BenchCmd) -> i32 {
+    let r = match b.what.as_str() {
+        "tunnel" => {
+            let edges: Result<Vec<usize>, _> = b.edges.split(',').map(|x| x.trim().parse::<usize>()).collect();
+            match edges {
+                Ok(e) if !e.is_empty() && e.iter().all(|n| *n > 0) => {
+                    crate::bench::tunnel::run(&e, b.ups, b.rounds, &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out))
+                }
+                _ => Err(format!("--edges must be positive numbers separated by commas, not `{}`", b.edges)),
+            }
+        }
+        "sim-edges" => match &b.ca_dir {
+            Some(d) if b.port > 0 && b.count > 0 => crate::bench::simedge::run(d, b.port, b.count, b.ups),
+            _ => Err("sim-edges needs --ca-dir, --port and --count".into()),
+        },
+        other => Err(format!("unknown benchmark `{other}` (known: tunnel)")),
+    };
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("hive bench: {e}");
             1
         }
     }

@@ -1,6 +1,7 @@
 //! hive as a library: everything the binary runs, so end-to-end tests can
 //! also drive pieces in-process (many simulated edges in one test).
 
+pub mod bench;
 pub mod cli;
 pub mod cloud;
 pub mod commands;

@@ -12,9 +12,15 @@ use smol::io::{AsyncRead, AsyncWrite};
 
 use super::frame::{decode, encode, Frame};
 
-/// Websocket limits matching the frame cap (plus a little for framing).
+/// Websocket limits matching the frame cap (plus a little for framing), and
+/// small buffers: tungstenite's defaults (128 KiB each way) would cost the
+/// cloud a quarter MiB per idle node.
 pub fn ws_config(max_frame: usize) -> WebSocketConfig {
-    WebSocketConfig::default().max_message_size(Some(max_frame + 64)).max_frame_size(Some(max_frame + 64))
+    WebSocketConfig::default()
+        .max_message_size(Some(max_frame + 64))
+        .max_frame_size(Some(max_frame + 64))
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
 }
 
 /// What reading the socket produced.

@@ -256,11 +256,9 @@ impl Hub {
                     log::debug!(target: NAME, "node {node} is not connected: message {} ({}) not sent", msg.id, msg.resource);
                     return;
                 };
-                if let Err(e) = session.tx.try_send(Frame::Message(msg)) {
-                    if e.is_full() {
-                        log::warn!(target: NAME, "node {node}: send queue full ({}); disconnecting it to resync", self.cfg.node_queue);
-                        let _ = session.kick.try_send("send queue full".into());
-                    }
+                if !session.try_send(Frame::Message(msg)) {
+                    log::warn!(target: NAME, "node {node}: send queue full ({}); disconnecting it to resync", self.cfg.node_queue);
+                    let _ = session.kick.try_send("send queue full".into());
                 }
                 return;
             }

@@ -46,6 +46,7 @@ impl Downstream {
 
 /// The handles of one live session.
 pub struct Session {
+    pub cap: usize,
     pub generation: u64,
     pub tx: Sender<Frame>,
     pub kick: Sender<String>,
@@ -60,6 +61,13 @@ pub struct SessionEnds {
     pub kick: Receiver<String>,
     pub poke: Receiver<()>,
     pub down: Rc<RefCell<Downstream>>,
+}
+
+impl Session {
+    /// Queue a frame; false if the node already has `cap` frames waiting.
+    pub fn try_send(&self, f: Frame) -> bool {
+        self.tx.len() < self.cap && self.tx.try_send(f).is_ok()
+    }
 }
 
 pub struct NodeState {
@@ -80,7 +88,11 @@ impl Nodes {
     /// Start a session for `node`, replacing (and kicking) any older one.
     /// Returns the session's ends and whether the node was NotReady before.
     pub fn connect(&mut self, node: &str, version: &str, arch: &str, queue: usize) -> (SessionEnds, bool, bool) {
-        let (tx, rx) = channel::bounded(queue);
+        // Unbounded underneath (a bounded channel preallocates every slot:
+        // node_queue × frame size per idle node); the cap is enforced by
+        // `Session::try_send`.
+        let _ = queue;
+        let (tx, rx) = channel::unbounded();
         let (kick_tx, kick_rx) = channel::bounded(1);
         let (poke_tx, poke_rx) = channel::bounded(1);
         let down = Rc::new(RefCell::new(Downstream::default()));
@@ -100,7 +112,7 @@ impl Nodes {
             }
             None => false,
         };
-        st.session = Some(Session { generation, tx, kick: kick_tx, poke: poke_tx, down: down.clone() });
+        st.session = Some(Session { cap: queue, generation, tx, kick: kick_tx, poke: poke_tx, down: down.clone() });
         st.last_seen = Instant::now();
         st.version = version.to_string();
         st.arch = arch.to_string();

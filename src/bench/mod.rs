@@ -1,0 +1,52 @@
+//! `hive bench <what>`: measurements written as a report (text + JSON),
+//! never timed tests. Owns benchmark drivers only; must not be started by
+//! any role.
+
+pub mod simedge;
+pub mod tunnel;
+
+use std::path::Path;
+
+/// Resident set size of this process, in KiB (0 if unknown).
+pub fn rss_kib() -> u64 {
+    rss_of("self")
+}
+
+/// Resident set size of process `pid` ("self" for this one), in KiB.
+pub fn rss_of(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.to_string()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// CPU time (user + system) of this process so far, in ms.
+pub fn cpu_ms() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<u64> = after.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    // Fields after ")" start at state (non-numeric, skipped): utime, stime are 14th and 15th overall.
+    let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
+    ticks * 10
+}
+
+/// p-th percentile (0..=100) of sorted values.
+pub fn pct(sorted: &[u64], p: usize) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+/// Write `text` and `json` as `<out>/<name>.txt` / `.json`; print the text.
+pub fn write_report(out: &Path, name: &str, text: &str, json: &str) -> Result<(), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    for (ext, body) in [("txt", text), ("json", json)] {
+        let p = out.join(format!("{name}.{ext}"));
+        std::fs::write(&p, body).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    print!("{text}");
+    println!("report: {}/{name}.txt and .json", out.display());
+    Ok(())
+}

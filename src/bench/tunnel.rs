@@ -1,0 +1,286 @@
+//! `hive bench tunnel`: a cloud (CloudHub on this process's executor thread)
+//! against N simulated edges in a child process (`hive bench sim-edges`).
+//! Measures, per N: connect time, cloud RSS and per-node memory, upstream
+//! durable messages applied per second (the cloud runs on one core) with CPU
+//! time, downstream delivery latency p50/p99, and reconnect-storm resync
+//! time after a cloud restart.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use smol::channel::{Receiver, Sender};
+use smol::future::FutureExt as _;
+
+use crate::core::{runtime, Context, Module, ModuleError, ModuleFuture, Router};
+
+#[derive(Default)]
+struct Counters {
+    applied: AtomicU64,
+    ready: AtomicU64,
+}
+
+/// Cloud-side bench application: applies upstream messages (counts them),
+/// counts nodes becoming Ready, and upserts objects on command.
+struct BenchApp {
+    c: Arc<Counters>,
+    cmds: Receiver<(String, Vec<u8>)>,
+    group: &'static str,
+}
+
+impl Module for BenchApp {
+    fn name(&self) -> &'static str {
+        if self.group == "app" {
+            "bench-app"
+        } else {
+            "bench-status"
+        }
+    }
+    fn group(&self) -> &'static str {
+        self.group
+    }
+    fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
+        Box::pin(async move {
+            ctx.ready();
+            loop {
+                let msg = async { Ok(ctx.recv().await) };
+                let cmd = async { Err(self.cmds.recv().await.ok()) };
+                match msg.or(cmd).await {
+                    Ok(None) => return Ok(()),
+                    Ok(Some(m)) if m.group == "nodestatus" => {
+                        if m.content.windows(11).any(|w| w == b"\"ready\":tru") {
+                            self.c.ready.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Ok(Some(m)) => {
+                        self.c.applied.fetch_add(1, Ordering::Relaxed);
+                        let _ = ctx.respond(&m, b"ok".to_vec());
+                    }
+                    Err(Some((node, content))) => {
+                        let q = ctx.message("hub", &format!("node/{node}/default/configmap/bench"), "upsert", content);
+                        ctx.request("cloudhub", q).await.map_err(ModuleError::from)?;
+                    }
+                    Err(None) => std::future::pending::<()>().await,
+                }
+            }
+        })
+    }
+}
+
+struct Cloud {
+    stop: Sender<()>,
+    thread: Option<std::thread::JoinHandle<i32>>,
+    cmds: Sender<(String, Vec<u8>)>,
+    c: Arc<Counters>,
+}
+
+impl Cloud {
+    fn start(dir: &Path, port: u16) -> Result<Cloud, String> {
+        let text = format!(
+            "role = \"cloud\"\ndata_dir = {:?}\n[runtime]\nchannel_capacity = 8192\n[cloudhub]\nlisten = \"127.0.0.1:{port}\"\nnode_timeout_s = 600\nnode_queue = 4096\n",
+            dir.display().to_string()
+        );
+        let cfg = crate::config::parse(None, "bench-cloud", &text).map_err(|e| e.to_string())?;
+        let (stop, stop_rx) = smol::channel::bounded(1);
+        let (cmds, cmd_rx) = smol::channel::unbounded();
+        let c = Arc::new(Counters::default());
+        let c2 = c.clone();
+        let thread = std::thread::spawn(move || {
+            let crate::config::RoleConfig::Cloud(cc) = &cfg else { return 1 };
+            let db = match crate::store::open(&cc.data_dir, cc.db_cache_bytes) {
+                Ok(db) => db,
+                Err(e) => {
+                    eprintln!("bench: {e}");
+                    return 1;
+                }
+            };
+            let router = Router::new();
+            let mut modules = match crate::cloud::modules(cc, &router, &db) {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("bench: {e}");
+                    return 1;
+                }
+            };
+            let (_never, never_rx) = smol::channel::unbounded();
+            modules.push(Box::new(BenchApp { c: c2.clone(), cmds: cmd_rx, group: "app" }));
+            modules.push(Box::new(BenchApp { c: c2, cmds: never_rx, group: "nodestatus" }));
+            let code = runtime::run_until(crate::role::runtime_options(&cfg, Instant::now()), router, modules, Some(stop_rx));
+            drop(_never);
+            code
+        });
+        // Ready when the CA exists and the port accepts.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return Err("bench cloud did not start".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Cloud { stop, thread: Some(thread), cmds, c })
+    }
+
+    fn stop(mut self) {
+        self.stop.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn wait_line(rx: &mpsc::Receiver<String>, prefix: &str, timeout: Duration) -> Result<String, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) if l.starts_with(prefix) => return Ok(l),
+            Ok(_) => {}
+            Err(_) => return Err(format!("simulated edges never said `{prefix}` within {timeout:?}")),
+        }
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> Result<Duration, String> {
+    let t0 = Instant::now();
+    while !f() {
+        if t0.elapsed() > timeout {
+            return Err(format!("{what}: not within {timeout:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(t0.elapsed())
+}
+
+struct Row {
+    n: usize,
+    connect_ms: u128,
+    rss_base_kib: u64,
+    rss_kib: u64,
+    per_node_b: u64,
+    ups: u64,
+    up_per_s: u64,
+    up_cpu_ms: u64,
+    down: Vec<(u64, u64)>,
+    storm_ready_ms: u128,
+    storm_resync_ms: u128,
+}
+
+fn one(n: usize, ups: u64, rounds: u64) -> Result<Row, String> {
+    let dir = std::env::temp_dir().join(format!("hive-bench-tunnel-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?.local_addr().map_err(|e| e.to_string())?.port();
+    let cloud = Cloud::start(&dir, port)?;
+    std::thread::sleep(Duration::from_millis(200));
+    let rss_base = super::rss_kib();
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child: Child = Command::new(exe)
+        .args(["bench", "sim-edges", "--ca-dir", &dir.display().to_string(), "--port", &port.to_string()])
+        .args(["--count", &n.to_string(), "--ups", &ups.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start simulated edges: {e}"))?;
+    let out = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let result = (|| {
+        let t0 = Instant::now();
+        wait_line(&rx, "ready", Duration::from_secs(600))?;
+        let connect_ms = t0.elapsed().as_millis();
+        let cpu0 = super::cpu_ms();
+        let t_up = Instant::now();
+        let total = n as u64 * ups;
+        wait_until("upstream applied", Duration::from_secs(600), || cloud.c.applied.load(Ordering::Relaxed) >= total)?;
+        let up_s = t_up.elapsed().as_secs_f64().max(0.001);
+        let up_cpu_ms = super::cpu_ms().saturating_sub(cpu0);
+        let rss = super::rss_kib();
+        let mut down = Vec::new();
+        for r in 1..=rounds {
+            for i in 0..n {
+                let _ = cloud.cmds.send_blocking((format!("sim-{i}"), format!("{r} {}", crate::core::message::now_ms()).into_bytes()));
+            }
+            let l = wait_line(&rx, &format!("round {r} "), Duration::from_secs(300))?;
+            let f: Vec<u64> = l.split_whitespace().skip(3).filter_map(|x| x.parse().ok()).collect();
+            down.push((f.first().copied().unwrap_or(0), f.get(1).copied().unwrap_or(0)));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok::<_, String>((connect_ms, rss, total, (total as f64 / up_s) as u64, up_cpu_ms, down))
+    })();
+    let (connect_ms, rss, total, up_per_s, up_cpu_ms, down) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = child.kill();
+            cloud.stop();
+            return Err(e);
+        }
+    };
+    // Reconnect storm: restart the cloud under all N edges.
+    cloud.stop();
+    std::thread::sleep(Duration::from_millis(500));
+    let t_restart = Instant::now();
+    let cloud = Cloud::start(&dir, port)?;
+    let storm = wait_until("all nodes Ready after restart", Duration::from_secs(600), || cloud.c.ready.load(Ordering::Relaxed) >= n as u64);
+    let storm_ready_ms = t_restart.elapsed().as_millis();
+    let r = rounds + 1;
+    for i in 0..n {
+        let _ = cloud.cmds.send_blocking((format!("sim-{i}"), format!("{r} {}", crate::core::message::now_ms()).into_bytes()));
+    }
+    let resync = wait_line(&rx, &format!("round {r} "), Duration::from_secs(600));
+    let storm_resync_ms = t_restart.elapsed().as_millis();
+    let _ = child.kill();
+    let _ = child.wait();
+    cloud.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    storm?;
+    resync?;
+    Ok(Row {
+        n,
+        connect_ms,
+        rss_base_kib: rss_base,
+        rss_kib: rss,
+        per_node_b: rss.saturating_sub(rss_base) * 1024 / n as u64,
+        ups: total,
+        up_per_s,
+        up_cpu_ms,
+        down,
+        storm_ready_ms,
+        storm_resync_ms,
+    })
+}
+
+/// Run the tunnel bench for each N in `edges`; write the report to `out`.
+pub fn run(edges: &[usize], ups: u64, rounds: u64, out: &Path) -> Result<(), String> {
+    let mut text = String::from("hive bench tunnel: cloud (this process, one executor thread) vs N simulated edges (child process), loopback mTLS\n");
+    text += &format!("{:>6} {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>12} {:>12} {:>12}\n", "N", "connect_ms", "rss_kib", "B/node", "up_msgs", "up/s", "up_cpu_ms", "down_p50_ms", "down_p99_ms", "storm_ms");
+    let mut json = Vec::new();
+    for &n in edges {
+        eprintln!("bench tunnel: N = {n} ...");
+        let r = one(n, ups, rounds)?;
+        let p50 = r.down.iter().map(|d| d.0).max().unwrap_or(0);
+        let p99 = r.down.iter().map(|d| d.1).max().unwrap_or(0);
+        text += &format!(
+            "{:>6} {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>12} {:>12} {:>5}/{:<6}\n",
+            r.n, r.connect_ms, r.rss_kib, r.per_node_b, r.ups, r.up_per_s, r.up_cpu_ms, p50, p99, r.storm_ready_ms, r.storm_resync_ms
+        );
+        json.push(format!(
+            "{{\"n\":{},\"connect_ms\":{},\"cloud_rss_base_kib\":{},\"cloud_rss_kib\":{},\"bytes_per_node\":{},\"up_msgs\":{},\"up_per_s\":{},\"up_cpu_ms\":{},\"down_rounds\":{:?},\"storm_all_ready_ms\":{},\"storm_resynced_ms\":{}}}",
+            r.n, r.connect_ms, r.rss_base_kib, r.rss_kib, r.per_node_b, r.ups, r.up_per_s, r.up_cpu_ms, r.down, r.storm_ready_ms, r.storm_resync_ms
+        ));
+    }
+    text += "down_p50/p99: worst round of the rounds; storm_ms: after a cloud restart, all nodes Ready / all resynced with a new object\n";
+    super::write_report(out, "tunnel", &text, &format!("[{}]\n", json.join(",\n")))
+}
+
+/// Default report directory.
+pub fn default_out() -> PathBuf {
+    PathBuf::from("bench-report")
+}
