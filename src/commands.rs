@@ -47,18 +47,16 @@ pub fn config(c: &ConfigCmd) -> i32 {
             }
         };
     }
-    let source = match (&c.config, &c.profile) {
-        (Some(_), Some(_)) => {
+    let source = match Source::from_flags(c.config.as_deref(), c.profile.as_deref()) {
+        None => {
             eprintln!("hive config: use either --config or --profile, not both");
             return EXIT_USAGE;
         }
-        (Some(f), None) => Source::File(f),
-        (None, Some(p)) => Source::Profile(p),
-        (None, None) if role.is_some() => Source::Default,
-        (None, None) => {
+        Some(Source::Default) if role.is_none() => {
             eprintln!("hive config: say what to print: --role cloud|edge, --profile NAME, --config FILE, or --check FILE");
             return EXIT_USAGE;
         }
+        Some(s) => s,
     };
     match config::load(role, source) {
         Ok(cfg) => {

@@ -360,6 +360,18 @@ pub enum Source<'a> {
     Default,
 }
 
+impl<'a> Source<'a> {
+    /// From `--config` / `--profile` flags; None if both were given.
+    pub fn from_flags(config: Option<&'a Path>, profile: Option<&'a str>) -> Option<Source<'a>> {
+        match (config, profile) {
+            (Some(_), Some(_)) => None,
+            (Some(f), None) => Some(Source::File(f)),
+            (None, Some(p)) => Some(Source::Profile(p)),
+            (None, None) => Some(Source::Default),
+        }
+    }
+}
+
 /// Load and check the config of `role` (if known) from `source`.
 /// With `role` = None the file must say `role = "cloud" | "edge"`.
 pub fn load(role: Option<Role>, source: Source<'_>) -> Result<RoleConfig, ConfigError> {

@@ -24,14 +24,9 @@ pub fn runtime_options(cfg: &RoleConfig, started: Instant) -> runtime::RuntimeOp
 
 /// Run `role` until signalled; returns the process exit code.
 pub fn run(role: Role, args: RoleArgs, started: Instant) -> i32 {
-    let source = match (&args.config, &args.profile) {
-        (Some(_), Some(_)) => {
-            eprintln!("hive {role}: use either --config or --profile, not both");
-            return EXIT_USAGE;
-        }
-        (Some(f), None) => Source::File(f),
-        (None, Some(p)) => Source::Profile(p),
-        (None, None) => Source::Default,
+    let Some(source) = Source::from_flags(args.config.as_deref(), args.profile.as_deref()) else {
+        eprintln!("hive {role}: use either --config or --profile, not both");
+        return EXIT_USAGE;
     };
     let mut cfg = match config::load(Some(role), source) {
         Ok(c) => c,

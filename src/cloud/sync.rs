@@ -75,11 +75,15 @@ impl ObjectSync {
         })
     }
 
-    /// Record that upstream `seq` of `node` is applied (durably).
-    pub async fn set_up_applied(&self, node: &str, seq: u64) -> Result<(), DbError> {
+    /// Record that upstream `seq` of `node` is applied (durable after `flush`).
+    pub fn set_up_applied(&self, node: &str, seq: u64) -> Result<(), DbError> {
         self.upstream.insert(node.as_bytes(), to_bytes(&seq))?;
-        crate::store::flush(&self.db).await?;
         Ok(())
+    }
+
+    /// Make every record so far durable.
+    pub async fn flush(&self) -> Result<(), DbError> {
+        crate::store::flush(&self.db).await
     }
 }
 
@@ -99,7 +103,8 @@ mod tests {
             v2 = s.upsert("n1", "default/configmap/a", b"2").unwrap().unwrap();
             assert!(v2 > v1);
             s.upsert("n2", "default/configmap/a", b"x").unwrap();
-            smol::block_on(s.set_up_applied("n1", 42)).unwrap();
+            s.set_up_applied("n1", 42).unwrap();
+            smol::block_on(s.flush()).unwrap();
         }
         let db = crate::store::open(d.path(), 1 << 20).unwrap();
         let s = ObjectSync::open(&db).unwrap();

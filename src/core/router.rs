@@ -105,16 +105,15 @@ impl Router {
         self.lock().inboxes.contains_key(name)
     }
 
+    fn inbox(&self, module: &str) -> Result<Sender<Message>, RouterError> {
+        let t = self.lock();
+        t.inboxes.get(module).map(|i| i.tx.clone()).ok_or_else(|| RouterError::UnknownModule(module.to_string()))
+    }
+
     /// Deliver `msg` to module `module` without waiting. Messages from one
     /// sender to one module arrive in the order sent.
     pub fn send(&self, module: &str, msg: Message) -> Result<(), RouterError> {
-        let tx = {
-            let t = self.lock();
-            match t.inboxes.get(module) {
-                Some(inbox) => inbox.tx.clone(),
-                None => return Err(RouterError::UnknownModule(module.to_string())),
-            }
-        };
+        let tx = self.inbox(module)?;
         let id = msg.id;
         tx.try_send(msg).map_err(|e| match e {
             TrySendError::Full(_) => RouterError::Full(module.to_string(), tx.capacity().unwrap_or(0), id),
@@ -125,13 +124,7 @@ impl Router {
     /// Deliver `msg`, waiting for room in the inbox (back-pressure instead of
     /// an error). For producers that may block, such as the tunnel reader.
     pub async fn send_wait(&self, module: &str, msg: Message) -> Result<(), RouterError> {
-        let tx = {
-            let t = self.lock();
-            match t.inboxes.get(module) {
-                Some(inbox) => inbox.tx.clone(),
-                None => return Err(RouterError::UnknownModule(module.to_string())),
-            }
-        };
+        let tx = self.inbox(module)?;
         let id = msg.id;
         tx.send(msg).await.map_err(|_| RouterError::Closed(module.to_string(), id))
     }
@@ -205,6 +198,17 @@ impl Router {
             return self.send(fallback, reply);
         }
         Err(RouterError::Unclaimed(reply.id))
+    }
+
+    /// Deliver a message that arrived over the tunnel: a reply to its waiter
+    /// (an error if nobody waits any more), anything else to its group.
+    pub fn route_remote(&self, msg: Message) -> Result<(), RouterError> {
+        if msg.parent_id.is_some() {
+            self.deliver_reply(msg, "")
+        } else {
+            let group = msg.group.clone();
+            self.send_to_group(&group, msg).map(|_| ())
+        }
     }
 
     /// Whether a local `request` waits for a reply to `id`.

@@ -313,13 +313,7 @@ impl EdgeHub {
     /// Route a message from the cloud to its waiter or its local group.
     async fn from_cloud(&self, ctx: &Context, mut m: Message) {
         m.source = NAME.to_string();
-        let res = if m.parent_id.is_some() && m.parent_id.map(|p| ctx.router.is_waiting(p)).unwrap_or(false) {
-            ctx.router.deliver_reply(m, "")
-        } else {
-            let group = m.group.clone();
-            ctx.router.send_to_group(&group, m).map(|_| ())
-        };
-        if let Err(e) = res {
+        if let Err(e) = ctx.router.route_remote(m) {
             log::warn!(target: NAME, "message from cloud not delivered: {e}");
         }
     }

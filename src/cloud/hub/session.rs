@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use async_tungstenite::WebSocketStream;
 use smol::future::FutureExt as _;
@@ -20,11 +21,17 @@ use crate::proto::{Frame, ObjectChange};
 /// Object frames in flight per node before the cloud waits for acks.
 pub const WINDOW: usize = 128;
 
+/// Upstream acks are batched: one flush covers up to this many messages…
+const ACK_BATCH: usize = 64;
+/// …or whatever arrived within this long.
+const ACK_DELAY: Duration = Duration::from_millis(2);
+
 enum Ev {
     In(Incoming),
     Out(Option<Frame>),
     Kick(String),
     Poke,
+    FlushAcks,
 }
 
 impl Hub {
@@ -50,9 +57,21 @@ impl Hub {
                 d.mark(&k);
             }
         }
+        // Applied but not yet flushed and acknowledged: (highest seq, count, since).
+        let mut unacked: Option<(u64, usize, Instant)> = None;
         loop {
             self.pump(node, &ends.down, wsock).await?;
             let ev = {
+                let flush_at = unacked.map(|(_, _, since)| since + ACK_DELAY);
+                let flush = async {
+                    match flush_at {
+                        Some(at) => {
+                            smol::Timer::at(at).await;
+                            Ev::FlushAcks
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
                 let incoming = async { Ev::In(ws::recv(wsock, self.max_frame()).await) };
                 let out = async { Ev::Out(ends.rx.recv().await.ok()) };
                 let kicked = async { Ev::Kick(ends.kick.recv().await.unwrap_or_else(|_| "session replaced".into())) };
@@ -60,7 +79,7 @@ impl Hub {
                     let _ = ends.poke.recv().await;
                     Ev::Poke
                 };
-                kicked.or(out).or(poke).or(incoming).await
+                kicked.or(out).or(poke).or(incoming).or(flush).await
             };
             match ev {
                 Ev::In(Incoming::Frame(f)) => {
@@ -72,7 +91,11 @@ impl Hub {
                         }
                         Frame::Up { seq, msg } => {
                             let applied = self.apply_up(node, seq, msg).await?;
-                            ws::send(wsock, &Frame::UpAck { seq: applied }, self.max_frame()).await?;
+                            let (_, n, since) = unacked.unwrap_or((0, 0, Instant::now()));
+                            unacked = Some((applied, n + 1, since));
+                            if n + 1 >= ACK_BATCH {
+                                self.flush_acks(wsock, &mut unacked).await?;
+                            }
                         }
                         Frame::Message(m) => self.pass_up(node, m),
                         Frame::Hello(_) | Frame::Welcome(_) | Frame::Object(_) | Frame::UpAck { .. } => {
@@ -90,8 +113,21 @@ impl Hub {
                     return Ok(why);
                 }
                 Ev::Poke => {}
+                Ev::FlushAcks => self.flush_acks(wsock, &mut unacked).await?,
             }
         }
+    }
+
+    /// Flush what was applied, then acknowledge it cumulatively.
+    async fn flush_acks<S>(&self, wsock: &mut WebSocketStream<S>, unacked: &mut Option<(u64, usize, Instant)>) -> Result<(), String>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        if let Some((seq, _, _)) = unacked.take() {
+            self.sync.flush().await.map_err(|e| e.to_string())?;
+            ws::send(wsock, &Frame::UpAck { seq }, self.max_frame()).await?;
+        }
+        Ok(())
     }
 
     /// Send the edge every object it lacks or holds in another version, and
@@ -163,7 +199,7 @@ impl Hub {
                 }
             }
         }
-        self.sync.set_up_applied(node, seq).await.map_err(|e| e.to_string())?;
+        self.sync.set_up_applied(node, seq).map_err(|e| e.to_string())?;
         Ok(seq)
     }
 
@@ -171,13 +207,7 @@ impl Hub {
     fn pass_up(&self, node: &str, mut m: Message) {
         m.resource = format!("node/{node}/{}", m.resource);
         m.source = NAME.to_string();
-        let res = if m.parent_id.is_some() {
-            self.router.deliver_reply(m, "")
-        } else {
-            let group = m.group.clone();
-            self.router.send_to_group(&group, m).map(|_| ())
-        };
-        if let Err(e) = res {
+        if let Err(e) = self.router.route_remote(m) {
             log::warn!(target: NAME, "node {node}: message not delivered: {e}");
         }
     }
