@@ -258,7 +258,35 @@ fn one(n: usize, ups: u64, rounds: u64) -> Result<Row, String> {
 }
 
 /// Run the tunnel bench for each N in `edges`; write the report to `out`.
+/// Several N each run in a fresh process, so one N's memory does not
+/// inflate the next one's baseline.
 pub fn run(edges: &[usize], ups: u64, rounds: u64, out: &Path) -> Result<(), String> {
+    if edges.len() > 1 {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let (mut text, mut json) = (String::new(), Vec::new());
+        for n in edges {
+            let sub = out.join(format!("n{n}"));
+            let st = Command::new(&exe)
+                .args(["bench", "tunnel", "--edges", &n.to_string(), "--ups", &ups.to_string(), "--rounds", &rounds.to_string()])
+                .args(["--out", &sub.display().to_string()])
+                .stdout(Stdio::null())
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !st.success() {
+                return Err(format!("bench for N = {n} failed ({st})"));
+            }
+            let t = std::fs::read_to_string(sub.join("tunnel.txt")).map_err(|e| e.to_string())?;
+            let lines: Vec<&str> = t.lines().collect();
+            if text.is_empty() {
+                text = format!("{}\n{}\n", lines.first().unwrap_or(&""), lines.get(1).unwrap_or(&""));
+            }
+            text += &format!("{}\n", lines.get(2).unwrap_or(&""));
+            let j = std::fs::read_to_string(sub.join("tunnel.json")).map_err(|e| e.to_string())?;
+            json.push(j.trim().trim_start_matches('[').trim_end_matches(']').trim().to_string());
+        }
+        text += "down_p50/p99: worst round of the rounds; storm_ms: after a cloud restart, all nodes Ready / all resynced with a new object\n";
+        return super::write_report(out, "tunnel", &text, &format!("[{}]\n", json.join(",\n")));
+    }
     let mut text = String::from("hive bench tunnel: cloud (this process, one executor thread) vs N simulated edges (child process), loopback mTLS\n");
     text += &format!("{:>6} {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>12} {:>12} {:>12}\n", "N", "connect_ms", "rss_kib", "B/node", "up_msgs", "up/s", "up_cpu_ms", "down_p50_ms", "down_p99_ms", "storm_ms");
     let mut json = Vec::new();

@@ -198,3 +198,59 @@ pub fn app(applied: &Arc<Mutex<Applied>>, cmds: Receiver<Cmd>, group: &'static s
 }
 
 pub type CmdTx = Sender<Cmd>;
+
+/// Answers every message with its content reversed (group `echo`).
+pub struct Echo;
+
+impl Module for Echo {
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+    fn group(&self) -> &'static str {
+        "echo"
+    }
+    fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
+        Box::pin(async move {
+            ctx.ready();
+            while let Some(m) = ctx.recv().await {
+                let mut c = m.content.clone();
+                c.reverse();
+                let _ = ctx.respond(&m, c);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Asks `via` (a hub) a question for group `echo` on command; sends the
+/// outcome back.
+pub struct Asker {
+    pub via: &'static str,
+    pub asks: Receiver<(String, Vec<u8>, Duration)>,
+    pub answers: Sender<Result<Vec<u8>, String>>,
+}
+
+impl Module for Asker {
+    fn name(&self) -> &'static str {
+        "asker"
+    }
+    fn group(&self) -> &'static str {
+        "asker"
+    }
+    fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
+        Box::pin(async move {
+            ctx.ready();
+            loop {
+                let ask = async { self.asks.recv().await.ok() };
+                let stop = async {
+                    ctx.shutdown.wait().await;
+                    None
+                };
+                let Some((resource, body, timeout)) = ask.or(stop).await else { return Ok(()) };
+                let q = ctx.message("echo", &resource, "query", body);
+                let r = ctx.router.request(self.via, q, timeout).await.map(|m| m.content).map_err(|e| e.to_string());
+                let _ = self.answers.send(r).await;
+            }
+        })
+    }
+}

@@ -1,0 +1,57 @@
+//! Request/reply across the tunnel, both directions, matched by parent id,
+//! with a timeout when nobody can answer.
+
+mod common;
+
+use std::time::Duration;
+
+use common::drivers::{Asker, Echo};
+use common::inproc::{cloud_config, credentials, edge_config, free_port, InProc};
+
+#[test]
+fn requests_cross_the_tunnel_both_ways_and_time_out_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud_dir = dir.path().join("cloud");
+    let edge_dir = dir.path().join("edge-r");
+    credentials(&cloud_dir, &edge_dir, "edge-r");
+    let port = free_port();
+    let (cloud_ask, cloud_asks) = smol::channel::unbounded();
+    let (cloud_ans_tx, cloud_ans) = smol::channel::unbounded();
+    let cloud = InProc::start(cloud_config(&cloud_dir, port, ""), move |_, _| {
+        vec![Box::new(Echo), Box::new(Asker { via: "cloudhub", asks: cloud_asks, answers: cloud_ans_tx })]
+    });
+    let (edge_ask, edge_asks) = smol::channel::unbounded();
+    let (edge_ans_tx, edge_ans) = smol::channel::unbounded();
+    let edge = InProc::start(edge_config(&edge_dir, port, ""), move |_, _| {
+        vec![Box::new(Echo), Box::new(Asker { via: "edgehub", asks: edge_asks, answers: edge_ans_tx })]
+    });
+    let long = Duration::from_secs(5);
+    // Edge → cloud, once the edge is connected (retry while it connects).
+    let mut got = Err(String::new());
+    for _ in 0..50 {
+        edge_ask.send_blocking(("default/echo/x".into(), b"ping".to_vec(), Duration::from_millis(300))).unwrap();
+        got = edge_ans.recv_blocking().unwrap();
+        if got.is_ok() {
+            break;
+        }
+    }
+    assert_eq!(got.unwrap(), b"gnip");
+    // Cloud → edge: addressed by node name in the resource.
+    cloud_ask.send_blocking(("node/edge-r/default/echo/y".into(), b"hello".to_vec(), long)).unwrap();
+    assert_eq!(cloud_ans.recv_blocking().unwrap().unwrap(), b"olleh");
+    // Fifty in a row each get their own reply.
+    for i in 0..50u32 {
+        cloud_ask.send_blocking(("node/edge-r/default/echo/z".into(), i.to_be_bytes().to_vec(), long)).unwrap();
+    }
+    for i in 0..50u32 {
+        let mut want = i.to_be_bytes().to_vec();
+        want.reverse();
+        assert_eq!(cloud_ans.recv_blocking().unwrap().unwrap(), want);
+    }
+    // A node that is not connected: the request times out with a clear error.
+    cloud_ask.send_blocking(("node/nobody/default/echo/y".into(), b"x".to_vec(), Duration::from_millis(300))).unwrap();
+    let e = cloud_ans.recv_blocking().unwrap().unwrap_err();
+    assert!(e.contains("no reply") && e.contains("300 ms"), "{e}");
+    assert_eq!(edge.stop(), 0);
+    assert_eq!(cloud.stop(), 0);
+}
