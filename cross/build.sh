@@ -97,7 +97,7 @@ done
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 mkdir -p dist
 RESULTS=dist/build-report.tsv
-[ -f $RESULTS ] || printf 'target\tbuild_s\tsize_bytes\n' > $RESULTS
+printf 'target\tbuild_s\tsize_bytes\n' > $RESULTS
 for T in "${TARGETS[@]}"; do
   U=$(echo "$T" | tr 'a-z-' 'A-Z_'); L=$(echo "$T" | tr '-' '_')
   D=$CACHE/toolchain/$T
