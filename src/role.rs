@@ -49,7 +49,12 @@ pub fn run(role: Role, args: RoleArgs, started: Instant) -> i32 {
         RoleConfig::Cloud(c) => (c.data_dir.clone(), c.db_cache_bytes),
         RoleConfig::Edge(c) => (c.data_dir.clone(), c.db_cache_bytes),
     };
-    let db = match crate::store::open(&data_dir, cache) {
+    let opened = match &cfg {
+        // The edge's database is a cache: rebuild it rather than refuse to start.
+        RoleConfig::Edge(_) => crate::store::open_or_rebuild(&data_dir, cache, crate::edge::verify_db),
+        RoleConfig::Cloud(_) => crate::store::open(&data_dir, cache),
+    };
+    let db = match opened {
         Ok(db) => db,
         Err(e) => {
             log::error!(target: "runtime", "hive {role} cannot start: {e}");

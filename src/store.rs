@@ -34,6 +34,30 @@ pub fn open(data_dir: &Path, cache_bytes: u64) -> Result<sled::Db, DbError> {
         .map_err(|e| DbError::Open { path, reason: e.to_string() })
 }
 
+/// Open the database like `open`, then `verify` it. A database that cannot
+/// be opened or does not verify is moved aside to `db.corrupt-<ms>` (kept
+/// for inspection, logged) and a fresh one is opened: for a cache the cloud
+/// can rebuild, never a crash loop.
+pub fn open_or_rebuild(
+    data_dir: &Path,
+    cache_bytes: u64,
+    verify: impl Fn(&sled::Db) -> Result<(), DbError>,
+) -> Result<sled::Db, DbError> {
+    let why = match open(data_dir, cache_bytes) {
+        Ok(db) => match verify(&db) {
+            Ok(()) => return Ok(db),
+            Err(e) => e.to_string(),
+        },
+        Err(e) => e.to_string(),
+    };
+    let path = data_dir.join("db");
+    let aside = data_dir.join(format!("db.corrupt-{}", crate::core::message::now_ms()));
+    std::fs::rename(&path, &aside)
+        .map_err(|e| DbError::Open { path: path.clone(), reason: format!("{why}; and it cannot be moved aside to {}: {e}", aside.display()) })?;
+    log::error!(target: "store", "{why}: moved it aside to {} and starting with an empty cache; the cloud will resend what this node should hold", aside.display());
+    open(data_dir, cache_bytes)
+}
+
 /// Make everything written so far durable, on smol's blocking pool (sled's
 /// own `flush_async` can stall when many databases share its thread pool).
 pub async fn flush(db: &sled::Db) -> Result<(), DbError> {

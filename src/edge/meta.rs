@@ -79,6 +79,16 @@ impl MetaStore {
         self.tree.len()
     }
 
+    /// Every entry decodes (run at start; a failure means a corrupt cache).
+    pub fn verify(&self) -> Result<(), DbError> {
+        for item in self.tree.iter() {
+            let (k, v) = item?;
+            from_bytes::<(u64, Vec<u8>)>(&v)
+                .map_err(|e| DbError::Io(format!("meta entry `{}`: {e}", String::from_utf8_lossy(&k))))?;
+        }
+        Ok(())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.tree.is_empty()
     }

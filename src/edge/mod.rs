@@ -8,6 +8,12 @@ pub mod outbox;
 use crate::config::{EdgeConfig, EdgeModule};
 use crate::core::{Module, Router};
 
+/// Check the edge database at start: MetaManager's cache and the outbox.
+pub fn verify_db(db: &sled::Db) -> Result<(), crate::store::DbError> {
+    meta::MetaStore::open(db)?.verify()?;
+    outbox::Outbox::verify(db)
+}
+
 /// Build the modules the config lists, in order.
 pub fn modules(cfg: &EdgeConfig, _router: &Router, db: &sled::Db) -> Result<Vec<Box<dyn Module>>, String> {
     let mut out: Vec<Box<dyn Module>> = Vec::new();

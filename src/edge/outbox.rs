@@ -112,6 +112,15 @@ impl Outbox {
         self.entries.len()
     }
 
+    /// Every entry decodes (run at start; a failure means a corrupt outbox).
+    pub fn verify(db: &sled::Db) -> Result<(), DbError> {
+        for item in db.open_tree("outbox")?.iter() {
+            let (k, v) = item?;
+            from_bytes::<(Kind, Message)>(&v).map_err(|e| DbError::Io(format!("outbox entry {k:?}: {e}")))?;
+        }
+        Ok(())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
