@@ -81,8 +81,7 @@ impl Outbox {
         let mut out = Vec::new();
         for item in self.entries.range(seq_key(after.saturating_add(1))..).take(n) {
             let (k, v) = item?;
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&k[..8.min(k.len())]);
+            let b: [u8; 8] = k.as_ref().try_into().map_err(|_| DbError::Io(format!("outbox key {k:?} is not a sequence number")))?;
             let (_, msg): (Kind, Message) = from_bytes(&v)?;
             out.push((u64::from_be_bytes(b), msg));
         }
@@ -116,6 +115,9 @@ impl Outbox {
     pub fn verify(db: &sled::Db) -> Result<(), DbError> {
         for item in db.open_tree("outbox")?.iter() {
             let (k, v) = item?;
+            if k.len() != 8 {
+                return Err(DbError::Io(format!("outbox key {k:?} is not a sequence number")));
+            }
             from_bytes::<(Kind, Message)>(&v).map_err(|e| DbError::Io(format!("outbox entry {k:?}: {e}")))?;
         }
         Ok(())
