@@ -2,6 +2,7 @@
 //! Each module lives in its own file here (hub.rs is CloudHub, ...).
 
 pub mod hub;
+pub mod store;
 pub mod sync;
 
 use crate::config::{CloudConfig, CloudModule};
