@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod core;
 pub mod edge;
+pub mod http;
 pub mod logging;
 pub mod proto;
 pub mod role;

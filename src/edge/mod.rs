@@ -22,7 +22,7 @@ pub fn modules(cfg: &EdgeConfig, _router: &Router, db: &sled::Db) -> Result<Vec<
             EdgeModule::EdgeHub => {
                 out.push(Box::new(hub::EdgeHub::new(cfg.edgehub.clone(), cfg.data_dir.clone(), cfg.node_name.clone(), db.clone())))
             }
-            EdgeModule::MetaManager => out.push(Box::new(meta::MetaManager::new(db.clone()))),
+            EdgeModule::MetaManager => out.push(Box::new(meta::MetaManager::new(db.clone(), cfg.metaserver.listen))),
             other => return Err(format!("module {} is not part of this build yet", format!("{other:?}").to_lowercase())),
         }
     }

@@ -191,7 +191,7 @@ impl Site {
         std::fs::write(
             &p,
             format!(
-                "role = \"edge\"\ndata_dir = \"{name}\"\n{extra}\n[edgehub]\nserver = \"127.0.0.1:{port}\"\nbackoff_min_ms = 100\nbackoff_max_ms = 1000\nping_interval_s = 1\n"
+                "role = \"edge\"\ndata_dir = \"{name}\"\n{extra}\n[metaserver]\nlisten = \"127.0.0.1:0\"\n[edgehub]\nserver = \"127.0.0.1:{port}\"\nbackoff_min_ms = 100\nbackoff_max_ms = 1000\nping_interval_s = 1\n"
             ),
         )
         .unwrap();

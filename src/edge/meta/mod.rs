@@ -1,0 +1,100 @@
+//! MetaManager: the edge's metadata cache (sled tree `meta`): every object
+//! the cloud gave this node, keyed `<namespace>/<kind>/<name>`, with its
+//! version. It answers local modules from the cache, above all offline.
+//!
+//! Owns: the `meta` tree. Must not talk to the cloud itself: EdgeHub hands it
+//! downstream changes (`apply`) and asks for the inventory. Requests it
+//! answers (operation → reply content):
+//! - `apply` (content: bincode `ObjectChange`) → `ok` once stored and flushed;
+//! - `inventory` → bincode `Vec<(key, version)>`;
+//! - `get` (resource = key) → the object, or `error: not found locally: KEY`.
+//! It also serves the edge-local read API (KubeEdge's MetaServer,
+//! server.rs) from the same cache, online or not.
+
+mod server;
+mod store;
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use smol::future::FutureExt as _;
+
+pub use server::Watchers;
+pub use store::{Change, MetaStore};
+
+use crate::core::{Context, Module, ModuleError, ModuleFuture};
+use crate::proto::ObjectChange;
+use crate::store::to_bytes;
+
+pub const NAME: &str = "metamanager";
+
+pub struct MetaManager {
+    db: sled::Db,
+    listen: SocketAddr,
+}
+
+impl MetaManager {
+    pub fn new(db: sled::Db, listen: SocketAddr) -> MetaManager {
+        MetaManager { db, listen }
+    }
+}
+
+impl Module for MetaManager {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn group(&self) -> &'static str {
+        "meta"
+    }
+    fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
+        Box::pin(async move {
+            let store = Rc::new(MetaStore::open(&self.db).map_err(ModuleError::new)?);
+            let listener = smol::net::TcpListener::bind(self.listen)
+                .await
+                .map_err(|e| ModuleError::new(format!("local API cannot listen on {}: {e}", self.listen)))?;
+            let bound = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| self.listen.to_string());
+            log::info!(target: NAME, "{} objects cached; local API on {bound}", store.len());
+            ctx.ready();
+            let watchers = Rc::new(RefCell::new(Watchers::default()));
+            let ex = smol::LocalExecutor::new();
+            let api = server::serve(listener, &ex, store.clone(), watchers.clone());
+            let messages = handle_messages(&ctx, &store, &watchers);
+            ex.run(messages.or(api)).await;
+            watchers.borrow_mut().close_all();
+            Ok(())
+        })
+    }
+}
+
+async fn handle_messages(ctx: &Context, store: &MetaStore, watchers: &RefCell<Watchers>) {
+            while let Some(msg) = ctx.recv().await {
+                let reply: Vec<u8> = match msg.operation.as_str() {
+                    "apply" => match crate::store::from_bytes::<ObjectChange>(&msg.content) {
+                        Ok(change) => match store.apply(&change).await {
+                            Ok(c) => {
+                                if let Some(c) = c {
+                                    watchers.borrow_mut().notify(&c);
+                                }
+                                b"ok".to_vec()
+                            }
+                            Err(e) => format!("error: {e}").into_bytes(),
+                        },
+                        Err(e) => format!("error: bad apply request: {e}").into_bytes(),
+                    },
+                    "inventory" => match store.inventory() {
+                        Ok(inv) => to_bytes(&inv),
+                        Err(e) => format!("error: {e}").into_bytes(),
+                    },
+                    "get" => match store.get(&msg.resource) {
+                        Ok(Some((_, content))) => content,
+                        Ok(None) => format!("error: not found locally: {}", msg.resource).into_bytes(),
+                        Err(e) => format!("error: {e}").into_bytes(),
+                    },
+                    other => format!("error: metamanager does not know operation `{other}`").into_bytes(),
+                };
+                if let Err(e) = ctx.respond(&msg, reply) {
+                    log::warn!(target: NAME, "reply to {} not delivered: {e}", msg.source);
+                }
+            }
+}

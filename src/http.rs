@@ -1,0 +1,90 @@
+//! A small HTTP/1.1 server on smol (hyper 1.x through smol-hyper), shared by
+//! the edge-local API and, later, the cloud API: whole responses, JSON,
+//! Kubernetes-style `Status` errors, and streamed bodies for watches.
+//!
+//! Owns: connection handling and response helpers. Must not know routes.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response, StatusCode};
+use smol::channel::Receiver;
+use smol::net::TcpListener;
+use smol::LocalExecutor;
+
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// A whole response.
+pub fn bytes(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()).boxed_unsync());
+    *r.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+/// A JSON response from already-encoded JSON.
+pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    bytes(status, "application/json", body)
+}
+
+/// A Kubernetes `Status` error.
+pub fn status(code: StatusCode, reason: &str, message: &str) -> Response<Body> {
+    let body = serde_json::json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code.as_u16(),
+    });
+    json(code, body.to_string())
+}
+
+/// A streamed response: each item of `rx` is sent as it comes; the response
+/// ends when the channel closes.
+pub fn stream(content_type: &str, rx: Receiver<Bytes>) -> Response<Body> {
+    let frames = futures_lite::stream::unfold(rx, |rx| async move {
+        let b = rx.recv().await.ok()?;
+        Some((Ok::<_, Infallible>(Frame::data(b)), rx))
+    });
+    let mut r = Response::new(BodyExt::boxed_unsync(StreamBody::new(frames)));
+    if let Ok(v) = content_type.parse() {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+
+/// Serve connections from `listener` on `ex` until the returned future is dropped.
+pub async fn serve<H, F>(listener: TcpListener, ex: &LocalExecutor<'_>, handler: Rc<H>, target: &'static str)
+where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + 'static,
+    F: Future<Output = Response<Body>> + 'static,
+{
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                log::warn!(target: target, "accept failed: {e}");
+                smol::Timer::after(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let h = handler.clone();
+        ex.spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let fut = h(req, peer);
+                async move { Ok::<_, Infallible>(fut.await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(smol_hyper::rt::FuturesIo::new(tcp), svc);
+            if let Err(e) = conn.await {
+                log::debug!(target: target, "connection from {peer}: {e}");
+            }
+        })
+        .detach();
+    }
+}
