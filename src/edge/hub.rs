@@ -171,7 +171,12 @@ impl Module for EdgeHub {
                         None => break,
                         Some(Some(m)) => {
                             if let Some(m) = store_durable(&ctx, &mut up, m).await {
-                                pending.push(m);
+                                if m.operation == "query" && ctx.router.is_waiting(m.id) {
+                                    // Nobody to ask while offline: say so at once.
+                                    let _ = ctx.respond(&m, b"error: the cloud is unreachable".to_vec());
+                                } else {
+                                    pending.push(m);
+                                }
                             }
                         }
                         Some(None) => return Ok(()),

@@ -249,6 +249,20 @@ impl Hub {
             ))),
             "upsert" => self.sync.upsert(&node, &rest, &msg.content).map(|v| v.is_some()),
             "delete" => self.sync.delete(&node, &rest),
+            // An edge asks for an object of its own set it does not hold (yet).
+            "query" => {
+                let reply = match self.sync.get(&node, &rest) {
+                    Ok(Some((version, content))) => {
+                        crate::store::to_bytes(&crate::proto::ObjectChange { key: rest.clone(), version, content: Some(content) })
+                    }
+                    Ok(None) => format!("error: {rest} is not in node {node}'s set").into_bytes(),
+                    Err(e) => format!("error: {e}").into_bytes(),
+                };
+                if let Err(e) = ctx.respond(&msg, reply) {
+                    log::warn!(target: NAME, "node {node}: query reply not delivered: {e}");
+                }
+                return;
+            }
             _ => {
                 msg.resource = rest;
                 let nodes = self.nodes.borrow();

@@ -205,6 +205,11 @@ impl Hub {
 
     /// A non-durable message from an edge: a reply to its waiter, or to the group it names.
     fn pass_up(&self, node: &str, mut m: Message) {
+        // An edge may ask CloudHub questions about its own set, never change it.
+        if m.group == "hub" && m.operation != "query" && m.parent_id.is_none() {
+            log::warn!(target: NAME, "node {node}: refused `{}` on {} addressed to the hub", m.operation, m.resource);
+            return;
+        }
         m.resource = format!("node/{node}/{}", m.resource);
         m.source = NAME.to_string();
         if let Err(e) = self.router.route_remote(m) {

@@ -11,6 +11,7 @@
 //! It also serves the edge-local read API (KubeEdge's MetaServer,
 //! server.rs) from the same cache, online or not.
 
+mod lookup;
 mod server;
 mod store;
 
@@ -20,6 +21,7 @@ use std::rc::Rc;
 
 use smol::future::FutureExt as _;
 
+pub use lookup::{Lookup, LookupError};
 pub use server::Watchers;
 pub use store::{Change, MetaStore};
 
@@ -57,9 +59,10 @@ impl Module for MetaManager {
             log::info!(target: NAME, "{} objects cached; local API on {bound}", store.len());
             ctx.ready();
             let watchers = Rc::new(RefCell::new(Watchers::default()));
+            let lookup = Rc::new(Lookup { store: store.clone(), watchers: watchers.clone(), router: ctx.router.clone() });
             let ex = smol::LocalExecutor::new();
-            let api = server::serve(listener, &ex, store.clone(), watchers.clone());
-            let messages = handle_messages(&ctx, &store, &watchers);
+            let api = server::serve(listener, &ex, lookup.clone());
+            let messages = handle_messages(&ctx, &ex, &store, &lookup);
             ex.run(messages.or(api)).await;
             watchers.borrow_mut().close_all();
             Ok(())
@@ -67,34 +70,45 @@ impl Module for MetaManager {
     }
 }
 
-async fn handle_messages(ctx: &Context, store: &MetaStore, watchers: &RefCell<Watchers>) {
-            while let Some(msg) = ctx.recv().await {
-                let reply: Vec<u8> = match msg.operation.as_str() {
-                    "apply" => match crate::store::from_bytes::<ObjectChange>(&msg.content) {
-                        Ok(change) => match store.apply(&change).await {
-                            Ok(c) => {
-                                if let Some(c) = c {
-                                    watchers.borrow_mut().notify(&c);
-                                }
-                                b"ok".to_vec()
-                            }
-                            Err(e) => format!("error: {e}").into_bytes(),
-                        },
-                        Err(e) => format!("error: bad apply request: {e}").into_bytes(),
-                    },
-                    "inventory" => match store.inventory() {
-                        Ok(inv) => to_bytes(&inv),
-                        Err(e) => format!("error: {e}").into_bytes(),
-                    },
-                    "get" => match store.get(&msg.resource) {
-                        Ok(Some((_, content))) => content,
-                        Ok(None) => format!("error: not found locally: {}", msg.resource).into_bytes(),
-                        Err(e) => format!("error: {e}").into_bytes(),
-                    },
-                    other => format!("error: metamanager does not know operation `{other}`").into_bytes(),
-                };
-                if let Err(e) = ctx.respond(&msg, reply) {
-                    log::warn!(target: NAME, "reply to {} not delivered: {e}", msg.source);
-                }
+async fn handle_messages(ctx: &Context, ex: &smol::LocalExecutor<'_>, store: &MetaStore, lookup: &Rc<Lookup>) {
+    while let Some(msg) = ctx.recv().await {
+        let reply: Vec<u8> = match msg.operation.as_str() {
+            "apply" => match crate::store::from_bytes::<ObjectChange>(&msg.content) {
+                Ok(change) => match store.apply(&change).await {
+                    Ok(c) => {
+                        if let Some(c) = c {
+                            lookup.watchers.borrow_mut().notify(&c);
+                        }
+                        b"ok".to_vec()
+                    }
+                    Err(e) => format!("error: {e}").into_bytes(),
+                },
+                Err(e) => format!("error: bad apply request: {e}").into_bytes(),
+            },
+            "inventory" => match store.inventory() {
+                Ok(inv) => to_bytes(&inv),
+                Err(e) => format!("error: {e}").into_bytes(),
+            },
+            "get" => {
+                // A miss may wait for the cloud: never hold up the loop (EdgeHub
+                // itself waits on `apply` here).
+                let (l, router) = (lookup.clone(), ctx.router.clone());
+                ex.spawn(async move {
+                    let reply = match l.get(&msg.resource).await {
+                        Ok(content) => content,
+                        Err(LookupError::NotFound(m)) | Err(LookupError::Failed(m)) => format!("error: {m}").into_bytes(),
+                    };
+                    if let Err(e) = router.respond(NAME, &msg, reply) {
+                        log::warn!(target: NAME, "reply to {} not delivered: {e}", msg.source);
+                    }
+                })
+                .detach();
+                continue;
             }
+            other => format!("error: metamanager does not know operation `{other}`").into_bytes(),
+        };
+        if let Err(e) = ctx.respond(&msg, reply) {
+            log::warn!(target: NAME, "reply to {} not delivered: {e}", msg.source);
+        }
+    }
 }

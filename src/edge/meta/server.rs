@@ -11,7 +11,6 @@
 //! `/healthz`; `?watch=true` streams `{"type":…,"object":…}` lines (first
 //! the current objects as ADDED, then changes).
 
-use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
@@ -22,7 +21,8 @@ use smol::channel::{self, Sender};
 use smol::net::TcpListener;
 use smol::LocalExecutor;
 
-use super::store::{Change, MetaStore};
+use super::lookup::{Lookup, LookupError};
+use super::store::Change;
 use super::NAME;
 use crate::http::{self, Body};
 
@@ -155,16 +155,20 @@ fn is_json(b: &[u8]) -> bool {
 }
 
 /// Serve the API on `listener` until dropped.
-pub async fn serve(listener: TcpListener, ex: &LocalExecutor<'_>, store: Rc<MetaStore>, watchers: Rc<RefCell<Watchers>>) {
+pub async fn serve(listener: TcpListener, ex: &LocalExecutor<'_>, lookup: Rc<Lookup>) {
     let handler = Rc::new(move |req: Request<Incoming>, peer: SocketAddr| {
-        let r = handle(&store, &watchers, &req, peer);
-        log::debug!(target: NAME, "{} {} from {peer}: {}", req.method(), req.uri().path(), r.status().as_u16());
-        async move { r }
+        let lookup = lookup.clone();
+        async move {
+            let r = handle(&lookup, &req, peer).await;
+            log::debug!(target: NAME, "{} {} from {peer}: {}", req.method(), req.uri().path(), r.status().as_u16());
+            r
+        }
     });
     http::serve(listener, ex, handler, NAME).await
 }
 
-fn handle(store: &MetaStore, watchers: &RefCell<Watchers>, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+async fn handle(lookup: &Lookup, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let (store, watchers) = (&lookup.store, &lookup.watchers);
     let path = req.uri().path();
     if path == "/healthz" {
         return http::bytes(StatusCode::OK, "text/plain", "ok");
@@ -197,7 +201,12 @@ fn handle(store: &MetaStore, watchers: &RefCell<Watchers>, req: &Request<Incomin
     if q.name.is_some() {
         return match items.into_iter().next() {
             Some((_, _, obj)) => http::json(StatusCode::OK, obj),
-            None => http::status(StatusCode::NOT_FOUND, "NotFound", &format!("{} not found in the edge cache", q.key())),
+            // Not cached: the cloud may know it (and it is cached then).
+            None => match lookup.get(&q.key()).await {
+                Ok(obj) => http::json(StatusCode::OK, obj),
+                Err(LookupError::NotFound(m)) => http::status(StatusCode::NOT_FOUND, "NotFound", &m),
+                Err(LookupError::Failed(m)) => http::status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &m),
+            },
         };
     }
     let rv = items.iter().map(|(_, v, _)| *v).max().unwrap_or(0);
