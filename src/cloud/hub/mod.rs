@@ -249,8 +249,9 @@ impl Hub {
             ))),
             "upsert" => self.sync.upsert(&node, &rest, &msg.content).map(|v| v.is_some()),
             "delete" => self.sync.delete(&node, &rest),
-            // An edge asks for an object of its own set it does not hold (yet).
-            "query" => {
+            // An edge asks for an object of its own set it does not hold (yet);
+            // a cloud module's `query` for a node passes through below.
+            "query" if msg.source == NAME && msg.group == "hub" => {
                 let reply = match self.sync.get(&node, &rest) {
                     Ok(Some((version, content))) => {
                         crate::store::to_bytes(&crate::proto::ObjectChange { key: rest.clone(), version, content: Some(content) })
