@@ -154,10 +154,10 @@ pub struct CertNodeCmd {
 }
 
 #[derive(FromArgs, Debug)]
-/// Benchmarks that write a report (text + JSON): `tunnel`.
+/// Benchmarks that write a report (text + JSON): `tunnel`, `meta`.
 #[argh(subcommand, name = "bench")]
 pub struct BenchCmd {
-    /// what to measure: tunnel (sim-edges is the tunnel bench's helper)
+    /// what to measure: tunnel or meta (sim-edges is the tunnel bench's helper)
     #[argh(positional)]
     pub what: String,
     /// numbers of simulated edges, comma-separated (tunnel; default 100,1000)
@@ -178,7 +178,7 @@ pub struct BenchCmd {
     /// sim-edges: the cloud's hub port on 127.0.0.1
     #[argh(option, default = "0")]
     pub port: u16,
-    /// sim-edges: how many edges
+    /// meta: cached objects (default 10000); sim-edges: how many edges
     #[argh(option, default = "0")]
     pub count: usize,
 }

@@ -172,11 +172,12 @@ pub fn bench(b: &BenchCmd) -> i32 {
                 _ => Err(format!("--edges must be positive numbers separated by commas, not `{}`", b.edges)),
             }
         }
+        "meta" => crate::bench::meta::run(b.count.max(1).max(if b.count == 0 { 10_000 } else { 0 }), &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out)),
         "sim-edges" => match &b.ca_dir {
             Some(d) if b.port > 0 && b.count > 0 => crate::bench::simedge::run(d, b.port, b.count, b.ups),
             _ => Err("sim-edges needs --ca-dir, --port and --count".into()),
         },
-        other => Err(format!("unknown benchmark `{other}` (known: tunnel)")),
+        other => Err(format!("unknown benchmark `{other}` (known: tunnel, meta)")),
     };
     match r {
         Ok(()) => 0,

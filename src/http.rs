@@ -74,6 +74,7 @@ where
                 continue;
             }
         };
+        let _ = tcp.set_nodelay(true);
         let h = handler.clone();
         ex.spawn(async move {
             let svc = hyper::service::service_fn(move |req| {

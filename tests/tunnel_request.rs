@@ -18,12 +18,12 @@ fn requests_cross_the_tunnel_both_ways_and_time_out_cleanly() {
     let (cloud_ask, cloud_asks) = smol::channel::unbounded();
     let (cloud_ans_tx, cloud_ans) = smol::channel::unbounded();
     let cloud = InProc::start(cloud_config(&cloud_dir, port, ""), move |_, _| {
-        vec![Box::new(Echo), Box::new(Asker { via: "cloudhub", asks: cloud_asks, answers: cloud_ans_tx })]
+        vec![Box::new(Echo), Box::new(Asker { via: "cloudhub", op: "query", asks: cloud_asks, answers: cloud_ans_tx })]
     });
     let (edge_ask, edge_asks) = smol::channel::unbounded();
     let (edge_ans_tx, edge_ans) = smol::channel::unbounded();
     let edge = InProc::start(edge_config(&edge_dir, port, ""), move |_, _| {
-        vec![Box::new(Echo), Box::new(Asker { via: "edgehub", asks: edge_asks, answers: edge_ans_tx })]
+        vec![Box::new(Echo), Box::new(Asker { via: "edgehub", op: "query", asks: edge_asks, answers: edge_ans_tx })]
     });
     let long = Duration::from_secs(5);
     // Edge → cloud, once the edge is connected (while it is not, EdgeHub
@@ -57,5 +57,22 @@ fn requests_cross_the_tunnel_both_ways_and_time_out_cleanly() {
     let e = cloud_ans.recv_blocking().unwrap().unwrap_err();
     assert!(e.contains("no reply") && e.contains("300 ms"), "{e}");
     assert_eq!(edge.stop(), 0);
+    assert_eq!(cloud.stop(), 0);
+}
+
+#[test]
+fn an_object_over_the_frame_cap_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ask, asks) = smol::channel::unbounded();
+    let (ans_tx, ans) = smol::channel::unbounded();
+    let cloud = InProc::start(cloud_config(&dir.path().join("cloud"), free_port(), "max_frame_bytes = 65536"), move |_, _| {
+        vec![Box::new(Asker { via: "cloudhub", op: "upsert", asks, answers: ans_tx })]
+    });
+    let huge = vec![b'x'; 100_000];
+    ask.send_blocking(("node/n1/default/configmap/huge".into(), huge, Duration::from_secs(5))).unwrap();
+    let reply = String::from_utf8(ans.recv_blocking().unwrap().unwrap()).unwrap();
+    assert!(reply.starts_with("error:") && reply.contains("100000 bytes") && reply.contains("max_frame_bytes 65536"), "{reply}");
+    ask.send_blocking(("node/n1/default/configmap/small".into(), b"{}".to_vec(), Duration::from_secs(5))).unwrap();
+    assert_eq!(ans.recv_blocking().unwrap().unwrap(), b"ok", "the hub goes on serving");
     assert_eq!(cloud.stop(), 0);
 }

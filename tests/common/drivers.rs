@@ -226,6 +226,8 @@ impl Module for Echo {
 /// outcome back.
 pub struct Asker {
     pub via: &'static str,
+    /// Operation of the requests (`query` unless a test wants another).
+    pub op: &'static str,
     pub asks: Receiver<(String, Vec<u8>, Duration)>,
     pub answers: Sender<Result<Vec<u8>, String>>,
 }
@@ -247,7 +249,7 @@ impl Module for Asker {
                     None
                 };
                 let Some((resource, body, timeout)) = ask.or(stop).await else { return Ok(()) };
-                let q = ctx.message("echo", &resource, "query", body);
+                let q = ctx.message("echo", &resource, self.op, body);
                 let r = ctx.router.request(self.via, q, timeout).await.map(|m| m.content).map_err(|e| e.to_string());
                 let _ = self.answers.send(r).await;
             }

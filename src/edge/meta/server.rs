@@ -108,6 +108,16 @@ impl Query {
             && self.name.as_deref().is_none_or(|n| n == name)
     }
 
+    /// The narrowest key prefix that holds every match.
+    fn prefix(&self) -> String {
+        match (&self.ns, &self.name) {
+            (Some(ns), Some(name)) => format!("{ns}/{}/{name}", self.res.kind),
+            (Some(ns), None) => format!("{ns}/{}/", self.res.kind),
+            (None, _) if !self.res.namespaced => format!("/{}/", self.res.kind),
+            (None, _) => String::new(),
+        }
+    }
+
     fn key(&self) -> String {
         format!("{}/{}/{}", self.ns.as_deref().unwrap_or(""), self.res.kind, self.name.as_deref().unwrap_or(""))
     }
@@ -184,7 +194,7 @@ async fn handle(lookup: &Lookup, req: &Request<Incoming>, peer: SocketAddr) -> R
         return http::status(StatusCode::FORBIDDEN, "Forbidden", "secrets are served only to 127.0.0.1");
     }
     let watch = req.uri().query().unwrap_or("").split('&').any(|p| p == "watch=true" || p == "watch=1");
-    let items = match store.scan("") {
+    let items = match store.scan(&q.prefix()) {
         Ok(all) => all.into_iter().filter(|(k, _, _)| q.matches(k)).collect::<Vec<_>>(),
         Err(e) => return http::status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string()),
     };
@@ -244,6 +254,9 @@ mod tests {
         assert!(q.matches("a/pod/x") && q.matches("b/pod/y") && !q.matches("a/configmap/x"));
         let q = route("/api/v1/nodes/edge-1").ok().unwrap();
         assert_eq!(q.key(), "/node/edge-1");
+        assert_eq!(route("/api/v1/nodes").ok().unwrap().prefix(), "/node/");
+        assert_eq!(route("/api/v1/namespaces/ns1/secrets").ok().unwrap().prefix(), "ns1/secret/");
+        assert_eq!(route("/api/v1/configmaps").ok().unwrap().prefix(), "");
         let q = route("/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices").ok().unwrap();
         assert!(q.matches("default/device/thermo-1"));
         for bad in ["/api/v1/namespaces/default/widgets", "/api/v2/pods", "/api/v1/namespaces/x/pods/a/b", "/api/v1/nodes/x/y", "/api/v1/pods/x"] {

@@ -54,6 +54,16 @@ impl MetaStore {
         Ok(change)
     }
 
+    /// Store many objects at once with one flush (bulk loads; no version checks).
+    pub async fn load(&self, changes: &[ObjectChange]) -> Result<(), DbError> {
+        for c in changes {
+            if let Some(content) = &c.content {
+                self.tree.insert(c.key.as_bytes(), to_bytes(&(c.version, content.clone())))?;
+            }
+        }
+        crate::store::flush(&self.db).await
+    }
+
     pub fn get(&self, key: &str) -> Result<Option<(u64, Vec<u8>)>, DbError> {
         match self.tree.get(key.as_bytes())? {
             Some(v) => Ok(Some(from_bytes(&v)?)),
