@@ -10,12 +10,14 @@ fi
 cargo build --release --locked
 HIVE="$PWD/target/release/hive"
 mkdir -p quickstart && cd quickstart
-"$HIVE" cloud & cloud=$!
-trap 'kill -TERM $cloud ${edge:-} 2>/dev/null; wait' INT TERM EXIT
+# Own sessions: Ctrl-C reaches only this script, which stops both once, in order.
+setsid "$HIVE" cloud & cloud=$!
+stop() { trap - INT TERM EXIT; kill -TERM ${edge:-} $cloud 2>/dev/null; wait; }
+trap stop INT TERM EXIT
 sleep 1
 if "$HIVE" cert --help >/dev/null 2>&1; then
   [ -f hive-data/edge/node.pem ] || "$HIVE" cert node edge-1
 fi
-"$HIVE" edge & edge=$!
+setsid "$HIVE" edge & edge=$!
 echo "quickstart: cloud (pid $cloud) and edge (pid $edge) running in $PWD; Ctrl-C stops both"
 wait

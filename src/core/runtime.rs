@@ -201,30 +201,47 @@ async fn supervise(
     trigger.fire();
     let deadline = Instant::now() + opts.shutdown_timeout;
     while !running.is_empty() {
-        let done = async { done_rx.recv().await.ok().map(Some) };
+        enum Stop {
+            Done(&'static str, Result<(), ModuleError>),
+            Deadline,
+            Again,
+        }
+        let done = async {
+            match done_rx.recv().await {
+                Ok((n, r)) => Stop::Done(n, r),
+                Err(_) => Stop::Deadline,
+            }
+        };
         let timeout = async {
             smol::Timer::at(deadline).await;
-            Some(None)
+            Stop::Deadline
         };
         let again = async {
             signals.next().await;
-            Some(None)
+            Stop::Again
         };
         match done.or(timeout).or(again).await {
-            Some(Some((name, result))) => {
+            Stop::Done(name, result) => {
                 running.retain(|n| *n != name);
                 match result {
                     Ok(()) => log::debug!(target: "runtime", "module {name} stopped"),
                     Err(e) => log::warn!(target: "runtime", "module {name} stopped with an error: {e}"),
                 }
             }
-            _ => {
+            Stop::Deadline => {
                 log::error!(
                     target: "runtime",
                     "modules did not stop in time ({} ms): {}",
                     opts.shutdown_timeout.as_millis(),
                     running.join(", ")
                 );
+                if exit == EXIT_OK {
+                    exit = EXIT_SHUTDOWN_OVERRUN;
+                }
+                break;
+            }
+            Stop::Again => {
+                log::warn!(target: "runtime", "second signal: not waiting for {}", running.join(", "));
                 if exit == EXIT_OK {
                     exit = EXIT_SHUTDOWN_OVERRUN;
                 }
