@@ -28,7 +28,7 @@ for t in "${TARGETS[@]}"; do
   for p in profiles/*.toml; do H config --check "$p" >/dev/null || fail "$T: config --check $p"; done
   # Smoke: cloud and edge of this target, TLS tunnel on loopback.
   W=$(mktemp -d); cd "$W"
-  printf 'role = "cloud"\ndata_dir = "cloud"\n[cloudhub]\nlisten = "127.0.0.1:0"\n' > cloud.toml
+  printf 'role = "cloud"\ndata_dir = "cloud"\n[api]\nlisten = "127.0.0.1:0"\n[cloudhub]\nlisten = "127.0.0.1:0"\n' > cloud.toml
   $Q "$BIN" cloud --config cloud.toml 2> cloud.log & cpid=$!
   port=""
   for _ in $(seq 1 300); do

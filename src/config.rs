@@ -163,11 +163,13 @@ impl Default for CloudHubConfig {
 pub struct ApiConfig {
     /// Kubernetes-style REST API (kubectl talks to this).
     pub listen: SocketAddr,
+    /// Changes kept for watches to resume from; older → 410, relist.
+    pub watch_history: u64,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { listen: SocketAddr::from(([127, 0, 0, 1], 10350)) }
+        ApiConfig { listen: SocketAddr::from(([127, 0, 0, 1], 10350)), watch_history: 10_000 }
     }
 }
 
@@ -192,7 +194,7 @@ impl Default for CloudConfig {
             role: Some(Role::Cloud),
             data_dir: PathBuf::from("./hive-data/cloud"),
             db_cache_bytes: 8 << 20,
-            modules: vec![CloudModule::CloudHub],
+            modules: vec![CloudModule::CloudHub, CloudModule::ApiServer],
             runtime: RuntimeConfig::default(),
             cloudhub: CloudHubConfig::default(),
             api: ApiConfig::default(),

@@ -47,10 +47,13 @@ pub fn status(code: StatusCode, reason: &str, message: &str) -> Response<Body> {
 /// A streamed response: each item of `rx` is sent as it comes; the response
 /// ends when the channel closes.
 pub fn stream(content_type: &str, rx: Receiver<Bytes>) -> Response<Body> {
-    let frames = futures_lite::stream::unfold(rx, |rx| async move {
-        let b = rx.recv().await.ok()?;
-        Some((Ok::<_, Infallible>(Frame::data(b)), rx))
-    });
+    stream_of(content_type, futures_lite::stream::unfold(rx, |rx| async move { Some((rx.recv().await.ok()?, rx)) }))
+}
+
+/// A streamed response from any stream of chunks.
+pub fn stream_of(content_type: &str, chunks: impl futures_lite::Stream<Item = Bytes> + Send + 'static) -> Response<Body> {
+    use futures_lite::StreamExt as _;
+    let frames = chunks.map(|b| Ok::<_, Infallible>(Frame::data(b)));
     let mut r = Response::new(BodyExt::boxed_unsync(StreamBody::new(frames)));
     if let Ok(v) = content_type.parse() {
         r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);

@@ -80,7 +80,7 @@ struct Cloud {
 impl Cloud {
     fn start(dir: &Path, port: u16) -> Result<Cloud, String> {
         let text = format!(
-            "role = \"cloud\"\ndata_dir = {:?}\n[runtime]\nchannel_capacity = 8192\n[cloudhub]\nlisten = \"127.0.0.1:{port}\"\nnode_timeout_s = 600\nnode_queue = 4096\n",
+            "role = \"cloud\"\ndata_dir = {:?}\nmodules = [\"cloudhub\"]\n[runtime]\nchannel_capacity = 8192\n[cloudhub]\nlisten = \"127.0.0.1:{port}\"\nnode_timeout_s = 600\nnode_queue = 4096\n",
             dir.display().to_string()
         );
         let cfg = crate::config::parse(None, "bench-cloud", &text).map_err(|e| e.to_string())?;

@@ -1,6 +1,7 @@
 //! The cloud role: which modules exist and how they are built from config.
 //! Each module lives in its own file here (hub.rs is CloudHub, ...).
 
+pub mod api;
 pub mod hub;
 pub mod store;
 pub mod sync;
@@ -11,8 +12,11 @@ use crate::core::{Module, Router};
 /// Build the modules the config lists, in order.
 pub fn modules(cfg: &CloudConfig, _router: &Router, db: &sled::Db) -> Result<Vec<Box<dyn Module>>, String> {
     let mut out: Vec<Box<dyn Module>> = Vec::new();
+    let store: std::sync::Arc<dyn store::Store + Send + Sync> =
+        std::sync::Arc::new(store::sled_store::SledStore::open(db, cfg.api.watch_history).map_err(|e| e.to_string())?);
     for m in &cfg.modules {
         match m {
+            CloudModule::ApiServer => out.push(Box::new(api::ApiServer::new(cfg.api.listen, cfg.data_dir.clone(), store.clone()))),
             CloudModule::CloudHub => out.push(Box::new(hub::CloudHub::new(cfg.cloudhub.clone(), cfg.data_dir.clone(), db.clone()))),
             other => return Err(format!("module {} is not part of this build yet", format!("{other:?}").to_lowercase())),
         }

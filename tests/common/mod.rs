@@ -151,7 +151,7 @@ impl Site {
         let p = self.path().join("cloud.toml");
         std::fs::write(
             &p,
-            format!("role = \"cloud\"\ndata_dir = \"cloud\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"\nnode_timeout_s = 3\n{hub}\n"),
+            format!("role = \"cloud\"\ndata_dir = \"cloud\"\n[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"\nnode_timeout_s = 3\n{hub}\n"),
         )
         .unwrap();
         p

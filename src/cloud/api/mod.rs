@@ -1,0 +1,79 @@
+//! The cloud's Kubernetes-style REST API (the apiserver module): kubectl
+//! and controllers read and write resources in the `Store` through it.
+//!
+//! Owns: the listener, bearer-token authentication and the access log.
+//! Must not reach into other modules; routes and handlers live in
+//! handlers.rs, the resource table in resources.rs, tokens in auth.rs.
+
+pub mod auth;
+pub mod handlers;
+pub mod resources;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use smol::future::FutureExt as _;
+
+use crate::cloud::store::Store;
+use crate::core::{Context, Module, ModuleError, ModuleFuture};
+use crate::http;
+
+pub const NAME: &str = "apiserver";
+
+pub struct ApiServer {
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    store: Arc<dyn Store + Send + Sync>,
+}
+
+impl ApiServer {
+    pub fn new(listen: SocketAddr, data_dir: PathBuf, store: Arc<dyn Store + Send + Sync>) -> ApiServer {
+        ApiServer { listen, data_dir, store }
+    }
+}
+
+impl Module for ApiServer {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn group(&self) -> &'static str {
+        "api"
+    }
+    fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
+        Box::pin(async move {
+            let listener = smol::net::TcpListener::bind(self.listen)
+                .await
+                .map_err(|e| ModuleError::new(format!("cannot listen on {}: {e}", self.listen)))?;
+            let bound = listener.local_addr().map_err(|e| ModuleError::new(e.to_string()))?;
+            let token = Rc::new(auth::admin_token(&self.data_dir, &bound.to_string()).map_err(ModuleError::new)?);
+            log::info!(target: NAME, "listening on {bound} (bearer token)");
+            ctx.ready();
+            let store = self.store.clone();
+            let handler = Rc::new(move |req: Request<Incoming>, peer: SocketAddr| {
+                let (store, token) = (store.clone(), token.clone());
+                async move {
+                    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+                    let auth = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+                    let resp = if !auth::token_ok(auth, &token) {
+                        http::status(StatusCode::UNAUTHORIZED, "Unauthorized", "a valid bearer token is required")
+                    } else {
+                        handlers::handle(store, req).await.unwrap_or_else(|e| e.response())
+                    };
+                    log::debug!(target: NAME, "{method} {path} from {peer}: {}", resp.status().as_u16());
+                    resp
+                }
+            });
+            let ex = smol::LocalExecutor::new();
+            let serve = http::serve(listener, &ex, handler, NAME);
+            let stop = async {
+                ctx.shutdown.wait().await;
+            };
+            ex.run(serve.or(stop)).await;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! The cloud API of a real `hive cloud` process over HTTP: token auth,
+//! discovery, create/get/list/update/merge-patch/delete, `/status`, label
+//! selectors, watch with resume and 410, the status codes, persistence
+//! across a restart, and a KubeEdge Device manifest kept as written.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{hive_bin, Proc, Site};
+use serde_json::{json, Value};
+
+struct Api {
+    port: u16,
+    token: String,
+}
+
+impl Api {
+    fn call(&self, method: &str, path: &str, ctype: &str, body: &[u8], auth: bool) -> (u16, String) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let authz = if auth { format!("Authorization: Bearer {}\r\n", self.token) } else { String::new() };
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{authz}Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
+        let _ = s.write_all(body);
+        let mut raw = String::new();
+        let _ = s.read_to_string(&mut raw);
+        let code = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        (code, raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    }
+    fn get(&self, path: &str) -> (u16, Value) {
+        let (c, b) = self.call("GET", path, "application/json", b"", true);
+        (c, serde_json::from_str(&b).unwrap_or(Value::Null))
+    }
+    fn send(&self, method: &str, path: &str, v: &Value) -> (u16, Value) {
+        let ctype = if method == "PATCH" { "application/merge-patch+json" } else { "application/json" };
+        let (c, b) = self.call(method, path, ctype, v.to_string().as_bytes(), true);
+        (c, serde_json::from_str(&b).unwrap_or(Value::String(b)))
+    }
+}
+
+fn start(site: &Site) -> (Proc, Api) {
+    let cfg = site.path().join("cloud.toml");
+    std::fs::write(&cfg, "role = \"cloud\"\ndata_dir = \"cloud\"\n[api]\nlisten = \"127.0.0.1:0\"\nwatch_history = 20\n[cloudhub]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    let mut p = Proc::start(&hive_bin(), &["cloud", "--config", cfg.to_str().unwrap()], site.path());
+    let line = p.wait_for("apiserver] listening on", Duration::from_secs(20));
+    let port = line.split("listening on ").nth(1).unwrap().split_whitespace().next().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+    p.wait_for("hive cloud ready", Duration::from_secs(20));
+    let token = std::fs::read_to_string(site.path().join("cloud/admin.token")).unwrap();
+    (p, Api { port, token })
+}
+
+#[test]
+fn the_cloud_api_behaves_like_kubernetes() {
+    let site = Site::new();
+    let (mut cloud, api) = start(&site);
+    let kc = std::fs::read_to_string(site.path().join("cloud/kubeconfig")).unwrap();
+    assert!(kc.contains(&api.token) && kc.contains(&format!("http://127.0.0.1:{}", api.port)), "{kc}");
+
+    // Auth.
+    assert_eq!(api.call("GET", "/api/v1/namespaces/default/pods", "application/json", b"", false).0, 401);
+    // Discovery.
+    assert_eq!(api.get("/api").1["versions"][0], "v1");
+    let v1 = api.get("/api/v1").1;
+    assert!(v1["resources"].as_array().unwrap().iter().any(|r| r["name"] == "pods"));
+    assert_eq!(api.get("/apis").1["groups"][0]["name"], "devices.kubeedge.io");
+    assert_eq!(api.get("/version").0, 200);
+
+    // Create, get, conflict on create.
+    let pods = "/api/v1/namespaces/default/pods";
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "labels": {"app": "web"}},
+                     "spec": {"nodeName": "edge-1", "containers": [{"name": "c", "image": "busybox"}]}});
+    let (c, created) = api.send("POST", pods, &pod);
+    assert_eq!(c, 201, "{created}");
+    let rv1 = created["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    assert!(created["metadata"]["uid"].is_string() && created["metadata"]["namespace"] == "default");
+    let (c, got) = api.get(&format!("{pods}/web"));
+    assert_eq!((c, &got["spec"]["nodeName"]), (200, &json!("edge-1")));
+    let (c, e) = api.send("POST", pods, &pod);
+    assert_eq!((c, &e["reason"]), (409, &json!("AlreadyExists")), "{e}");
+
+    // Watch from the creation's revision.
+    let mut w = TcpStream::connect(("127.0.0.1", api.port)).unwrap();
+    w.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(w, "GET {pods}?watch=true&resourceVersion={rv1} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n", api.token).unwrap();
+
+    // Update with the right revision, then a stale one.
+    let mut upd = got.clone();
+    upd["spec"]["containers"][0]["image"] = json!("busybox:2");
+    let (c, updated) = api.send("PUT", &format!("{pods}/web"), &upd);
+    assert_eq!(c, 200, "{updated}");
+    let (c, e) = api.send("PUT", &format!("{pods}/web"), &upd);
+    assert_eq!((c, &e["reason"]), (409, &json!("Conflict")), "stale resourceVersion: {e}");
+    // Merge patch.
+    let (c, patched) = api.send("PATCH", &format!("{pods}/web"), &json!({"metadata": {"labels": {"tier": "front"}}}));
+    assert_eq!(c, 200, "{patched}");
+    assert_eq!(patched["metadata"]["labels"], json!({"app": "web", "tier": "front"}));
+    // Status only through /status; spec never through it.
+    let (c, st) = api.send("PUT", &format!("{pods}/web/status"), &json!({"status": {"phase": "Running"}, "spec": {"nodeName": "evil"}}));
+    assert_eq!(c, 200, "{st}");
+    assert_eq!((&st["status"]["phase"], &st["spec"]["nodeName"]), (&json!("Running"), &json!("edge-1")));
+    let mut again = api.get(&format!("{pods}/web")).1;
+    again["status"] = json!({"phase": "Failed"});
+    let (_, after) = api.send("PUT", &format!("{pods}/web"), &again);
+    assert_eq!(after["status"]["phase"], "Running", "status is not changed through the main resource");
+
+    // Label selectors.
+    api.send("POST", pods, &json!({"metadata": {"name": "db", "labels": {"app": "db"}}, "spec": {"containers": []}}));
+    let (_, l) = api.get(&format!("{pods}?labelSelector=app%3Dweb"));
+    assert_eq!(l["kind"], "PodList");
+    assert_eq!(l["items"].as_array().unwrap().len(), 1);
+    assert_eq!(api.get(&format!("{pods}?labelSelector=app!=web")).1["items"][0]["metadata"]["name"], "db");
+
+    // Delete; the watch saw it all in order.
+    let (c, _) = api.send("DELETE", &format!("{pods}/web"), &json!({}));
+    assert_eq!(c, 200);
+    assert_eq!(api.get(&format!("{pods}/web")).0, 404);
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 8192];
+    while !seen.contains("\"DELETED\"") {
+        assert!(Instant::now() < deadline, "watch: {seen}");
+        if let Ok(n) = w.read(&mut buf) {
+            assert!(n > 0, "watch ended: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    let order: Vec<usize> = ["\"MODIFIED\"", "\"ADDED\"", "\"DELETED\""].iter().map(|k| seen.find(k).unwrap_or(usize::MAX)).collect();
+    assert!(order[0] < order[2] && order[1] < order[2], "{seen}");
+
+    // Bad input: the status code and the field named.
+    let (c, e) = api.call("POST", pods, "application/json", b"{not json", true);
+    assert_eq!(c, 400, "{e}");
+    let (c, e) = api.send("POST", pods, &json!({"metadata": {"name": "Bad_Name"}}));
+    assert!(c == 400 && e["message"].as_str().unwrap().contains("metadata.name"), "{e}");
+    let (c, e) = api.send("POST", pods, &json!({"kind": "ConfigMap", "metadata": {"name": "x"}}));
+    assert!(c == 400 && e["message"].as_str().unwrap().contains("kind"), "{e}");
+    let (c, e) = api.send("POST", pods, &json!({"metadata": {"name": "x", "namespace": "other"}}));
+    assert!(c == 400 && e["message"].as_str().unwrap().contains("metadata.namespace"), "{e}");
+    let huge = vec![b' '; 4 << 20];
+    assert_eq!(api.call("POST", pods, "application/json", &huge, true).0, 413);
+    assert_eq!(api.get("/api/v1/namespaces/default/widgets").0, 404);
+    assert_eq!(api.send("PATCH", &format!("{pods}/db"), &json!({})).0, 200);
+    assert_eq!(api.call("PATCH", &format!("{pods}/db"), "application/json-patch+json", b"[]", true).0, 415);
+
+    // History overflow: an old revision is 410 Gone.
+    for i in 0..30 {
+        api.send("POST", "/api/v1/namespaces/default/configmaps", &json!({"metadata": {"name": format!("c{i}")}, "data": {"k": "v"}}));
+    }
+    let (c, e) = api.get(&format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv1}"));
+    assert_eq!((c, &e["reason"]), (410, &json!("Expired")), "{e}");
+
+    // A KubeEdge Device as written, unknown fields kept.
+    let device = json!({"apiVersion": "devices.kubeedge.io/v1beta1", "kind": "Device",
+        "metadata": {"name": "thermo-1", "namespace": "default"},
+        "spec": {"deviceModelRef": {"name": "thermo-model"}, "nodeName": "edge-1", "protocol": {"protocolName": "modbus"},
+                 "properties": [{"name": "temperature", "desired": {"value": "25"}, "visitors": {"protocolName": "modbus"}}]}});
+    let (c, d) = api.send("POST", "/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices", &device);
+    assert_eq!(c, 201, "{d}");
+    assert_eq!(d["spec"]["properties"][0]["visitors"]["protocolName"], "modbus");
+
+    // Everything survives a restart.
+    cloud.signal("TERM");
+    assert_eq!(cloud.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    let (mut cloud, api) = start(&site);
+    assert_eq!(api.get(&format!("{pods}/db")).1["metadata"]["labels"]["app"], "db");
+    assert_eq!(api.get("/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices/thermo-1").0, 200);
+    assert_eq!(api.get("/api/v1/namespaces/default/configmaps").1["items"].as_array().unwrap().len(), 30);
+    cloud.signal("TERM");
+    assert_eq!(cloud.wait_exit(Duration::from_secs(10)).code(), Some(0));
+}
