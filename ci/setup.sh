@@ -26,4 +26,14 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
 fi
+# Debian's kubectl 1.20 for the API tests, unpacked into a cache dir (not
+# installed over the machine's own kubectl).
+KDIR=/var/cache/hive-kubectl
+if [ ! -x "$KDIR/root/usr/bin/kubectl" ]; then
+  echo "ci/setup.sh: fetching Debian's kubernetes-client into $KDIR"
+  $SUDO mkdir -p "$KDIR"
+  ( cd "$KDIR" && { ls kubernetes-client_*.deb >/dev/null 2>&1 || $SUDO apt-get download kubernetes-client 2>/dev/null || { $SUDO apt-get update -q && $SUDO apt-get download kubernetes-client; }; } \
+    && $SUDO dpkg -x kubernetes-client_*.deb root )
+fi
+"$KDIR/root/usr/bin/kubectl" version --client --short 2>/dev/null | sed 's/^/ci\/setup.sh: kubectl /' || true
 echo "ci/setup.sh: $(cargo --version)"

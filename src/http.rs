@@ -62,6 +62,43 @@ pub fn stream_of(content_type: &str, chunks: impl futures_lite::Stream<Item = By
 }
 
 
+/// As `serve`, with TLS on every connection (handshakes that fail are logged at debug).
+pub async fn serve_tls<H, F>(listener: TcpListener, tls: std::sync::Arc<rustls::ServerConfig>, ex: &LocalExecutor<'_>, handler: Rc<H>, target: &'static str)
+where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + 'static,
+    F: Future<Output = Response<Body>> + 'static,
+{
+    let acceptor = futures_rustls::TlsAcceptor::from(tls);
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                log::warn!(target: target, "accept failed: {e}");
+                smol::Timer::after(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let (h, acceptor) = (handler.clone(), acceptor.clone());
+        ex.spawn(async move {
+            let stream = match crate::core::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Some(Ok(s)) => s,
+                Some(Err(e)) => return log::debug!(target: target, "TLS from {peer}: {e}"),
+                None => return log::debug!(target: target, "TLS from {peer}: handshake timed out"),
+            };
+            let svc = hyper::service::service_fn(move |req| {
+                let fut = h(req, peer);
+                async move { Ok::<_, Infallible>(fut.await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(smol_hyper::rt::FuturesIo::new(stream), svc);
+            if let Err(e) = conn.await {
+                log::debug!(target: target, "connection from {peer}: {e}");
+            }
+        })
+        .detach();
+    }
+}
+
 /// Serve connections from `listener` on `ex` until the returned future is dropped.
 pub async fn serve<H, F>(listener: TcpListener, ex: &LocalExecutor<'_>, handler: Rc<H>, target: &'static str)
 where

@@ -204,6 +204,17 @@ pub fn server_config(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<Arc<
     Ok(Arc::new(cfg))
 }
 
+/// A server config without client certificates (the API: bearer tokens).
+pub fn plain_server_config(cert_pem: &str, key_pem: &str) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs(cert_pem, "server certificate")?, key(key_pem, "server key")?)
+        .map_err(|e| TlsError::Config(format!("server certificate: {e}")))?;
+    Ok(Arc::new(cfg))
+}
+
 /// The edge's TLS config: verify the cloud against the CA, present the node certificate.
 pub fn client_config(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let cfg = rustls::ClientConfig::builder_with_provider(provider())

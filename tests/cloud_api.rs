@@ -7,6 +7,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{hive_bin, Proc, Site};
@@ -15,12 +16,22 @@ use serde_json::{json, Value};
 struct Api {
     port: u16,
     token: String,
+    tls: Arc<rustls::ClientConfig>,
 }
 
+type Conn = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
 impl Api {
+    /// An HTTPS connection that verifies the API against the cloud's CA.
+    fn connect(&self) -> Conn {
+        let tcp = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let name = hive::tls::server_name("127.0.0.1").unwrap();
+        rustls::StreamOwned::new(rustls::ClientConnection::new(self.tls.clone(), name).unwrap(), tcp)
+    }
+
     fn call(&self, method: &str, path: &str, ctype: &str, body: &[u8], auth: bool) -> (u16, String) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut s = self.connect();
         let authz = if auth { format!("Authorization: Bearer {}\r\n", self.token) } else { String::new() };
         write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{authz}Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
         let _ = s.write_all(body);
@@ -48,7 +59,8 @@ fn start(site: &Site) -> (Proc, Api) {
     let port = line.split("listening on ").nth(1).unwrap().split_whitespace().next().unwrap().rsplit(':').next().unwrap().parse().unwrap();
     p.wait_for("hive cloud ready", Duration::from_secs(20));
     let token = std::fs::read_to_string(site.path().join("cloud/admin.token")).unwrap();
-    (p, Api { port, token })
+    let ca = std::fs::read_to_string(site.path().join("cloud/ca.pem")).unwrap();
+    (p, Api { port, token, tls: hive::tls::anonymous_client_config(&ca).unwrap() })
 }
 
 #[test]
@@ -56,7 +68,8 @@ fn the_cloud_api_behaves_like_kubernetes() {
     let site = Site::new();
     let (mut cloud, api) = start(&site);
     let kc = std::fs::read_to_string(site.path().join("cloud/kubeconfig")).unwrap();
-    assert!(kc.contains(&api.token) && kc.contains(&format!("http://127.0.0.1:{}", api.port)), "{kc}");
+    assert!(kc.contains(&api.token) && kc.contains(&format!("https://127.0.0.1:{}", api.port)), "{kc}");
+    assert!(kc.contains("certificate-authority-data:"), "{kc}");
 
     // Auth.
     assert_eq!(api.call("GET", "/api/v1/namespaces/default/pods", "application/json", b"", false).0, 401);
@@ -81,8 +94,7 @@ fn the_cloud_api_behaves_like_kubernetes() {
     assert_eq!((c, &e["reason"]), (409, &json!("AlreadyExists")), "{e}");
 
     // Watch from the creation's revision.
-    let mut w = TcpStream::connect(("127.0.0.1", api.port)).unwrap();
-    w.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut w = api.connect();
     write!(w, "GET {pods}?watch=true&resourceVersion={rv1} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n", api.token).unwrap();
 
     // Update with the right revision, then a stale one.

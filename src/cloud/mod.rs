@@ -16,7 +16,7 @@ pub fn modules(cfg: &CloudConfig, _router: &Router, db: &sled::Db) -> Result<Vec
         std::sync::Arc::new(store::sled_store::SledStore::open(db, cfg.api.watch_history).map_err(|e| e.to_string())?);
     for m in &cfg.modules {
         match m {
-            CloudModule::ApiServer => out.push(Box::new(api::ApiServer::new(cfg.api.listen, cfg.data_dir.clone(), store.clone()))),
+            CloudModule::ApiServer => out.push(Box::new(api::ApiServer::new(cfg.api.listen, cfg.data_dir.clone(), cfg.cloudhub.server_names.clone(), store.clone()))),
             CloudModule::CloudHub => out.push(Box::new(hub::CloudHub::new(cfg.cloudhub.clone(), cfg.data_dir.clone(), db.clone()))),
             other => return Err(format!("module {} is not part of this build yet", format!("{other:?}").to_lowercase())),
         }

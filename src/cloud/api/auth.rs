@@ -9,7 +9,9 @@ use std::path::Path;
 use ring::rand::{SecureRandom, SystemRandom};
 
 /// Load the admin token, creating it (and the kubeconfig) if missing.
-pub fn admin_token(data_dir: &Path, server: &str) -> Result<String, String> {
+/// `server` is host:port of the HTTPS API; `ca_pem` the CA kubectl must trust.
+pub fn admin_token(data_dir: &Path, server: &str, ca_pem: &str) -> Result<String, String> {
+    use base64::Engine as _;
     let token_path = data_dir.join("admin.token");
     let token = match std::fs::read_to_string(&token_path) {
         Ok(t) if t.trim().len() >= 32 => t.trim().to_string(),
@@ -24,8 +26,9 @@ pub fn admin_token(data_dir: &Path, server: &str) -> Result<String, String> {
         Err(e) => return Err(format!("{}: {e}", token_path.display())),
     };
     let kc = data_dir.join("kubeconfig");
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
     let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: hive\n  cluster:\n    server: http://{server}\nusers:\n- name: hive-admin\n  user:\n    token: {token}\ncontexts:\n- name: hive\n  context:\n    cluster: hive\n    user: hive-admin\n    namespace: default\ncurrent-context: hive\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: hive\n  cluster:\n    server: https://{server}\n    certificate-authority-data: {ca}\nusers:\n- name: hive-admin\n  user:\n    token: {token}\ncontexts:\n- name: hive\n  context:\n    cluster: hive\n    user: hive-admin\n    namespace: default\ncurrent-context: hive\n"
     );
     if std::fs::read_to_string(&kc).ok().as_deref() != Some(text.as_str()) {
         crate::tls::write_file(&kc, &text, true).map_err(|e| e.to_string())?;

@@ -17,6 +17,9 @@ use super::resources::{self, Resource};
 use crate::cloud::store::{Event, EventKind, Store, StoreError, Stored};
 use crate::http::{self, Body};
 
+/// openapi.v2.Document { swagger: "2.0", info: { title: "hive", version: "v1" } }, protobuf-encoded.
+const EMPTY_OPENAPI: &[u8] = &[0x0a, 3, b'2', b'.', b'0', 0x12, 10, 0x0a, 4, b'h', b'i', b'v', b'e', 0x12, 2, b'v', b'1'];
+
 /// Largest request body accepted (Kubernetes' own limit is 3 MiB).
 pub const MAX_BODY: usize = 3 << 20;
 
@@ -293,6 +296,11 @@ pub async fn handle(store: Arc<dyn Store + Send + Sync>, req: Request<Incoming>)
     if req.method() == Method::GET {
         if let Some(doc) = discovery(&path) {
             return Ok(ok_json(StatusCode::OK, &doc));
+        }
+        if path == "/openapi/v2" {
+            // kubectl apply insists on an OpenAPI document; an empty one
+            // (no schemas) makes it skip client-side validation.
+            return Ok(http::bytes(StatusCode::OK, "application/octet-stream", EMPTY_OPENAPI));
         }
     }
     let t = route(&path)?;

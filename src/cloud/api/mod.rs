@@ -27,12 +27,13 @@ pub const NAME: &str = "apiserver";
 pub struct ApiServer {
     listen: SocketAddr,
     data_dir: PathBuf,
+    server_names: Vec<String>,
     store: Arc<dyn Store + Send + Sync>,
 }
 
 impl ApiServer {
-    pub fn new(listen: SocketAddr, data_dir: PathBuf, store: Arc<dyn Store + Send + Sync>) -> ApiServer {
-        ApiServer { listen, data_dir, store }
+    pub fn new(listen: SocketAddr, data_dir: PathBuf, server_names: Vec<String>, store: Arc<dyn Store + Send + Sync>) -> ApiServer {
+        ApiServer { listen, data_dir, server_names, store }
     }
 }
 
@@ -49,8 +50,12 @@ impl Module for ApiServer {
                 .await
                 .map_err(|e| ModuleError::new(format!("cannot listen on {}: {e}", self.listen)))?;
             let bound = listener.local_addr().map_err(|e| ModuleError::new(e.to_string()))?;
-            let token = Rc::new(auth::admin_token(&self.data_dir, &bound.to_string()).map_err(ModuleError::new)?);
-            log::info!(target: NAME, "listening on {bound} (bearer token)");
+            // HTTPS with a certificate from the cloud's CA: kubectl sends tokens only over TLS.
+            let ca = crate::tls::CertAuthority::load_or_create(&self.data_dir).map_err(ModuleError::new)?;
+            let (cert, key) = ca.issue_server(&self.server_names).map_err(ModuleError::new)?;
+            let tls = crate::tls::plain_server_config(&cert, &key).map_err(ModuleError::new)?;
+            let token = Rc::new(auth::admin_token(&self.data_dir, &bound.to_string(), &ca.cert_pem).map_err(ModuleError::new)?);
+            log::info!(target: NAME, "listening on {bound} (HTTPS, bearer token)");
             ctx.ready();
             let store = self.store.clone();
             let handler = Rc::new(move |req: Request<Incoming>, peer: SocketAddr| {
@@ -68,7 +73,7 @@ impl Module for ApiServer {
                 }
             });
             let ex = smol::LocalExecutor::new();
-            let serve = http::serve(listener, &ex, handler, NAME);
+            let serve = http::serve_tls(listener, tls, &ex, handler, NAME);
             let stop = async {
                 ctx.shutdown.wait().await;
             };
