@@ -194,7 +194,7 @@ impl Default for CloudConfig {
             role: Some(Role::Cloud),
             data_dir: PathBuf::from("./hive-data/cloud"),
             db_cache_bytes: 8 << 20,
-            modules: vec![CloudModule::CloudHub, CloudModule::ApiServer],
+            modules: vec![CloudModule::CloudHub, CloudModule::ApiServer, CloudModule::EdgeController],
             runtime: RuntimeConfig::default(),
             cloudhub: CloudHubConfig::default(),
             api: ApiConfig::default(),

@@ -27,7 +27,10 @@ struct Kubectl {
 
 impl Kubectl {
     fn run(&self, args: &[&str]) -> (bool, String) {
-        let out = Command::new(&self.bin)
+        // Bounded: a kubectl waiting on the server must fail the test, not hang it.
+        let out = Command::new("timeout")
+            .arg("60")
+            .arg(&self.bin)
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .args(args)
@@ -120,7 +123,9 @@ fn kubectl_drives_hive_cloud() {
     let _ = watch.wait();
 
     // With a wrong token: refused.
-    let out = Command::new(&k.bin)
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg(&k.bin)
         .args(["--server", &server_of(&k), "--insecure-skip-tls-verify", "--token", "not-the-token", "get", "pods"])
         .stdin(Stdio::null())
         .output()

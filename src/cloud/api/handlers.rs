@@ -127,6 +127,20 @@ fn shown(s: &Stored) -> Result<Value, ApiError> {
     Ok(v)
 }
 
+/// Label selector terms, then field selector terms (`metadata.name`, `metadata.namespace`, `spec.nodeName`).
+struct Selectors {
+    labels: Vec<(String, bool, String)>,
+    fields: Vec<(String, bool, String)>,
+}
+
+fn selected(v: &Value, sel: &Selectors) -> bool {
+    labels_match(v, &sel.labels)
+        && sel.fields.iter().all(|(k, eq, want)| {
+            let have = v.pointer(&format!("/{}", k.replace('.', "/"))).and_then(Value::as_str).unwrap_or("");
+            (have == want) == *eq
+        })
+}
+
 fn labels_match(v: &Value, selector: &[(String, bool, String)]) -> bool {
     let labels = v.pointer("/metadata/labels").and_then(Value::as_object);
     selector.iter().all(|(k, eq, want)| {
@@ -385,7 +399,11 @@ fn keep_identity(next: &mut Value, cur: &Value) {
 }
 
 fn list_or_watch(store: &dyn Store, t: &Target, query: &str) -> Result<Response<Body>, ApiError> {
-    let selector = parse_selector(query_param(query, "labelSelector").unwrap_or(""))?;
+    let fields = parse_selector(query_param(query, "fieldSelector").unwrap_or(""))?;
+    if let Some((k, _, _)) = fields.iter().find(|(k, _, _)| !matches!(k.as_str(), "metadata.name" | "metadata.namespace" | "spec.nodeName")) {
+        return Err(ApiError::bad(format!("fieldSelector `{k}`: only metadata.name, metadata.namespace and spec.nodeName are supported")));
+    }
+    let selector = Selectors { labels: parse_selector(query_param(query, "labelSelector").unwrap_or(""))?, fields };
     let prefix = t.res.prefix(t.ns.as_deref());
     let watch = matches!(query_param(query, "watch"), Some("true") | Some("1"));
     let from: u64 = match query_param(query, "resourceVersion") {
@@ -399,7 +417,7 @@ fn list_or_watch(store: &dyn Store, t: &Target, query: &str) -> Result<Response<
             let (items, rev) = store.list(&prefix)?;
             for s in &items {
                 let v = shown(s)?;
-                if labels_match(&v, &selector) {
+                if selected(&v, &selector) {
                     initial.push(watch_line("ADDED", &v));
                 }
             }
@@ -414,7 +432,7 @@ fn list_or_watch(store: &dyn Store, t: &Target, query: &str) -> Result<Response<
                 let ev: Event = rx.recv().await.ok()?;
                 let s = Stored { key: ev.key.clone(), rev: ev.rev, value: ev.value.clone() };
                 let Ok(v) = shown(&s) else { continue };
-                if !labels_match(&v, &sel) {
+                if !selected(&v, &sel) {
                     continue;
                 }
                 let kind = match ev.kind {
@@ -432,7 +450,7 @@ fn list_or_watch(store: &dyn Store, t: &Target, query: &str) -> Result<Response<
     let mut out = Vec::with_capacity(items.len());
     for s in &items {
         let v = shown(s)?;
-        if labels_match(&v, &selector) {
+        if selected(&v, &selector) {
             out.push(v);
         }
     }
