@@ -68,39 +68,19 @@ where
     H: Fn(Request<Incoming>, SocketAddr) -> F + 'static,
     F: Future<Output = Response<Body>> + 'static,
 {
-    let acceptor = futures_rustls::TlsAcceptor::from(tls);
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                log::warn!(target: target, "accept failed: {e}");
-                smol::Timer::after(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
-        let (h, acceptor) = (handler.clone(), acceptor.clone());
-        ex.spawn(async move {
-            let stream = match crate::core::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Some(Ok(s)) => s,
-                Some(Err(e)) => return log::debug!(target: target, "TLS from {peer}: {e}"),
-                None => return log::debug!(target: target, "TLS from {peer}: handshake timed out"),
-            };
-            let svc = hyper::service::service_fn(move |req| {
-                let fut = h(req, peer);
-                async move { Ok::<_, Infallible>(fut.await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(smol_hyper::rt::FuturesIo::new(stream), svc);
-            if let Err(e) = conn.await {
-                log::debug!(target: target, "connection from {peer}: {e}");
-            }
-        })
-        .detach();
-    }
+    accept_loop(listener, ex, handler, target, Some(futures_rustls::TlsAcceptor::from(tls))).await
 }
 
 /// Serve connections from `listener` on `ex` until the returned future is dropped.
 pub async fn serve<H, F>(listener: TcpListener, ex: &LocalExecutor<'_>, handler: Rc<H>, target: &'static str)
+where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + 'static,
+    F: Future<Output = Response<Body>> + 'static,
+{
+    accept_loop(listener, ex, handler, target, None).await
+}
+
+async fn accept_loop<H, F>(listener: TcpListener, ex: &LocalExecutor<'_>, handler: Rc<H>, target: &'static str, tls: Option<futures_rustls::TlsAcceptor>)
 where
     H: Fn(Request<Incoming>, SocketAddr) -> F + 'static,
     F: Future<Output = Response<Body>> + 'static,
@@ -115,17 +95,34 @@ where
             }
         };
         let _ = tcp.set_nodelay(true);
-        let h = handler.clone();
+        let (h, tls) = (handler.clone(), tls.clone());
         ex.spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let fut = h(req, peer);
-                async move { Ok::<_, Infallible>(fut.await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(smol_hyper::rt::FuturesIo::new(tcp), svc);
-            if let Err(e) = conn.await {
-                log::debug!(target: target, "connection from {peer}: {e}");
+            match tls {
+                None => serve_conn(tcp, peer, h, target).await,
+                Some(acceptor) => match crate::core::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Some(Ok(stream)) => serve_conn(stream, peer, h, target).await,
+                    Some(Err(e)) => log::debug!(target: target, "TLS from {peer}: {e}"),
+                    None => log::debug!(target: target, "TLS from {peer}: handshake timed out"),
+                },
             }
         })
         .detach();
+    }
+}
+
+/// One HTTP/1.1 connection.
+async fn serve_conn<S, H, F>(io: S, peer: SocketAddr, h: Rc<H>, target: &'static str)
+where
+    S: smol::io::AsyncRead + smol::io::AsyncWrite + Unpin + 'static,
+    H: Fn(Request<Incoming>, SocketAddr) -> F + 'static,
+    F: Future<Output = Response<Body>> + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| {
+        let fut = h(req, peer);
+        async move { Ok::<_, Infallible>(fut.await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(smol_hyper::rt::FuturesIo::new(io), svc);
+    if let Err(e) = conn.await {
+        log::debug!(target: target, "connection from {peer}: {e}");
     }
 }
