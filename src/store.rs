@@ -25,13 +25,20 @@ pub fn open(data_dir: &Path, cache_bytes: u64) -> Result<sled::Db, DbError> {
     let path = data_dir.join("db");
     std::fs::create_dir_all(data_dir)
         .map_err(|e| DbError::Open { path: path.clone(), reason: format!("cannot create {}: {e}", data_dir.display()) })?;
-    sled::Config::new()
-        .path(&path)
-        .cache_capacity(cache_bytes)
-        .flush_every_ms(Some(1000))
-        .mode(sled::Mode::LowSpace)
-        .open()
-        .map_err(|e| DbError::Open { path, reason: e.to_string() })
+    let cfg = sled::Config::new().path(&path).cache_capacity(cache_bytes).flush_every_ms(Some(1000)).mode(sled::Mode::LowSpace);
+    // A database just closed in this process may still be locked for a moment
+    // by sled's flusher thread: retry briefly rather than fail.
+    let mut tries = 0;
+    loop {
+        match cfg.open() {
+            Ok(db) => return Ok(db),
+            Err(e) if tries < 50 && e.to_string().contains("lock") => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(DbError::Open { path, reason: e.to_string() }),
+        }
+    }
 }
 
 /// Open the database like `open`, then `verify` it. A database that cannot
