@@ -175,6 +175,22 @@ impl Default for ApiConfig {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct EdgeControllerConfig {
+    /// Pods of a node NotReady this long are marked phase Unknown (s).
+    pub pod_unknown_grace_s: u64,
+    /// After a cloud start, a node the store says is Ready that has not
+    /// connected within this many seconds is marked NotReady.
+    pub node_startup_grace_s: u64,
+}
+
+impl Default for EdgeControllerConfig {
+    fn default() -> Self {
+        EdgeControllerConfig { pod_unknown_grace_s: 60, node_startup_grace_s: 60 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct CloudConfig {
     pub role: Option<Role>,
     /// Where the cloud keeps its store, CA and kubeconfig.
@@ -186,6 +202,7 @@ pub struct CloudConfig {
     pub runtime: RuntimeConfig,
     pub cloudhub: CloudHubConfig,
     pub api: ApiConfig,
+    pub edgecontroller: EdgeControllerConfig,
 }
 
 impl Default for CloudConfig {
@@ -194,10 +211,11 @@ impl Default for CloudConfig {
             role: Some(Role::Cloud),
             data_dir: PathBuf::from("./hive-data/cloud"),
             db_cache_bytes: 8 << 20,
-            modules: vec![CloudModule::CloudHub, CloudModule::ApiServer, CloudModule::EdgeController],
+            modules: vec![CloudModule::CloudHub, CloudModule::ApiServer, CloudModule::EdgeController, CloudModule::DeviceController],
             runtime: RuntimeConfig::default(),
             cloudhub: CloudHubConfig::default(),
             api: ApiConfig::default(),
+            edgecontroller: EdgeControllerConfig::default(),
         }
     }
 }

@@ -10,63 +10,16 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{hive_bin, Proc, Site};
+use common::api::start_cloud_with_api as start_api;
+use common::Site;
 use serde_json::{json, Value};
 
-struct Api {
-    port: u16,
-    token: String,
-    tls: Arc<rustls::ClientConfig>,
-}
-
-type Conn = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
-
-impl Api {
-    /// An HTTPS connection that verifies the API against the cloud's CA.
-    fn connect(&self) -> Conn {
-        let tcp = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let name = hive::tls::server_name("127.0.0.1").unwrap();
-        rustls::StreamOwned::new(rustls::ClientConnection::new(self.tls.clone(), name).unwrap(), tcp)
-    }
-
-    fn call(&self, method: &str, path: &str, ctype: &str, body: &[u8], auth: bool) -> (u16, String) {
-        let mut s = self.connect();
-        let authz = if auth { format!("Authorization: Bearer {}\r\n", self.token) } else { String::new() };
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{authz}Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
-        let _ = s.write_all(body);
-        let mut raw = String::new();
-        let _ = s.read_to_string(&mut raw);
-        let code = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        (code, raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
-    }
-    fn get(&self, path: &str) -> (u16, Value) {
-        let (c, b) = self.call("GET", path, "application/json", b"", true);
-        (c, serde_json::from_str(&b).unwrap_or(Value::Null))
-    }
-    fn send(&self, method: &str, path: &str, v: &Value) -> (u16, Value) {
-        let ctype = if method == "PATCH" { "application/merge-patch+json" } else { "application/json" };
-        let (c, b) = self.call(method, path, ctype, v.to_string().as_bytes(), true);
-        (c, serde_json::from_str(&b).unwrap_or(Value::String(b)))
-    }
-}
-
-fn start(site: &Site) -> (Proc, Api) {
-    let cfg = site.path().join("cloud.toml");
-    std::fs::write(&cfg, "role = \"cloud\"\ndata_dir = \"cloud\"\n[api]\nlisten = \"127.0.0.1:0\"\nwatch_history = 20\n[cloudhub]\nlisten = \"127.0.0.1:0\"\n").unwrap();
-    let mut p = Proc::start(&hive_bin(), &["cloud", "--config", cfg.to_str().unwrap()], site.path());
-    let line = p.wait_for("apiserver] listening on", Duration::from_secs(20));
-    let port = line.split("listening on ").nth(1).unwrap().split_whitespace().next().unwrap().rsplit(':').next().unwrap().parse().unwrap();
-    p.wait_for("hive cloud ready", Duration::from_secs(20));
-    let token = std::fs::read_to_string(site.path().join("cloud/admin.token")).unwrap();
-    let ca = std::fs::read_to_string(site.path().join("cloud/ca.pem")).unwrap();
-    (p, Api { port, token, tls: hive::tls::anonymous_client_config(&ca).unwrap() })
-}
+const CONFIG: &str = "[api]\nlisten = \"127.0.0.1:0\"\nwatch_history = 20\n[cloudhub]\nlisten = \"127.0.0.1:0\"";
 
 #[test]
 fn the_cloud_api_behaves_like_kubernetes() {
     let site = Site::new();
-    let (mut cloud, api) = start(&site);
+    let (mut cloud, api, _) = start_api(&site, CONFIG);
     let kc = std::fs::read_to_string(site.path().join("cloud/kubeconfig")).unwrap();
     assert!(kc.contains(&api.token) && kc.contains(&format!("https://127.0.0.1:{}", api.port)), "{kc}");
     assert!(kc.contains("certificate-authority-data:"), "{kc}");
@@ -175,7 +128,7 @@ fn the_cloud_api_behaves_like_kubernetes() {
     // Everything survives a restart.
     cloud.signal("TERM");
     assert_eq!(cloud.wait_exit(Duration::from_secs(10)).code(), Some(0));
-    let (mut cloud, api) = start(&site);
+    let (mut cloud, api, _) = start_api(&site, CONFIG);
     assert_eq!(api.get(&format!("{pods}/db")).1["metadata"]["labels"]["app"], "db");
     assert_eq!(api.get("/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices/thermo-1").0, 200);
     assert_eq!(api.get("/api/v1/namespaces/default/configmaps").1["items"].as_array().unwrap().len(), 30);

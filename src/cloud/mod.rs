@@ -2,8 +2,11 @@
 //! Each module lives in its own file here (hub.rs is CloudHub, ...).
 
 pub mod api;
+pub mod devicecontroller;
 pub mod edgecontroller;
 pub mod hub;
+pub mod nodeset;
+pub mod status;
 pub mod store;
 pub mod sync;
 
@@ -18,9 +21,9 @@ pub fn modules(cfg: &CloudConfig, _router: &Router, db: &sled::Db) -> Result<Vec
     for m in &cfg.modules {
         match m {
             CloudModule::ApiServer => out.push(Box::new(api::ApiServer::new(cfg.api.listen, cfg.data_dir.clone(), cfg.cloudhub.server_names.clone(), store.clone()))),
-            CloudModule::EdgeController => out.push(Box::new(edgecontroller::EdgeController::new(store.clone()))),
+            CloudModule::EdgeController => out.push(Box::new(edgecontroller::EdgeController::new(store.clone(), cfg.edgecontroller.clone()))),
+            CloudModule::DeviceController => out.push(Box::new(devicecontroller::DeviceController::new(store.clone()))),
             CloudModule::CloudHub => out.push(Box::new(hub::CloudHub::new(cfg.cloudhub.clone(), cfg.data_dir.clone(), db.clone()))),
-            other => return Err(format!("module {} is not part of this build yet", format!("{other:?}").to_lowercase())),
         }
     }
     Ok(out)

@@ -40,6 +40,10 @@ pub trait Module {
     fn name(&self) -> &'static str;
     /// Group it belongs to, for `send_to_group`.
     fn group(&self) -> &'static str;
+    /// Further groups whose messages this module also receives.
+    fn also_groups(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Run until the context's shutdown fires or a fatal error. Call
     /// `ctx.ready()` once the module serves (sockets bound, data opened);
     /// returning an error before that means "failed to start".

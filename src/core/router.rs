@@ -35,7 +35,8 @@ pub enum RouterError {
 
 struct Inbox {
     tx: Sender<Message>,
-    group: String,
+    /// Its own group first, then groups it joined.
+    groups: Vec<String>,
 }
 
 #[derive(Default)]
@@ -71,7 +72,7 @@ impl Router {
             return Err(RouterError::Duplicate(name.to_string()));
         }
         let (tx, rx) = channel::bounded(capacity.max(1));
-        t.inboxes.insert(name.to_string(), Inbox { tx, group: group.to_string() });
+        t.inboxes.insert(name.to_string(), Inbox { tx, groups: vec![group.to_string()] });
         t.groups.entry(group.to_string()).or_default().push(name.to_string());
         Ok(rx)
     }
@@ -81,10 +82,25 @@ impl Router {
         let mut t = self.lock();
         if let Some(inbox) = t.inboxes.remove(name) {
             inbox.tx.close();
-            if let Some(members) = t.groups.get_mut(&inbox.group) {
-                members.retain(|m| m != name);
+            for g in &inbox.groups {
+                if let Some(members) = t.groups.get_mut(g) {
+                    members.retain(|m| m != name);
+                }
             }
         }
+    }
+
+    /// Also deliver messages sent to `group` to the registered module `name`
+    /// (e.g. EdgeController listens to `nodestatus` besides its own group).
+    pub fn join(&self, name: &str, group: &str) -> Result<(), RouterError> {
+        let mut t = self.lock();
+        let inbox = t.inboxes.get_mut(name).ok_or_else(|| RouterError::UnknownModule(name.to_string()))?;
+        if inbox.groups.iter().any(|g| g == group) {
+            return Ok(());
+        }
+        inbox.groups.push(group.to_string());
+        t.groups.entry(group.to_string()).or_default().push(name.to_string());
+        Ok(())
     }
 
     /// Close every inbox: receivers drain what is queued, then see the end.

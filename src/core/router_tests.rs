@@ -67,6 +67,23 @@ fn group_send_reaches_every_member_once() {
 }
 
 #[test]
+fn a_module_that_joins_a_group_gets_its_messages_until_it_leaves() {
+    let r = Router::new();
+    let a = r.register("edgecontroller", "edgecontroller", 4).unwrap();
+    let b = r.register("watcher", "nodestatus", 4).unwrap();
+    assert!(matches!(r.join("nobody", "nodestatus"), Err(RouterError::UnknownModule(_))));
+    r.join("edgecontroller", "nodestatus").unwrap();
+    r.join("edgecontroller", "nodestatus").unwrap();
+    assert_eq!(r.members("nodestatus"), vec!["watcher".to_string(), "edgecontroller".to_string()]);
+    assert_eq!(r.send_to_group("nodestatus", msg("x", 3)), Ok(2));
+    assert!(a.try_recv().is_ok() && b.try_recv().is_ok());
+    assert!(a.try_recv().is_err(), "joined twice, delivered once");
+    r.unregister("edgecontroller");
+    assert_eq!(r.members("nodestatus"), vec!["watcher".to_string()]);
+    assert!(r.members("edgecontroller").is_empty());
+}
+
+#[test]
 fn group_send_reports_a_full_member_but_delivers_to_the_rest() {
     let r = Router::new();
     let _a = r.register("a", "g", 1).unwrap();

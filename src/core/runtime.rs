@@ -118,6 +118,12 @@ async fn supervise(
                 return EXIT_MODULE_FAILED;
             }
         };
+        for g in m.also_groups() {
+            if let Err(e) = router.join(name, g) {
+                log::error!(target: "runtime", "{role}: {e}");
+                return EXIT_MODULE_FAILED;
+            }
+        }
         let ctx = Context {
             name,
             router: router.clone(),

@@ -256,3 +256,68 @@ impl Module for Asker {
         })
     }
 }
+
+/// Sends whatever it is told — (module, group, resource, operation, body) —
+/// as a request and hands back the reply (or the error).
+pub struct Sayer {
+    pub says: Receiver<(&'static str, &'static str, String, &'static str, Vec<u8>)>,
+    pub replies: Sender<Result<Vec<u8>, String>>,
+}
+
+impl Module for Sayer {
+    fn name(&self) -> &'static str {
+        "sayer"
+    }
+    fn group(&self) -> &'static str {
+        "sayer"
+    }
+    fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
+        Box::pin(async move {
+            ctx.ready();
+            loop {
+                let say = async { self.says.recv().await.ok() };
+                let stop = async {
+                    ctx.shutdown.wait().await;
+                    None
+                };
+                let Some((module, group, resource, op, body)) = say.or(stop).await else { return Ok(()) };
+                let q = ctx.message(group, &resource, op, body);
+                let r = ctx.request(module, q).await.map(|m| m.content).map_err(|e| e.to_string());
+                let _ = self.replies.send(r).await;
+            }
+        })
+    }
+}
+
+/// The test's handle on a Sayer.
+pub struct Say {
+    pub tx: Sender<(&'static str, &'static str, String, &'static str, Vec<u8>)>,
+    pub rx: Receiver<Result<Vec<u8>, String>>,
+}
+
+impl Say {
+    pub fn new() -> (Say, Sayer) {
+        let (tx, says) = smol::channel::unbounded();
+        let (replies, rx) = smol::channel::unbounded();
+        (Say { tx, rx }, Sayer { says, replies })
+    }
+
+    /// Send and wait for the reply (bounded).
+    pub fn say(&self, module: &'static str, group: &'static str, resource: &str, op: &'static str, body: &[u8]) -> Result<Vec<u8>, String> {
+        smol::block_on(async {
+            self.tx.send((module, group, resource.to_string(), op, body.to_vec())).await.map_err(|e| e.to_string())?;
+            let r = async { self.rx.recv().await.map_err(|e| e.to_string()) };
+            let t = async {
+                smol::Timer::after(Duration::from_secs(30)).await;
+                Err("no reply within 30 s".to_string())
+            };
+            r.or(t).await?
+        })
+    }
+
+    /// A durable report to a cloud group through EdgeHub; Ok once stored in the outbox.
+    pub fn report(&self, group: &'static str, resource: &str, body: &str) {
+        let r = self.say("edgehub", group, resource, "report", body.as_bytes()).expect("report");
+        assert!(r.starts_with(b"stored "), "report {resource} not stored: {}", String::from_utf8_lossy(&r));
+    }
+}

@@ -204,6 +204,7 @@ impl Site {
     }
 }
 
+pub mod api;
 pub mod drivers;
 pub mod inproc;
 pub mod proxy;

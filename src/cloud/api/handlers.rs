@@ -254,37 +254,12 @@ fn prepare(t: &Target, mut v: Value, creating: bool) -> Result<(String, Value), 
     }
     meta.remove("resourceVersion");
     if creating {
-        let uid = format!("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", fastrand::u32(..), fastrand::u16(..), fastrand::u16(..) & 0x0fff | 0x4000, fastrand::u16(..) & 0x3fff | 0x8000, fastrand::u64(..) & 0xffff_ffff_ffff);
-        meta.entry("uid").or_insert(Value::String(uid));
-        meta.insert("creationTimestamp".into(), Value::String(rfc3339_now()));
+        meta.entry("uid").or_insert(Value::String(crate::cloud::status::new_uid()));
+        meta.insert("creationTimestamp".into(), Value::String(crate::cloud::status::rfc3339_now()));
     }
     Ok((name, v))
 }
 
-fn rfc3339_now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", now.year(), now.month() as u8, now.day(), now.hour(), now.minute(), now.second())
-}
-
-/// RFC 7386 JSON merge patch.
-fn merge_patch(target: &mut Value, patch: &Value) {
-    match (target.as_object_mut(), patch.as_object()) {
-        (Some(t), Some(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (_, Some(_)) => {
-            *target = Value::Object(Map::new());
-            merge_patch(target, patch);
-        }
-        _ => *target = patch.clone(),
-    }
-}
 
 fn rv_of(v: &Value) -> Result<Option<u64>, ApiError> {
     match v.pointer("/metadata/resourceVersion") {
@@ -303,8 +278,18 @@ fn ok_json(code: StatusCode, v: &Value) -> Response<Body> {
     http::json(code, encode(v))
 }
 
-/// Handle one authenticated request.
+/// Handle one authenticated request. A write is answered only once it is
+/// durable: nothing the API acknowledged is lost to a crash.
 pub async fn handle(store: Arc<dyn Store + Send + Sync>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let writes = req.method() != Method::GET;
+    let response = route_request(store.clone(), req).await?;
+    if writes {
+        smol::unblock(move || store.sync()).await?;
+    }
+    Ok(response)
+}
+
+async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     if req.method() == Method::GET {
@@ -366,14 +351,14 @@ pub async fn handle(store: Arc<dyn Store + Send + Sync>, req: Request<Incoming>)
             if t.status {
                 let status_patch = patch.get("status").cloned().unwrap_or(Value::Null);
                 if let Some(o) = v.as_object_mut() {
-                    merge_patch(o.entry("status").or_insert(Value::Null), &status_patch);
+                    crate::cloud::status::merge(o.entry("status").or_insert(Value::Null), &status_patch);
                 }
             } else {
                 let mut p = patch.clone();
                 if let Some(o) = p.as_object_mut() {
                     o.remove("status");
                 }
-                merge_patch(&mut v, &p);
+                crate::cloud::status::merge(&mut v, &p);
             }
             keep_identity(&mut v, &cur_v);
             let expected = rv_of(&patch)?.unwrap_or(cur.rev);
@@ -467,13 +452,6 @@ fn watch_line(kind: &str, v: &Value) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn merge_patch_follows_rfc_7386() {
-        let mut t = json!({"a": "b", "c": {"d": "e", "f": "g"}});
-        merge_patch(&mut t, &json!({"a": "z", "c": {"f": null}}));
-        assert_eq!(t, json!({"a": "z", "c": {"d": "e"}}));
-    }
 
     #[test]
     fn routes() {

@@ -208,6 +208,11 @@ impl Hub {
         // An edge may ask CloudHub questions about its own set, never change it.
         if m.group == "hub" && m.operation != "query" && m.parent_id.is_none() {
             log::warn!(target: NAME, "node {node}: refused `{}` on {} addressed to the hub", m.operation, m.resource);
+            // Tell a waiting edge module at once rather than let it time out.
+            let why = format!("error: refused: an edge may only query the hub, not `{}`", m.operation);
+            if let Some(s) = self.nodes.borrow().session(node) {
+                let _ = s.try_send(Frame::Message(m.reply(NAME, why.into_bytes())));
+            }
             return;
         }
         m.resource = format!("node/{node}/{}", m.resource);

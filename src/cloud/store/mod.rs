@@ -74,4 +74,7 @@ pub trait Store {
     fn watch(&self, prefix: &str, from: u64) -> Result<Watch, StoreError>;
     /// The current global revision.
     fn revision(&self) -> Result<u64, StoreError>;
+    /// Make every change so far durable (blocking; call it off the
+    /// executor). The API answers a write only after this.
+    fn sync(&self) -> Result<(), StoreError>;
 }

@@ -79,11 +79,15 @@ impl SledStore {
                 Ok(())
             })
             .map_err(|e: sled::transaction::TransactionError<()>| io(format!("{e:?}")))?;
-        // Trim history beyond the bound.
-        while self.history.len() as u64 > self.history_max {
-            if self.history.pop_min()?.is_none() {
+        // Trim history beyond the bound (revisions are contiguous, so the
+        // oldest kept is rev - history_max + 1; `Tree::len` would scan).
+        let floor = rev.saturating_sub(self.history_max);
+        while let Some((k, _)) = self.history.first()? {
+            let r = u64::from_be_bytes(k.as_ref().try_into().map_err(io)?);
+            if r > floor {
                 break;
             }
+            self.history.remove(k)?;
         }
         self.notify(&ev);
         Ok(rev)
@@ -184,6 +188,12 @@ impl Store for SledStore {
             Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(io)?),
             None => 0,
         })
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        // Flushing any tree flushes the whole database (one log).
+        self.objects.flush()?;
+        Ok(())
     }
 }
 

@@ -1,0 +1,121 @@
+//! EdgeController upstream: pod and node status reported by an edge land
+//! in the store — the status subresource only, and only for objects of
+//! that edge (node authorization). Resources, as the edge names them:
+//! - `<namespace>/pod/<name>/status`: the pod's whole status;
+//! - `/node/<name>/status`: part of the node's status (capacity, nodeInfo,
+//!   conditions by type) merged into what the cloud keeps.
+//!
+//! Owns: the rules of what an edge may write. Must not touch specs.
+
+use serde_json::Value;
+
+use super::place::pod_node;
+use crate::cloud::status::{merge, update_status, StatusError, Written};
+use crate::cloud::store::Store;
+
+/// Apply one report from `node` about `resource`. Err = refused (the reason
+/// is logged by the caller and returned to CloudHub).
+pub fn apply(store: &dyn Store, node: &str, resource: &str, content: &[u8]) -> Result<Written, StatusError> {
+    let status: Value = serde_json::from_slice(content).map_err(|e| StatusError::Refused(format!("{resource}: content is not JSON: {e}")))?;
+    if !status.is_object() {
+        return Err(StatusError::Refused(format!("{resource}: status must be a JSON object")));
+    }
+    let parts: Vec<&str> = resource.split('/').collect();
+    match parts.as_slice() {
+        [ns, "pod", name, "status"] if !ns.is_empty() && !name.is_empty() => {
+            update_status(store, &format!("pods/{ns}/{name}"), |pod, st| {
+                match pod_node(pod) {
+                    Some(n) if n == node => {}
+                    other => return Err(format!("pod {ns}/{name} is bound to {}, not to node {node}", other.unwrap_or("no node"))),
+                }
+                *st = status.clone();
+                Ok(())
+            })
+        }
+        ["", "node", name, "status"] => {
+            if *name != node {
+                return Err(StatusError::Refused(format!("node {node} may not write the status of node {name}")));
+            }
+            update_status(store, &format!("nodes/{name}"), |_, st| {
+                merge_node_status(st, &status);
+                Ok(())
+            })
+        }
+        _ => Err(StatusError::Refused(format!("`{resource}` is not a pod or node status this node may report"))),
+    }
+}
+
+/// Merge a node status report: conditions by `type`, the rest as a merge patch.
+pub fn merge_node_status(st: &mut Value, report: &Value) {
+    let mut rest = report.clone();
+    let conditions = rest.as_object_mut().and_then(|o| o.remove("conditions"));
+    merge(st, &rest);
+    if let Some(Value::Array(new)) = conditions {
+        set_conditions(st, new);
+    }
+}
+
+/// Replace the conditions of the same `type`, keep the others.
+pub fn set_conditions(st: &mut Value, new: Vec<Value>) {
+    let Some(o) = st.as_object_mut() else { return };
+    let list = o.entry("conditions").or_insert_with(|| Value::Array(Vec::new()));
+    if !list.is_array() {
+        *list = Value::Array(Vec::new());
+    }
+    let Some(list) = list.as_array_mut() else { return };
+    for c in new {
+        let ty = c.get("type").cloned();
+        match list.iter_mut().find(|old| old.get("type") == ty.as_ref()) {
+            Some(old) => *old = c,
+            None => list.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::store::sled_store::SledStore;
+    use serde_json::json;
+
+    fn store() -> SledStore {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let s = SledStore::open(&db, 100).unwrap();
+        s.create("pods/default/web", br#"{"metadata":{"name":"web","namespace":"default"},"spec":{"nodeName":"e1"}}"#).unwrap();
+        s.create("nodes/e1", br#"{"metadata":{"name":"e1"},"status":{"conditions":[{"type":"Ready","status":"True"}]}}"#).unwrap();
+        s.create("nodes/e2", br#"{"metadata":{"name":"e2"}}"#).unwrap();
+        s
+    }
+
+    fn status_of(s: &SledStore, key: &str) -> Value {
+        serde_json::from_slice::<Value>(&s.get(key).unwrap().unwrap().value).unwrap()["status"].clone()
+    }
+
+    #[test]
+    fn an_edge_writes_the_status_of_its_own_pods_and_node_only() {
+        let s = store();
+        apply(&s, "e1", "default/pod/web/status", br#"{"phase":"Running"}"#).unwrap();
+        assert_eq!(status_of(&s, "pods/default/web"), json!({"phase": "Running"}));
+        let e = apply(&s, "e2", "default/pod/web/status", br#"{"phase":"Failed"}"#).unwrap_err();
+        assert!(e.to_string().contains("bound to e1, not to node e2"), "{e}");
+        assert_eq!(status_of(&s, "pods/default/web"), json!({"phase": "Running"}));
+        assert!(apply(&s, "e2", "/node/e1/status", b"{}").is_err());
+        assert!(apply(&s, "e1", "default/configmap/x/status", b"{}").is_err());
+        assert!(apply(&s, "e1", "default/pod/web", b"{}").is_err());
+        assert!(apply(&s, "e1", "default/pod/web/status", b"[1]").is_err());
+        assert!(apply(&s, "e1", "default/pod/web/status", b"not json").is_err());
+        assert!(matches!(apply(&s, "e1", "default/pod/ghost/status", b"{}"), Err(StatusError::NotFound(_))));
+    }
+
+    #[test]
+    fn a_node_report_merges_conditions_by_type() {
+        let s = store();
+        apply(&s, "e1", "/node/e1/status", br#"{"capacity":{"cpu":"2"},"conditions":[{"type":"RuntimeReady","status":"True"}]}"#).unwrap();
+        assert_eq!(
+            status_of(&s, "nodes/e1"),
+            json!({"capacity": {"cpu": "2"}, "conditions": [{"type": "Ready", "status": "True"}, {"type": "RuntimeReady", "status": "True"}]})
+        );
+        apply(&s, "e1", "/node/e1/status", br#"{"conditions":[{"type":"RuntimeReady","status":"False"}]}"#).unwrap();
+        assert_eq!(status_of(&s, "nodes/e1")["conditions"][1], json!({"type": "RuntimeReady", "status": "False"}));
+    }
+}
