@@ -154,10 +154,10 @@ pub struct CertNodeCmd {
 }
 
 #[derive(FromArgs, Debug)]
-/// Benchmarks that write a report (text + JSON): `tunnel`, `meta`.
+/// Benchmarks that write a report (text + JSON): `tunnel`, `meta`, `api`.
 #[argh(subcommand, name = "bench")]
 pub struct BenchCmd {
-    /// what to measure: tunnel or meta (sim-edges is the tunnel bench's helper)
+    /// what to measure: tunnel, meta or api (sim-edges is the tunnel bench's helper)
     #[argh(positional)]
     pub what: String,
     /// numbers of simulated edges, comma-separated (tunnel; default 100,1000)
@@ -166,7 +166,7 @@ pub struct BenchCmd {
     /// durable upstream messages per edge (tunnel; default 100)
     #[argh(option, default = "100")]
     pub ups: u64,
-    /// downstream rounds, one object per edge each (tunnel; default 5)
+    /// downstream rounds, one object per edge each (tunnel); writes seen by every watcher (api) (default 5)
     #[argh(option, default = "5")]
     pub rounds: u64,
     /// report directory (default ./bench-report)
@@ -178,7 +178,11 @@ pub struct BenchCmd {
     /// sim-edges: the cloud's hub port on 127.0.0.1
     #[argh(option, default = "0")]
     pub port: u16,
-    /// meta: cached objects (default 10000); sim-edges: how many edges
+    /// api: concurrent watchers (default 1000)
+    #[argh(option, default = "1000")]
+    pub watchers: usize,
+    /// meta: cached objects (default 10000); api: stored objects (default
+    /// 100000); sim-edges: how many edges
     #[argh(option, default = "0")]
     pub count: usize,
 }

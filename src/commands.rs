@@ -173,11 +173,17 @@ pub fn bench(b: &BenchCmd) -> i32 {
             }
         }
         "meta" => crate::bench::meta::run(b.count.max(1).max(if b.count == 0 { 10_000 } else { 0 }), &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out)),
+        "api" => crate::bench::api::run(
+            if b.count == 0 { 100_000 } else { b.count },
+            b.watchers,
+            b.rounds,
+            &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out),
+        ),
         "sim-edges" => match &b.ca_dir {
             Some(d) if b.port > 0 && b.count > 0 => crate::bench::simedge::run(d, b.port, b.count, b.ups),
             _ => Err("sim-edges needs --ca-dir, --port and --count".into()),
         },
-        other => Err(format!("unknown benchmark `{other}` (known: tunnel, meta)")),
+        other => Err(format!("unknown benchmark `{other}` (known: tunnel, meta, api)")),
     };
     match r {
         Ok(()) => 0,

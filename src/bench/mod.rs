@@ -2,6 +2,7 @@
 //! never timed tests. Owns benchmark drivers only; must not be started by
 //! any role.
 
+pub mod api;
 pub mod meta;
 pub mod simedge;
 pub mod tunnel;

@@ -35,6 +35,16 @@ fn io(e: impl std::fmt::Display) -> StoreError {
     StoreError::Io(e.to_string())
 }
 
+/// Queue `ev` for a watcher unless it already lags WATCH_BUFFER events
+/// (then close it: it must relist). Whether it was queued.
+fn send_bounded(tx: &Sender<Event>, ev: Event) -> bool {
+    if tx.len() >= WATCH_BUFFER {
+        tx.close();
+        return false;
+    }
+    tx.try_send(ev).is_ok()
+}
+
 fn decode_obj(key: &[u8], v: &[u8]) -> Result<Stored, StoreError> {
     let (rev, value): (u64, Vec<u8>) = from_bytes(v).map_err(io)?;
     Ok(Stored { key: String::from_utf8_lossy(key).into_owned(), rev, value })
@@ -100,7 +110,7 @@ impl SledStore {
                 return !w.tx.is_closed();
             }
             // A full buffer means the watcher fell behind: close it, it relists.
-            w.tx.try_send(ev.clone()).is_ok()
+            send_bounded(&w.tx, ev.clone())
         });
     }
 
@@ -164,7 +174,9 @@ impl Store for SledStore {
 
     fn watch(&self, prefix: &str, from: u64) -> Result<Watch, StoreError> {
         let _w = self.lock();
-        let (tx, rx) = channel::bounded(WATCH_BUFFER);
+        // Unbounded with a length check rather than `bounded`, which would
+        // allocate all WATCH_BUFFER slots (~300 KB) up front for every watch.
+        let (tx, rx) = channel::unbounded();
         let now = self.revision()?;
         if from > 0 && from < now {
             let oldest = self.oldest_kept()?;
@@ -174,7 +186,7 @@ impl Store for SledStore {
             for item in self.history.range((from + 1).to_be_bytes()..) {
                 let (_, v) = item?;
                 let ev: Event = from_bytes(&v).map_err(io)?;
-                if ev.key.starts_with(prefix) && tx.try_send(ev).is_err() {
+                if ev.key.starts_with(prefix) && !send_bounded(&tx, ev) {
                     return Err(StoreError::TooOld { asked: from, oldest });
                 }
             }
