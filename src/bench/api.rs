@@ -240,6 +240,7 @@ fn measure(dir: &Path, objects: usize, watchers: usize, rounds: u64, out: &Path)
     }
     let listed = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["items"].as_array().map(Vec::len)).unwrap_or(0);
     drop(body);
+    let rss_list = rss_of(&pid);
 
     // 3. Watch fan-out.
     let (_, body) = c.call(&mut s, "GET", "/api/v1/namespaces/fan/configmaps", b"")?;
@@ -300,12 +301,13 @@ fn measure(dir: &Path, objects: usize, watchers: usize, rounds: u64, out: &Path)
         "hive bench api: one hive cloud process (API only, sled store), this machine, client in the same machine\n\
          writes     {objects} configmap creates over {conns} keep-alive HTTPS connections: {writes_per_s:.0} writes/s, latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms (each durable before answered)\n\
          store      {objects} objects: {:.1} MiB on disk (sled dir), cloud RSS {:.1} MiB (idle before: {:.1} MiB)\n\
-         list       GET of {listed} configmaps: {list_ms} ms\n\
+         list       GET of {listed} configmaps: {list_ms} ms, cloud RSS after it {:.1} MiB\n\
          watch      {watchers} watchers set up in {watch_setup_ms} ms, cloud RSS {:.1} MiB with them\n\
          fan-out    {rounds} writes x {watchers} watchers: write-to-event p50 {:.2} ms p99 {:.2} ms max {:.2} ms; every watcher had it within {:.2} ms (median round)\n\
          restart    with {objects} objects: ready in {restart_ms} ms, RSS {:.1} MiB\n",
         ms(pct(&lat, 50)), ms(pct(&lat, 99)), ms(*lat.last().unwrap_or(&0)),
         store_bytes as f64 / 1048576.0, rss_full as f64 / 1024.0, rss_idle as f64 / 1024.0,
+        rss_list as f64 / 1024.0,
         rss_watch as f64 / 1024.0,
         ms(pct(&fan, 50)), ms(pct(&fan, 99)), ms(*fan.last().unwrap_or(&0)),
         ms({ let mut l = last_of_round.clone(); l.sort_unstable(); pct(&l, 50) }),
@@ -314,7 +316,7 @@ fn measure(dir: &Path, objects: usize, watchers: usize, rounds: u64, out: &Path)
     let json = serde_json::json!({
         "objects": objects, "writers": conns, "writes_per_s": writes_per_s,
         "write_latency_us": {"p50": pct(&lat, 50), "p99": pct(&lat, 99), "max": lat.last()},
-        "store_bytes": store_bytes, "rss_kib": {"idle": rss_idle, "with_objects": rss_full, "with_watchers": rss_watch, "after_restart": rss_restart},
+        "store_bytes": store_bytes, "rss_kib": {"idle": rss_idle, "with_objects": rss_full, "after_list": rss_list, "with_watchers": rss_watch, "after_restart": rss_restart},
         "list_ms": list_ms as u64, "listed": listed, "watchers": watchers, "watch_setup_ms": watch_setup_ms as u64, "rounds": rounds,
         "fanout_us": {"p50": pct(&fan, 50), "p99": pct(&fan, 99), "max": fan.last()}, "restart_ready_ms": restart_ms as u64,
     });

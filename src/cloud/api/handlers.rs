@@ -432,15 +432,26 @@ fn list_or_watch(store: &dyn Store, t: &Target, query: &str) -> Result<Response<
         return Ok(http::stream_of("application/json", head.chain(tail)));
     }
     let (items, rev) = store.list(&prefix)?;
-    let mut out = Vec::with_capacity(items.len());
-    for s in &items {
-        let v = shown(s)?;
+    // Encode item by item: a list of 100,000 objects must not hold them all
+    // as parsed JSON at once (memory, and glibc keeps what it once had).
+    let head = json!({"kind": format!("{}List", t.res.kind), "apiVersion": t.res.api_version(), "metadata": {"resourceVersion": rev.to_string()}});
+    let mut out = encode(&head);
+    out.pop(); // the closing brace; items follow
+    out.extend_from_slice(b",\"items\":[");
+    let mut first = true;
+    for s in items {
+        let v = shown(&s)?;
+        drop(s);
         if selected(&v, &selector) {
-            out.push(v);
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            serde_json::to_writer(&mut out, &v).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e.to_string()))?;
         }
     }
-    let list = json!({"kind": format!("{}List", t.res.kind), "apiVersion": t.res.api_version(), "metadata": {"resourceVersion": rev.to_string()}, "items": out});
-    Ok(ok_json(StatusCode::OK, &list))
+    out.extend_from_slice(b"]}");
+    Ok(http::json(StatusCode::OK, out))
 }
 
 fn watch_line(kind: &str, v: &Value) -> Bytes {
