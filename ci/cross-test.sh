@@ -37,7 +37,7 @@ for t in "${TARGETS[@]}"; do
   done
   [ -n "$port" ] || { cat cloud.log; fail "$T: cloud did not start"; }
   H cert node smoke-1 --ca-dir cloud --out edge >/dev/null || fail "$T: cert node"
-  printf 'role = "edge"\ndata_dir = "edge"\n[metaserver]\nlisten = "127.0.0.1:0"\n[edgehub]\nserver = "127.0.0.1:%s"\n' "$port" > edge.toml
+  printf 'role = "edge"\ndata_dir = "edge"\n[metaserver]\nlisten = "127.0.0.1:0"\n[edgehub]\nserver = "127.0.0.1:%s"\n[eventbus]\nlisten = "127.0.0.1:0"\n' "$port" > edge.toml
   $Q "$BIN" edge --config edge.toml 2> edge.log & epid=$!
   ok=0
   for _ in $(seq 1 300); do grep -q "node smoke-1 is Ready" cloud.log && { ok=1; break; }; sleep 0.1; done

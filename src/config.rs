@@ -282,6 +282,14 @@ pub struct EventBusConfig {
     pub mode: MqttMode,
     pub listen: SocketAddr,
     pub external: HostPort,
+    /// Device clients must log in with these (internal); hive logs in with
+    /// them (external). Empty = no authentication.
+    pub username: String,
+    pub password: String,
+    /// Largest MQTT payload accepted, bytes (twin documents are capped at 64 KiB).
+    pub max_payload_bytes: usize,
+    /// Device clients the internal broker accepts at once.
+    pub max_clients: usize,
 }
 
 impl Default for EventBusConfig {
@@ -290,6 +298,10 @@ impl Default for EventBusConfig {
             mode: MqttMode::Internal,
             listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
             external: HostPort { host: "127.0.0.1".into(), port: 1883 },
+            username: String::new(),
+            password: String::new(),
+            max_payload_bytes: 128 << 10,
+            max_clients: 256,
         }
     }
 }
@@ -318,7 +330,7 @@ impl Default for EdgeConfig {
             data_dir: PathBuf::from("./hive-data/edge"),
             db_cache_bytes: 2 << 20,
             node_name: String::new(),
-            modules: vec![EdgeModule::EdgeHub, EdgeModule::MetaManager],
+            modules: vec![EdgeModule::EdgeHub, EdgeModule::MetaManager, EdgeModule::EventBus, EdgeModule::DeviceTwin],
             runtime: RuntimeConfig::default(),
             edgehub: EdgeHubConfig::default(),
             metaserver: MetaServerConfig::default(),

@@ -13,6 +13,12 @@ pub fn init(verbosity: i32) {
     };
     let mut b = env_logger::Builder::new();
     b.filter_level(level).format_timestamp_millis().format_target(true);
+    // rumqttd's tracing spans reach `log` as ERROR lines per packet: off by
+    // default (EventBus logs what matters). RUST_LOG=rumqttd=... turns them on.
+    for noisy in ["rumqttd", "tracing"] {
+        b.filter_module(noisy, LevelFilter::Off);
+    }
+    b.filter_module("rumqttc", level.min(LevelFilter::Warn));
     if let Ok(spec) = std::env::var("RUST_LOG") {
         b.parse_filters(&spec);
     }

@@ -141,6 +141,11 @@ impl Module for EdgeHub {
                     Ok((mut wsock, up_applied)) => {
                         attempt = 0;
                         log::info!(target: NAME, "node {node}: connected to cloud {} (cloud applied up to {up_applied})", self.cfg.server);
+                        let hello = ctx.message("connection", "cloud", "connected", Vec::new());
+                        match ctx.router.send_to_group("connection", hello) {
+                            Ok(_) | Err(crate::core::RouterError::EmptyGroup(_)) => {}
+                            Err(e) => log::warn!(target: NAME, "connection news not delivered: {e}"),
+                        }
                         up.in_flight.clear();
                         up.sent_upto = up_applied;
                         if let Err(e) = up.outbox.ack(up_applied) {

@@ -1,9 +1,11 @@
 //! The edge role: which modules exist and how they are built from config.
 //! Each module lives in its own file here (hub.rs is EdgeHub, ...).
 
+pub mod eventbus;
 pub mod hub;
 pub mod meta;
 pub mod outbox;
+pub mod twin;
 
 use crate::config::{EdgeConfig, EdgeModule};
 use crate::core::{Module, Router};
@@ -12,6 +14,15 @@ use crate::core::{Module, Router};
 pub fn verify_db(db: &sled::Db) -> Result<(), crate::store::DbError> {
     meta::MetaStore::open(db)?.verify()?;
     outbox::Outbox::verify(db)
+}
+
+/// This node's name: the configured one, else the one in the node certificate.
+fn node_name(cfg: &EdgeConfig) -> String {
+    if !cfg.node_name.is_empty() {
+        return cfg.node_name.clone();
+    }
+    let cert = hub::Credentials::in_dir(&cfg.data_dir).cert;
+    crate::tls::node_name_of_pem(&cert).unwrap_or_default()
 }
 
 /// Build the modules the config lists, in order.
@@ -23,6 +34,8 @@ pub fn modules(cfg: &EdgeConfig, _router: &Router, db: &sled::Db) -> Result<Vec<
                 out.push(Box::new(hub::EdgeHub::new(cfg.edgehub.clone(), cfg.data_dir.clone(), cfg.node_name.clone(), db.clone())))
             }
             EdgeModule::MetaManager => out.push(Box::new(meta::MetaManager::new(db.clone(), cfg.metaserver.listen))),
+            EdgeModule::DeviceTwin => out.push(Box::new(twin::DeviceTwin::new(db.clone(), node_name(cfg)))),
+            EdgeModule::EventBus => out.push(Box::new(eventbus::EventBus::new(cfg.eventbus.clone(), node_name(cfg)))),
             other => return Err(format!("module {} is not part of this build yet", format!("{other:?}").to_lowercase())),
         }
     }

@@ -77,7 +77,7 @@ pub fn edge_config(data_dir: &Path, port: u16, hub_extra: &str) -> RoleConfig {
         .map(|l| format!("{l}\n"))
         .collect();
     let text = format!(
-        "role = \"edge\"\ndata_dir = {:?}\n[runtime]\nshutdown_timeout_ms = 3000\n[metaserver]\nlisten = \"127.0.0.1:0\"\n[edgehub]\nserver = \"127.0.0.1:{port}\"\n{defaults}{hub_extra}\n",
+        "role = \"edge\"\ndata_dir = {:?}\nmodules = [\"edgehub\", \"metamanager\"]\n[runtime]\nshutdown_timeout_ms = 3000\n[metaserver]\nlisten = \"127.0.0.1:0\"\n[edgehub]\nserver = \"127.0.0.1:{port}\"\n{defaults}{hub_extra}\n",
         data_dir.display().to_string()
     );
     config::parse(None, "test-edge", &text).expect("edge config")

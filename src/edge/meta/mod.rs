@@ -7,7 +7,10 @@
 //! answers (operation → reply content):
 //! - `apply` (content: bincode `ObjectChange`) → `ok` once stored and flushed;
 //! - `inventory` → bincode `Vec<(key, version)>`;
-//! - `get` (resource = key) → the object, or `error: not found locally: KEY`.
+//! - `get` (resource = key) → the object, or `error: not found locally: KEY`;
+//! - `list` (resource = a kind, e.g. `device`) → bincode `Vec<ObjectChange>`.
+//! Every applied change is also announced to group `metachange` (content:
+//! bincode `ObjectChange`; DeviceTwin listens for devices).
 //! It also serves the edge-local read API (KubeEdge's MetaServer,
 //! server.rs) from the same cache, online or not.
 
@@ -78,12 +81,17 @@ async fn handle_messages(ctx: &Context, ex: &smol::LocalExecutor<'_>, store: &Me
                     Ok(c) => {
                         if let Some(c) = c {
                             lookup.watchers.borrow_mut().notify(&c);
+                            announce(ctx, &change);
                         }
                         b"ok".to_vec()
                     }
                     Err(e) => format!("error: {e}").into_bytes(),
                 },
                 Err(e) => format!("error: bad apply request: {e}").into_bytes(),
+            },
+            "list" => match list(store, &msg.resource) {
+                Ok(v) => to_bytes(&v),
+                Err(e) => format!("error: {e}").into_bytes(),
             },
             "inventory" => match store.inventory() {
                 Ok(inv) => to_bytes(&inv),
@@ -110,5 +118,25 @@ async fn handle_messages(ctx: &Context, ex: &smol::LocalExecutor<'_>, store: &Me
         if let Err(e) = ctx.respond(&msg, reply) {
             log::warn!(target: NAME, "reply to {} not delivered: {e}", msg.source);
         }
+    }
+}
+
+/// Every cached object of `kind` (keys `<ns>/<kind>/<name>`).
+fn list(store: &MetaStore, kind: &str) -> Result<Vec<ObjectChange>, crate::store::DbError> {
+    Ok(store
+        .scan("")?
+        .into_iter()
+        .filter(|(k, _, _)| k.split('/').nth(1) == Some(kind))
+        .map(|(key, version, content)| ObjectChange { key, version, content: Some(content) })
+        .collect())
+}
+
+/// Tell group `metachange` (if anyone listens) what changed.
+fn announce(ctx: &Context, change: &ObjectChange) {
+    let op = if change.content.is_some() { "upsert" } else { "delete" };
+    let m = ctx.message("metachange", &change.key, op, to_bytes(change));
+    match ctx.router.send_to_group("metachange", m) {
+        Ok(_) | Err(crate::core::RouterError::EmptyGroup(_)) => {}
+        Err(e) => log::warn!(target: NAME, "change of {} not announced: {e}", change.key),
     }
 }

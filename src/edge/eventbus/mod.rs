@@ -1,0 +1,142 @@
+//! EventBus: MQTT in and out of the edge. Devices and mappers publish on
+//! KubeEdge's topics (topics.rs); EventBus hands twin, state and membership
+//! messages to DeviceTwin (group `twin`, operation `mqtt`, resource = the
+//! topic, content = the payload) and sends uploads (`$hw/events/upload/#`,
+//! `SYS/dis/upload_records`, `+/user/#`) up to the cloud as durable events
+//! (group `upload`). Modules publish by sending it operation `publish`
+//! (resource = topic, content = payload).
+//!
+//! Two modes (config `[eventbus] mode`): `internal`, an in-process broker
+//! (broker.rs), or `external`, a client of a broker such as mosquitto
+//! (client.rs).
+//!
+//! Owns: the broker or the client connection. Must not interpret payloads.
+
+mod broker;
+mod client;
+mod escape;
+mod listener;
+pub mod topics;
+
+use smol::future::FutureExt as _;
+
+use crate::config::{EventBusConfig, MqttMode};
+use crate::core::{Context, Message, Module, ModuleError, ModuleFuture};
+
+pub const NAME: &str = "eventbus";
+
+pub struct EventBus {
+    cfg: EventBusConfig,
+    node: String,
+}
+
+impl EventBus {
+    pub fn new(cfg: EventBusConfig, node: String) -> EventBus {
+        EventBus { cfg, node }
+    }
+}
+
+enum Bus {
+    Internal(broker::Internal),
+    External(client::External),
+}
+
+impl Bus {
+    async fn next(&mut self) -> Result<(String, Vec<u8>), String> {
+        match self {
+            Bus::Internal(b) => b.next().await,
+            Bus::External(c) => c.next().await,
+        }
+    }
+    fn publish(&mut self, topic: &str, payload: Vec<u8>) -> Result<(), String> {
+        match self {
+            Bus::Internal(b) => b.publish(topic, payload),
+            Bus::External(c) => c.publish(topic, payload),
+        }
+    }
+}
+
+impl Module for EventBus {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn group(&self) -> &'static str {
+        "bus"
+    }
+    fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
+        Box::pin(async move {
+            let ex = smol::LocalExecutor::new();
+            let mut bus = match self.cfg.mode {
+                MqttMode::Internal => {
+                    let b = broker::Internal::start(&self.cfg, topics::FILTERS).map_err(ModuleError::new)?;
+                    let listener = smol::net::TcpListener::bind(self.cfg.listen)
+                        .await
+                        .map_err(|e| ModuleError::new(format!("MQTT broker cannot listen on {}: {e}", self.cfg.listen)))?;
+                    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                    let auth = if self.cfg.username.is_empty() { "no login" } else { "username/password" };
+                    log::info!(target: NAME, "MQTT broker listening on {addr} ({auth})");
+                    let (broker, cfg) = (b.broker.clone(), std::rc::Rc::new(self.cfg.clone()));
+                    ex.spawn(async move {
+                        let inner = smol::LocalExecutor::new();
+                        inner.run(listener::serve(listener, broker, cfg, &inner)).await
+                    })
+                    .detach();
+                    Bus::Internal(b)
+                }
+                MqttMode::External => {
+                    let c = client::External::start(&self.cfg, &self.node, topics::FILTERS).map_err(ModuleError::new)?;
+                    log::info!(target: NAME, "using the MQTT broker at {}", self.cfg.external);
+                    Bus::External(c)
+                }
+            };
+            ctx.ready();
+            ex.run(async {
+                loop {
+                    let ev = async { Err(bus.next().await) }.or(async { Ok(ctx.recv().await) }).await;
+                    match ev {
+                        Ok(None) => return Ok(()),
+                        Ok(Some(m)) => from_module(&ctx, &mut bus, m),
+                        Err(Ok((topic, payload))) => to_modules(&ctx, topic, payload),
+                        Err(Err(e)) => return Err(ModuleError::new(e)),
+                    }
+                }
+            })
+            .await
+        })
+    }
+}
+
+fn from_module(ctx: &Context, bus: &mut Bus, m: Message) {
+    let reply = match m.operation.as_str() {
+        "publish" => match bus.publish(&m.resource, m.content.clone()) {
+            Ok(()) => b"ok".to_vec(),
+            Err(e) => {
+                log::warn!(target: NAME, "{e}");
+                format!("error: {e}").into_bytes()
+            }
+        },
+        other => format!("error: eventbus does not know operation `{other}`").into_bytes(),
+    };
+    if ctx.router.is_waiting(m.id) {
+        let _ = ctx.respond(&m, reply);
+    }
+}
+
+fn to_modules(ctx: &Context, topic: String, payload: Vec<u8>) {
+    match topics::route(&topic) {
+        topics::Route::Twin => {
+            let m = ctx.message("twin", &topic, "mqtt", payload);
+            if let Err(e) = ctx.router.send_to_group("twin", m) {
+                log::warn!(target: NAME, "{topic}: not handed to DeviceTwin: {e}");
+            }
+        }
+        topics::Route::Upload => {
+            // Durable: stored in EdgeHub's outbox before it counts as sent.
+            let m = ctx.message("upload", &topic, "event", payload);
+            if let Err(e) = ctx.router.send(crate::edge::hub::NAME, m) {
+                log::warn!(target: NAME, "{topic}: upload not queued for the cloud: {e}");
+            }
+        }
+        topics::Route::Ignore => log::debug!(target: NAME, "{topic}: not a topic hive handles"),
+    }
+}
