@@ -136,7 +136,10 @@ impl NodeSets {
             let empty = BTreeMap::new();
             let w = want.get(&node).unwrap_or(&empty);
             let had = self.sent.remove(&node).unwrap_or_default();
-            for (key, content) in w {
+            // Models before the devices that use them, so an edge never
+            // sees a device whose model it does not know yet.
+            let (models, rest): (Vec<_>, Vec<_>) = w.iter().partition(|(k, _)| split_key(k).1.ends_with("model"));
+            for (key, content) in models.into_iter().chain(rest) {
                 if had.get(key) != Some(content) {
                     call(ctx, self.owner, &node, key, "upsert", content.clone()).await?;
                 }

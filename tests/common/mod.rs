@@ -208,4 +208,5 @@ impl Site {
 pub mod api;
 pub mod drivers;
 pub mod inproc;
+pub mod mqtt;
 pub mod proxy;

@@ -29,16 +29,20 @@ use super::NAME;
 use crate::config::EventBusConfig;
 
 /// Accept device clients until the module stops.
-pub async fn serve(listener: TcpListener, broker: Rc<Broker>, cfg: Rc<EventBusConfig>, ex: &smol::LocalExecutor<'_>) {
+/// Called with each filter a client subscribed (DeviceTwin then pushes
+/// the desired state to devices that just started listening).
+pub type OnSubscribe = Rc<dyn Fn(&str)>;
+
+pub async fn serve(listener: TcpListener, broker: Rc<Broker>, cfg: Rc<EventBusConfig>, on_sub: OnSubscribe, ex: &smol::LocalExecutor<'_>) {
     let clients = Rc::new(Cell::new(0usize));
     let next_anon = Rc::new(Cell::new(0u64));
     loop {
         match listener.accept().await {
             Ok((tcp, peer)) => {
                 let _ = tcp.set_nodelay(true);
-                let (b, c, n, a) = (broker.clone(), cfg.clone(), clients.clone(), next_anon.clone());
+                let (b, c, n, a, o) = (broker.clone(), cfg.clone(), clients.clone(), next_anon.clone(), on_sub.clone());
                 ex.spawn(async move {
-                    if let Err(e) = session(tcp, &b, &c, &n, &a).await {
+                    if let Err(e) = session(tcp, &b, &c, &n, &a, &o).await {
                         log::info!(target: NAME, "MQTT client {peer}: {e}");
                     }
                 })
@@ -82,7 +86,7 @@ async fn send(tcp: &mut TcpStream, write: impl FnOnce(&mut BytesMut) -> Result<u
     tcp.write_all(&out).await.map_err(|e| format!("write: {e}"))
 }
 
-async fn session(tcp: TcpStream, broker: &Broker, cfg: &EventBusConfig, clients: &Cell<usize>, anon: &Cell<u64>) -> Result<(), String> {
+async fn session(tcp: TcpStream, broker: &Broker, cfg: &EventBusConfig, clients: &Cell<usize>, anon: &Cell<u64>, on_sub: &OnSubscribe) -> Result<(), String> {
     let mut conn = Conn { tcp: tcp.clone(), buf: BytesMut::new(), max: cfg.max_payload_bytes + 1024 };
     let mut out = tcp;
     let first = async { Some(conn.read().await) }.or(async {
@@ -117,7 +121,7 @@ async fn session(tcp: TcpStream, broker: &Broker, cfg: &EventBusConfig, clients:
     send(&mut out, |b| ConnAck::new(ConnectReturnCode::Success, false).write(b)).await?;
     log::debug!(target: NAME, "MQTT client `{client_id}` connected");
     let keep_alive = Duration::from_millis(u64::from(connect.keep_alive) * 1500);
-    let r = run(&mut conn, &mut out, &mut tx, &mut rx, keep_alive).await;
+    let r = run(&mut conn, &mut out, &mut tx, &mut rx, keep_alive, on_sub).await;
     clients.set(clients.get().saturating_sub(1));
     let bye = rumqttd::protocol::Packet::Disconnect(
         rumqttd::protocol::Disconnect { reason_code: rumqttd::protocol::DisconnectReasonCode::NormalDisconnection },
@@ -138,7 +142,7 @@ enum Ev {
     Idle,
 }
 
-async fn run(conn: &mut Conn, out: &mut TcpStream, tx: &mut LinkTx, rx: &mut LinkRx, keep_alive: Duration) -> Result<(), String> {
+async fn run(conn: &mut Conn, out: &mut TcpStream, tx: &mut LinkTx, rx: &mut LinkRx, keep_alive: Duration, on_sub: &OnSubscribe) -> Result<(), String> {
     loop {
         let ev = async { Ev::In(conn.read().await) }
             .or(async { Ev::Routed(rx.next().await.map_err(|e| e.to_string())) })
@@ -154,7 +158,7 @@ async fn run(conn: &mut Conn, out: &mut TcpStream, tx: &mut LinkTx, rx: &mut Lin
             Ev::Idle => return Err("keepalive expired".into()),
             Ev::In(Err(e)) => return if e == "connection closed" { Ok(()) } else { Err(e) },
             Ev::In(Ok(p)) => {
-                if !from_client(p, out, tx).await? {
+                if !from_client(p, out, tx, on_sub).await? {
                     return Ok(());
                 }
             }
@@ -171,7 +175,7 @@ async fn run(conn: &mut Conn, out: &mut TcpStream, tx: &mut LinkTx, rx: &mut Lin
 }
 
 /// Handle one packet from a client; false = it said DISCONNECT.
-async fn from_client(p: Packet, out: &mut TcpStream, tx: &mut LinkTx) -> Result<bool, String> {
+async fn from_client(p: Packet, out: &mut TcpStream, tx: &mut LinkTx, on_sub: &OnSubscribe) -> Result<bool, String> {
     match p {
         Packet::Publish(p) => {
             if !rumqttd::protocol::valid_topic(&p.topic) {
@@ -195,6 +199,9 @@ async fn from_client(p: Packet, out: &mut TcpStream, tx: &mut LinkTx) -> Result<
                 }
             }
             send(out, |b| SubAck::new(s.pkid, codes).write(b)).await?;
+            for f in &s.filters {
+                on_sub(&f.path);
+            }
         }
         Packet::Unsubscribe(u) => {
             for t in &u.topics {

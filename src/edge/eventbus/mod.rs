@@ -4,7 +4,8 @@
 //! topic, content = the payload) and sends uploads (`$hw/events/upload/#`,
 //! `SYS/dis/upload_records`, `+/user/#`) up to the cloud as durable events
 //! (group `upload`). Modules publish by sending it operation `publish`
-//! (resource = topic, content = payload).
+//! (resource = topic, content = payload). When a device client subscribes,
+//! DeviceTwin hears of it (operation `subscribed`, resource = the filter).
 //!
 //! Two modes (config `[eventbus] mode`): `internal`, an in-process broker
 //! (broker.rs), or `external`, a client of a broker such as mosquitto
@@ -76,9 +77,14 @@ impl Module for EventBus {
                     let auth = if self.cfg.username.is_empty() { "no login" } else { "username/password" };
                     log::info!(target: NAME, "MQTT broker listening on {addr} ({auth})");
                     let (broker, cfg) = (b.broker.clone(), std::rc::Rc::new(self.cfg.clone()));
+                    let router = ctx.router.clone();
+                    let on_sub: listener::OnSubscribe = std::rc::Rc::new(move |filter: &str| {
+                        let m = Message::new(NAME, "twin", filter, "subscribed", Vec::new());
+                        let _ = router.send_to_group("twin", m);
+                    });
                     ex.spawn(async move {
                         let inner = smol::LocalExecutor::new();
-                        inner.run(listener::serve(listener, broker, cfg, &inner)).await
+                        inner.run(listener::serve(listener, broker, cfg, on_sub, &inner)).await
                     })
                     .detach();
                     Bus::Internal(b)

@@ -9,9 +9,10 @@
 //!   `state/update`, `membership/get` (via EventBus, group `twin`); answers
 //!   go back through EventBus. Reported values go up through EdgeHub's
 //!   outbox (durable, coalesced per property) to DeviceController.
-//! - At start and after every cloud (re)connect (group `connection`) the
-//!   current desired state is pushed again (a delta per device that
-//!   differs), which KubeEdge and Azure IoT Edge miss.
+//! - At start, after every cloud (re)connect (group `connection`) and when
+//!   a device subscribes to its delta topic (EventBus tells), the current
+//!   desired state is pushed again (a delta per device that differs),
+//!   which KubeEdge and Azure IoT Edge miss.
 //!
 //! Owns: the `twin` tree and twin semantics. Must not talk MQTT or to the
 //! cloud itself.
@@ -82,14 +83,15 @@ impl Module for DeviceTwin {
                 st.on_object(c).await;
             }
             log::info!(target: NAME, "{} devices", st.devices.len());
-            st.push_desired("edge start");
+            st.push_desired("edge start", None);
             while let Some(m) = ctx.recv().await {
                 match (m.group.as_str(), m.operation.as_str()) {
                     ("metachange", _) => match crate::store::from_bytes::<ObjectChange>(&m.content) {
                         Ok(c) => st.on_object(c).await,
                         Err(e) => log::warn!(target: NAME, "bad metachange for {}: {e}", m.resource),
                     },
-                    ("connection", "connected") => st.push_desired("cloud connected"),
+                    ("connection", "connected") => st.push_desired("cloud connected", None),
+                    (_, "subscribed") => st.push_desired("a device subscribed", Some(&m.resource)),
                     (_, "mqtt") => st.on_mqtt(&m).await,
                     _ => {}
                 }
@@ -133,7 +135,7 @@ impl State<'_> {
                 let props = crate::cloud::nodeset::items(&v, "/spec/properties")
                     .filter_map(|p| Some((p["name"].as_str()?.to_string(), model_type(p["type"].as_str().unwrap_or("")))))
                     .collect();
-                self.models.insert(c.key.clone(), props);
+                self.model_changed(&c.key, props).await;
             }
             ("devicemodel", None) => {
                 self.models.remove(&c.key);
@@ -154,10 +156,35 @@ impl State<'_> {
         }
     }
 
+    /// A DeviceModel arrived or changed: its property types apply to the
+    /// twins of the devices that use it (it may arrive after them).
+    async fn model_changed(&mut self, key: &str, props: HashMap<String, String>) {
+        let mut retyped = Vec::new();
+        for dev in self.devices.values_mut().filter(|d| d.model == key) {
+            let mut changed = false;
+            for (name, ty) in &props {
+                if let Some(t) = dev.twins.get_mut(name).filter(|t| !t.deleted && t.ty != *ty) {
+                    t.ty = ty.clone();
+                    changed = true;
+                }
+            }
+            if changed {
+                if let Err(e) = self.store.put(dev) {
+                    log::warn!(target: NAME, "device {}: {e}", dev.id);
+                }
+                retyped.push(dev.clone());
+            }
+        }
+        for dev in retyped {
+            self.publish_delta(&format!("$hw/events/device/{}", dev.id), &dev);
+        }
+        self.models.insert(key.to_string(), props);
+    }
+
     async fn device_upserted(&mut self, ns: &str, name: &str, version: u64, v: &Value) {
         let id = format!("{ns}/{name}");
-        let model = v.pointer("/spec/deviceModelRef/name").and_then(Value::as_str).map(|m| format!("{ns}/devicemodel/{m}"));
-        let types = model.and_then(|m| self.models.get(&m));
+        let model = v.pointer("/spec/deviceModelRef/name").and_then(Value::as_str).map(|m| format!("{ns}/devicemodel/{m}")).unwrap_or_default();
+        let types = self.models.get(&model);
         let props: Vec<Desired> = crate::cloud::nodeset::items(v, "/spec/properties")
             .filter_map(|p| {
                 let pname = p["name"].as_str()?.to_string();
@@ -167,6 +194,7 @@ impl State<'_> {
             .collect();
         let added = !self.devices.contains_key(&id);
         let dev = self.devices.entry(id.clone()).or_insert_with(|| Device { id: id.clone(), name: name.to_string(), ..Default::default() });
+        dev.model = model;
         let (out, skipped) = update::cloud_desired(dev, version, &props, now_ms());
         for s in skipped {
             log::warn!(target: NAME, "device {id}: desired value of `{s}` does not fit its type or KubeEdge's value rules; not applied");
@@ -194,10 +222,15 @@ impl State<'_> {
         }
     }
 
-    /// Push the desired state of every device again (a delta where it differs).
-    fn push_desired(&self, why: &str) {
+    /// Push the desired state again (a delta where it differs) to every
+    /// device, or to those whose delta topic `filter` matches.
+    fn push_desired(&self, why: &str, filter: Option<&str>) {
         let mut n = 0;
         for dev in self.devices.values() {
+            let topic = format!("$hw/events/device/{}/twin/update/delta", dev.id);
+            if filter.is_some_and(|f| !topic_matches(&topic, f)) {
+                continue;
+            }
             if dev.delta().is_some() {
                 self.publish_delta(&format!("$hw/events/device/{}", dev.id), dev);
                 n += 1;
@@ -348,8 +381,36 @@ impl State<'_> {
     }
 }
 
+/// MQTT filter matching (`+` one level, `#` the rest).
+fn topic_matches(topic: &str, filter: &str) -> bool {
+    let mut t = topic.split('/');
+    for f in filter.split('/') {
+        match (f, t.next()) {
+            ("#", _) => return true,
+            ("+", Some(_)) => {}
+            (f, Some(x)) if f == x => {}
+            _ => return false,
+        }
+    }
+    t.next().is_none()
+}
+
 /// `{ns}/{name}` → the cloud resource `{ns}/device/{name}`.
 fn resource_of(id: &str) -> String {
     let (ns, name) = id.split_once('/').unwrap_or(("default", id));
     format!("{ns}/device/{name}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn filters_match_like_mqtt() {
+        let t = "$hw/events/device/default/thermo/twin/update/delta";
+        for f in ["$hw/events/device/#", "$hw/events/device/+/+/twin/update/delta", t, "#"] {
+            assert!(super::topic_matches(t, f), "{f}");
+        }
+        for f in ["$hw/events/device/+/twin/update/delta", "$hw/events/device/default/other/#", "$hw/+"] {
+            assert!(!super::topic_matches(t, f), "{f}");
+        }
+    }
 }

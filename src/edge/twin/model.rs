@@ -53,6 +53,9 @@ pub struct Device {
     pub desired_version: u64,
     /// Property names of the Device spec: only these are reported to the cloud.
     pub properties: Vec<String>,
+    /// Its DeviceModel's cache key (`<ns>/devicemodel/<name>`), for property types.
+    #[serde(default)]
+    pub model: String,
 }
 
 fn value_json(v: &TwinValue) -> Value {
