@@ -12,6 +12,9 @@ need gcc gcc
 need git git
 need kill procps
 need python3 python3
+# MQTT: clients for the EventBus/DeviceTwin tests, a broker for external mode and the bench.
+need mosquitto_pub mosquitto-clients
+[ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
 
 # A Rust toolchain: the machine's own (rustup) if present, else Debian's.
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
@@ -25,6 +28,9 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "ci/setup.sh: installing ${need_pkgs[*]}"
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
+  # The tests start their own mosquitto on a free port; the packaged
+  # service (if the machine started one) would hold hive's default 1883.
+  case " ${need_pkgs[*]} " in *" mosquitto "*) $SUDO service mosquitto stop >/dev/null 2>&1 || true ;; esac
 fi
 # Debian's kubectl 1.20 for the API tests, unpacked into a cache dir (not
 # installed over the machine's own kubectl).

@@ -191,3 +191,78 @@ fn reports_survive_a_cloud_outage_and_desired_state_is_pushed_again() {
     cloud.signal("TERM");
     assert!(cloud.wait_exit(Duration::from_secs(10)).success());
 }
+
+#[test]
+fn external_mode_against_mosquitto_with_a_rust_mqtt_client() {
+    let site = Site::new();
+    let (mut cloud, api, hub) = start_cloud_with_api(&site, CLOUD_CFG);
+    site.node_cert("edge-1");
+    let port = free_port();
+    let broker = common::mqtt::Mosquitto::start(site.path(), port);
+    let mut edge = site.start_edge("edge-1", hub, &format!("[eventbus]\nmode = \"external\"\nexternal = \"127.0.0.1:{port}\""));
+    edge.wait_for("hive edge ready", Duration::from_secs(20));
+    edge.wait_for("connected to MQTT broker", Duration::from_secs(20));
+
+    // A Rust client (rumqttc) as the mapper.
+    let mut opts = rumqttc::MqttOptions::new("rust-mapper", "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (client, mut connection) = rumqttc::Client::new(opts, 64);
+    let (tx, rx) = std::sync::mpsc::channel::<(String, Value)>();
+    std::thread::spawn(move || {
+        for ev in connection.iter() {
+            match ev {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                    let v = serde_json::from_slice(&p.payload).unwrap_or(Value::Null);
+                    if tx.send((p.topic.clone(), v)).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    client.subscribe(format!("{DEV}/twin/update/+"), rumqttc::QoS::AtLeastOnce).unwrap();
+    let wait = |topic: &str| -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (t, v) = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())).unwrap_or_else(|_| panic!("nothing on {topic}"));
+            if t == topic {
+                return v;
+            }
+        }
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    create_device(&api, "25");
+    assert_eq!(wait(&format!("{DEV}/twin/update/delta"))["delta"], json!({"temp": "25"}));
+    client.publish(format!("{DEV}/twin/update"), rumqttc::QoS::AtLeastOnce, false, r#"{"event_id":"r-1","twin":{"temp":{"actual":{"value":"24.5"}}}}"#).unwrap();
+    let r = wait(&format!("{DEV}/twin/update/result"));
+    assert_eq!((r["event_id"].as_str(), r["twin"]["temp"]["actual"]["value"].as_str()), (Some("r-1"), Some("24.5")));
+    api.wait_until(device_path(), 20, |_| reported(&api).as_deref() == Some("24.5"));
+    drop(client);
+
+    // The broker restarts: hive reconnects and subscribes again.
+    drop(broker);
+    let _broker = common::mqtt::Mosquitto::start(site.path(), port);
+    let n = edge.drain().iter().filter(|l| l.contains("connected to MQTT broker")).count();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while edge.drain().iter().filter(|l| l.contains("connected to MQTT broker")).count() <= n {
+        assert!(std::time::Instant::now() < deadline, "hive did not reconnect to mosquitto");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut sub = Sub::new(port, &[&format!("{DEV}/twin/update/result")]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        // Subscriptions are made right after CONNACK; retry until they are in place.
+        publish(port, &format!("{DEV}/twin/update"), r#"{"event_id":"r-2","twin":{"temp":{"actual":{"value":"26"}}}}"#);
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sub.on(&format!("{DEV}/twin/update/result"), 1))).is_ok() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no twin result after the broker restart");
+    }
+    api.wait_until(device_path(), 20, |_| reported(&api).as_deref() == Some("26"));
+    edge.signal("TERM");
+    assert!(edge.wait_exit(Duration::from_secs(10)).success());
+    cloud.signal("TERM");
+    assert!(cloud.wait_exit(Duration::from_secs(10)).success());
+}
