@@ -308,6 +308,21 @@ impl Default for EventBusConfig {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct ServiceBusConfig {
+    /// How long an app on 127.0.0.1 may take to answer a call from the cloud (ms).
+    pub timeout_ms: u64,
+    /// Largest request or response body passed through, bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServiceBusConfig {
+    fn default() -> Self {
+        ServiceBusConfig { timeout_ms: 10_000, max_body_bytes: 1 << 20 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct EdgeConfig {
     pub role: Option<Role>,
     /// Where the edge keeps its sled cache, outbox and certificates.
@@ -321,6 +336,7 @@ pub struct EdgeConfig {
     pub edgehub: EdgeHubConfig,
     pub metaserver: MetaServerConfig,
     pub eventbus: EventBusConfig,
+    pub servicebus: ServiceBusConfig,
 }
 
 impl Default for EdgeConfig {
@@ -330,11 +346,12 @@ impl Default for EdgeConfig {
             data_dir: PathBuf::from("./hive-data/edge"),
             db_cache_bytes: 2 << 20,
             node_name: String::new(),
-            modules: vec![EdgeModule::EdgeHub, EdgeModule::MetaManager, EdgeModule::EventBus, EdgeModule::DeviceTwin],
+            modules: vec![EdgeModule::EdgeHub, EdgeModule::MetaManager, EdgeModule::EventBus, EdgeModule::DeviceTwin, EdgeModule::ServiceBus],
             runtime: RuntimeConfig::default(),
             edgehub: EdgeHubConfig::default(),
             metaserver: MetaServerConfig::default(),
             eventbus: EventBusConfig::default(),
+            servicebus: ServiceBusConfig::default(),
         }
     }
 }

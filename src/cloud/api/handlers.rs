@@ -23,10 +23,10 @@ const EMPTY_OPENAPI: &[u8] = &[0x0a, 3, b'2', b'.', b'0', 0x12, 10, 0x0a, 4, b'h
 /// Largest request body accepted (Kubernetes' own limit is 3 MiB).
 pub const MAX_BODY: usize = 3 << 20;
 
-pub struct ApiError(StatusCode, &'static str, String);
+pub struct ApiError(pub(crate) StatusCode, pub(crate) &'static str, pub(crate) String);
 
 impl ApiError {
-    fn bad(msg: impl Into<String>) -> ApiError {
+    pub(crate) fn bad(msg: impl Into<String>) -> ApiError {
         ApiError(StatusCode::BAD_REQUEST, "BadRequest", msg.into())
     }
     fn not_found(msg: impl Into<String>) -> ApiError {
@@ -280,7 +280,11 @@ fn ok_json(code: StatusCode, v: &Value) -> Response<Body> {
 
 /// Handle one authenticated request. A write is answered only once it is
 /// durable: nothing the API acknowledged is lost to a crash.
-pub async fn handle(store: Arc<dyn Store + Send + Sync>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub async fn handle(store: Arc<dyn Store + Send + Sync>, tunnel: &super::proxy::Tunnel, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    if let Some(target) = super::proxy::parse(req.uri().path()) {
+        let (node, port, path) = target?;
+        return super::proxy::call(tunnel, &node, port, path, req).await;
+    }
     let writes = req.method() != Method::GET;
     let response = route_request(store.clone(), req).await?;
     if writes {

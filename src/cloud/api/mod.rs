@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod handlers;
+mod proxy;
 pub mod resources;
 
 use std::net::SocketAddr;
@@ -58,15 +59,17 @@ impl Module for ApiServer {
             log::info!(target: NAME, "listening on {bound} (HTTPS, bearer token)");
             ctx.ready();
             let store = self.store.clone();
+            // ServiceBus calls wait for the edge's app (10 s by default) plus the tunnel.
+            let tunnel = Rc::new(proxy::Tunnel { router: ctx.router.clone(), timeout: ctx.request_timeout, max_body: 1 << 20 });
             let handler = Rc::new(move |req: Request<Incoming>, peer: SocketAddr| {
-                let (store, token) = (store.clone(), token.clone());
+                let (store, token, tunnel) = (store.clone(), token.clone(), tunnel.clone());
                 async move {
                     let (method, path) = (req.method().clone(), req.uri().path().to_string());
                     let auth = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
                     let resp = if !auth::token_ok(auth, &token) {
                         http::status(StatusCode::UNAUTHORIZED, "Unauthorized", "a valid bearer token is required")
                     } else {
-                        handlers::handle(store, req).await.unwrap_or_else(|e| e.response())
+                        handlers::handle(store, &tunnel, req).await.unwrap_or_else(|e| e.response())
                     };
                     log::debug!(target: NAME, "{method} {path} from {peer}: {}", resp.status().as_u16());
                     resp

@@ -269,6 +269,9 @@ impl Hub {
                 let nodes = self.nodes.borrow();
                 let Some(session) = nodes.session(&node) else {
                     log::debug!(target: NAME, "node {node} is not connected: message {} ({}) not sent", msg.id, msg.resource);
+                    if ctx.router.is_waiting(msg.id) {
+                        let _ = ctx.respond(&msg, format!("error: 502 node {node} is not connected").into_bytes());
+                    }
                     return;
                 };
                 if !session.try_send(Frame::Message(msg)) {
