@@ -154,10 +154,10 @@ pub struct CertNodeCmd {
 }
 
 #[derive(FromArgs, Debug)]
-/// Benchmarks that write a report (text + JSON): `tunnel`, `meta`, `api`.
+/// Benchmarks that write a report (text + JSON): `tunnel`, `meta`, `api`, `mqtt`.
 #[argh(subcommand, name = "bench")]
 pub struct BenchCmd {
-    /// what to measure: tunnel, meta or api (sim-edges is the tunnel bench's helper)
+    /// what to measure: tunnel, meta, api or mqtt (sim-edges is the tunnel bench's helper)
     #[argh(positional)]
     pub what: String,
     /// numbers of simulated edges, comma-separated (tunnel; default 100,1000)
@@ -178,11 +178,14 @@ pub struct BenchCmd {
     /// sim-edges: the cloud's hub port on 127.0.0.1
     #[argh(option, default = "0")]
     pub port: u16,
+    /// mqtt: messages per broker run (default 20000)
+    #[argh(option, default = "20000")]
+    pub messages: usize,
     /// api: concurrent watchers (default 1000)
     #[argh(option, default = "1000")]
     pub watchers: usize,
     /// meta: cached objects (default 10000); api: stored objects (default
-    /// 100000); sim-edges: how many edges
+    /// 100000); mqtt: devices (default 1000); sim-edges: how many edges
     #[argh(option, default = "0")]
     pub count: usize,
 }

@@ -179,11 +179,16 @@ pub fn bench(b: &BenchCmd) -> i32 {
             b.rounds,
             &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out),
         ),
+        "mqtt" => crate::bench::mqtt::run(
+            if b.count == 0 { 1000 } else { b.count },
+            b.messages,
+            &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out),
+        ),
         "sim-edges" => match &b.ca_dir {
             Some(d) if b.port > 0 && b.count > 0 => crate::bench::simedge::run(d, b.port, b.count, b.ups),
             _ => Err("sim-edges needs --ca-dir, --port and --count".into()),
         },
-        other => Err(format!("unknown benchmark `{other}` (known: tunnel, meta, api)")),
+        other => Err(format!("unknown benchmark `{other}` (known: tunnel, meta, api, mqtt)")),
     };
     match r {
         Ok(()) => 0,

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod meta;
+pub mod mqtt;
 pub mod simedge;
 pub mod tunnel;
 
