@@ -163,13 +163,31 @@ async fn run(conn: &mut Conn, out: &mut TcpStream, tx: &mut LinkTx, rx: &mut Lin
                 }
             }
             Ev::Routed(Err(e)) => return Err(format!("router link: {e}")),
-            Ev::Routed(Ok(Some(Notification::Forward(f)))) => {
-                let topic = unescape(std::str::from_utf8(&f.publish.topic).unwrap_or(""));
-                let p = Publish::new(topic, QoS::AtMostOnce, f.publish.payload.to_vec());
-                send(out, |b| p.write(b)).await?;
+            Ev::Routed(Ok(Some(first))) => {
+                // Take everything the router has handed over already and
+                // write it in one go (one syscall, not one per message).
+                let mut buf = BytesMut::new();
+                let mut wake = false;
+                let mut next = Some(first);
+                while let Some(n) = next.take() {
+                    match n {
+                        Notification::Forward(f) => {
+                            let topic = unescape(std::str::from_utf8(&f.publish.topic).unwrap_or(""));
+                            Publish::new(topic, QoS::AtMostOnce, f.publish.payload.to_vec()).write(&mut buf).map_err(|e| format!("encode: {e}"))?;
+                        }
+                        Notification::Unschedule => wake = true,
+                        _ => {}
+                    }
+                    if buf.len() < 256 << 10 {
+                        next = rx.recv_deadline(std::time::Instant::now()).ok().flatten();
+                    }
+                }
+                out.write_all(&buf).await.map_err(|e| format!("write: {e}"))?;
+                if wake {
+                    rx.wake().await.map_err(|e| e.to_string())?;
+                }
             }
-            Ev::Routed(Ok(Some(Notification::Unschedule))) => rx.wake().await.map_err(|e| e.to_string())?,
-            Ev::Routed(Ok(_)) => {}
+            Ev::Routed(Ok(None)) => {}
         }
     }
 }
