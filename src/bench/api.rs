@@ -91,23 +91,7 @@ impl Client {
             .and_then(|_| w.write_all(body))
             .and_then(|_| w.flush())
             .map_err(|e| e.to_string())?;
-        let mut line = String::new();
-        s.read_line(&mut line).map_err(|e| e.to_string())?;
-        let status = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("bad status line `{line}`"))?;
-        let mut len = 0usize;
-        loop {
-            line.clear();
-            s.read_line(&mut line).map_err(|e| e.to_string())?;
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut b = vec![0u8; len];
-        s.read_exact(&mut b).map_err(|e| e.to_string())?;
-        Ok((status, b))
+        super::read_response(s)
     }
 }
 

@@ -2,7 +2,7 @@
 //! no cloud: cold start to first local answer, a full list, local API
 //! requests per second (and per edge CPU-second), and the edge's RSS.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -24,23 +24,7 @@ fn pod(i: usize) -> Vec<u8> {
 /// One keep-alive HTTP/1.1 GET; returns the status.
 fn get(r: &mut BufReader<TcpStream>, path: &str) -> Result<u16, String> {
     write!(r.get_mut(), "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    r.read_line(&mut line).map_err(|e| e.to_string())?;
-    let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("no status")?;
-    let mut len = 0usize;
-    loop {
-        line.clear();
-        r.read_line(&mut line).map_err(|e| e.to_string())?;
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).map_err(|e| e.to_string())?;
-    Ok(status)
+    super::read_response(r).map(|(status, _)| status)
 }
 
 fn cpu_ticks(pid: u32) -> u64 {
@@ -53,11 +37,7 @@ pub fn run(objects: usize, out: &Path) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("hive-bench-meta-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let edge_dir = dir.join("edge");
-    let ca = crate::tls::CertAuthority::load_or_create(&dir.join("cloud")).map_err(|e| e.to_string())?;
-    let (cert, key) = ca.issue_node("bench-1", 2).map_err(|e| e.to_string())?;
-    crate::tls::write_file(&edge_dir.join("node.pem"), &cert, false).map_err(|e| e.to_string())?;
-    crate::tls::write_file(&edge_dir.join("node.key"), &key, true).map_err(|e| e.to_string())?;
-    crate::tls::write_file(&edge_dir.join("ca.pem"), &ca.cert_pem, false).map_err(|e| e.to_string())?;
+    super::node_credentials(&dir, &edge_dir, "bench-1")?;
     {
         let db = crate::store::open(&edge_dir, 2 << 20).map_err(|e| e.to_string())?;
         let store = MetaStore::open(&db).map_err(|e| e.to_string())?;

@@ -53,3 +53,33 @@ pub fn write_report(out: &Path, name: &str, text: &str, json: &str) -> Result<()
     println!("report: {}/{name}.txt and .json", out.display());
     Ok(())
 }
+
+/// Read one HTTP/1.1 response with a Content-Length body: (status, body).
+pub fn read_response(r: &mut impl std::io::BufRead) -> Result<(u16, Vec<u8>), String> {
+    let mut line = String::new();
+    r.read_line(&mut line).map_err(|e| e.to_string())?;
+    let status = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("bad status line `{}`", line.trim()))?;
+    let mut len = 0usize;
+    loop {
+        line.clear();
+        r.read_line(&mut line).map_err(|e| e.to_string())?;
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).map_err(|e| e.to_string())?;
+    Ok((status, body))
+}
+
+/// A CA under `<dir>/cloud` and node credentials for `node` in `edge_dir`.
+pub fn node_credentials(dir: &Path, edge_dir: &Path, node: &str) -> Result<(), String> {
+    let ca = crate::tls::CertAuthority::load_or_create(&dir.join("cloud")).map_err(|e| e.to_string())?;
+    let (cert, key) = ca.issue_node(node, 2).map_err(|e| e.to_string())?;
+    crate::tls::write_file(&edge_dir.join("node.pem"), &cert, false).map_err(|e| e.to_string())?;
+    crate::tls::write_file(&edge_dir.join("node.key"), &key, true).map_err(|e| e.to_string())?;
+    crate::tls::write_file(&edge_dir.join("ca.pem"), &ca.cert_pem, false).map_err(|e| e.to_string())
+}

@@ -46,11 +46,7 @@ fn wait_port(port: u16) -> Result<(), String> {
 /// A `hive edge` with `devices` Device objects in its cache and no cloud.
 fn start_edge(dir: &Path, devices: usize) -> Result<(Killed, u16), String> {
     let edge_dir = dir.join("edge");
-    let ca = crate::tls::CertAuthority::load_or_create(&dir.join("cloud")).map_err(|e| e.to_string())?;
-    let (cert, key) = ca.issue_node("bench-1", 2).map_err(|e| e.to_string())?;
-    crate::tls::write_file(&edge_dir.join("node.pem"), &cert, false).map_err(|e| e.to_string())?;
-    crate::tls::write_file(&edge_dir.join("node.key"), &key, true).map_err(|e| e.to_string())?;
-    crate::tls::write_file(&edge_dir.join("ca.pem"), &ca.cert_pem, false).map_err(|e| e.to_string())?;
+    super::node_credentials(dir, &edge_dir, "bench-1")?;
     {
         let db = crate::store::open(&edge_dir, 2 << 20).map_err(|e| e.to_string())?;
         let store = MetaStore::open(&db).map_err(|e| e.to_string())?;
