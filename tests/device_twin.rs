@@ -107,6 +107,12 @@ fn a_kubeedge_mapper_talks_to_hive_over_mqtt() {
         assert!(r["reason"].as_str().unwrap().contains(reason), "{payload}: {r}");
         assert!(r.get("twin").is_none());
     }
+    // Over the 64 KiB cap: refused with a result, not applied.
+    let big = format!(r#"{{"event_id":"u-big","twin":{{"temp":{{"actual":{{"value":"{}"}}}}}}}}"#, "1".repeat(70 * 1024));
+    publish(mqtt, &format!("{DEV}/twin/update"), &big);
+    let r = sub.on(&format!("{DEV}/twin/update/result"), 10);
+    assert_eq!(r["code"], 400, "{r}");
+    assert!(r["reason"].as_str().unwrap().contains("65536"), "{r}");
     publish(mqtt, "$hw/events/device/default/ghost/twin/update", r#"{"event_id":"u-6","twin":{"x":{"actual":{"value":"1"}}}}"#);
     let r = sub.on("$hw/events/device/default/ghost/twin/update/result", 10);
     assert_eq!((r["code"].as_u64(), r["event_id"].as_str()), (Some(404), Some("u-6")));
@@ -134,6 +140,15 @@ fn a_kubeedge_mapper_talks_to_hive_over_mqtt() {
     // Uploads go up to the cloud.
     publish(mqtt, "SYS/dis/upload_records", "record-1");
     cloud.wait_for("upload from node/edge-1/SYS/dis/upload_records", Duration::from_secs(20));
+
+    // A twin deleted with null (optional twins only): result null, document current null.
+    publish(mqtt, &format!("{DEV}/twin/update"), r#"{"event_id":"u-del","twin":{"extra":{"actual":{"value":"1"}}}}"#);
+    assert_eq!(sub.on(&format!("{DEV}/twin/update/result"), 10)["event_id"], "u-del");
+    publish(mqtt, &format!("{DEV}/twin/update"), r#"{"event_id":"u-del2","twin":{"extra":null}}"#);
+    let r = sub.on(&format!("{DEV}/twin/update/result"), 10);
+    assert_eq!((r["event_id"].as_str(), &r["twin"]), (Some("u-del2"), &json!({"extra": null})));
+    let doc = sub.on(&format!("{DEV}/twin/update/document"), 10);
+    assert_eq!((doc["twin"]["extra"]["current"].is_null(), doc["twin"]["extra"]["last"]["actual"]["value"].as_str()), (true, Some("1")));
 
     // Deleting the device removes it from the edge and tells the mapper.
     let (c, _) = api.call("DELETE", device_path(), "application/json", b"", true);
@@ -263,6 +278,35 @@ fn external_mode_against_mosquitto_with_a_rust_mqtt_client() {
     api.wait_until(device_path(), 20, |_| reported(&api).as_deref() == Some("26"));
     edge.signal("TERM");
     assert!(edge.wait_exit(Duration::from_secs(10)).success());
+    cloud.signal("TERM");
+    assert!(cloud.wait_exit(Duration::from_secs(10)).success());
+}
+
+#[test]
+fn the_internal_broker_can_require_a_login() {
+    let site = Site::new();
+    let (mut cloud, _api, hub) = start_cloud_with_api(&site, CLOUD_CFG);
+    site.node_cert("edge-1");
+    let mqtt = free_port();
+    let mut edge = site.start_edge("edge-1", hub, &format!("[eventbus]\nlisten = \"127.0.0.1:{mqtt}\"\nusername = \"mapper\"\npassword = \"s3cret\""));
+    edge.wait_for("MQTT broker listening on", Duration::from_secs(20));
+    let pubc = |extra: &[&str]| {
+        std::process::Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &mqtt.to_string(), "-t", "$hw/events/node/edge-1/membership/get", "-m", "{}"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let none = pubc(&[]);
+    assert!(!none.status.success(), "anonymous must be refused");
+    let bad = pubc(&["-u", "mapper", "-P", "wrong"]);
+    assert!(!bad.status.success(), "a wrong password must be refused");
+    assert!(String::from_utf8_lossy(&bad.stderr).to_lowercase().contains("password"), "{}", String::from_utf8_lossy(&bad.stderr));
+    let good = pubc(&["-u", "mapper", "-P", "s3cret"]);
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    edge.signal("TERM");
+    assert!(edge.wait_exit(Duration::from_secs(10)).success());
+    assert!(edge.drain().iter().any(|l| l.contains("bad username or password")), "refusals are logged");
     cloud.signal("TERM");
     assert!(cloud.wait_exit(Duration::from_secs(10)).success());
 }
