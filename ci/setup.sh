@@ -15,6 +15,10 @@ need python3 python3
 # MQTT: clients for the EventBus/DeviceTwin tests, a broker for external mode and the bench.
 need mosquitto_pub mosquitto-clients
 [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
+# Edged: a real containerd + runc (the tests start their own), busybox-static for local images.
+need containerd containerd
+need runc runc
+[ -x /bin/busybox ] || need_pkgs+=(busybox-static)
 
 # A Rust toolchain: the machine's own (rustup) if present, else Debian's.
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then

@@ -1,6 +1,7 @@
 //! The edge role: which modules exist and how they are built from config.
 //! Each module lives in its own file here (hub.rs is EdgeHub, ...).
 
+pub mod edged;
 pub mod eventbus;
 pub mod hub;
 pub mod meta;

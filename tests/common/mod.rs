@@ -206,6 +206,7 @@ impl Site {
 }
 
 pub mod api;
+pub mod containerd;
 pub mod drivers;
 pub mod inproc;
 pub mod mqtt;

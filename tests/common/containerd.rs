@@ -1,0 +1,143 @@
+//! A containerd of the test's own (Debian's containerd + runc, as
+//! ../shared/CRI.md verified): own root, state and socket under a temp
+//! dir, CRI plugin on, host-network pods, local images built with
+//! ci/mkimage.py from busybox-static and imported with `ctr`. Dropping it
+//! removes every sandbox (so shims and mounts go) and stops containerd.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const PAUSE: &str = "localhost/hive-pause:1";
+pub const APP: &str = "localhost/hive-app:1";
+
+pub struct Containerd {
+    child: Child,
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+}
+
+fn config(d: &Path) -> String {
+    let d = d.display();
+    format!(
+        r#"version = 2
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs", "io.containerd.tracing.processor.v1.otlp"]
+[grpc]
+  address = "{d}/containerd.sock"
+[ttrpc]
+  address = "{d}/containerd.sock.ttrpc"
+[metrics]
+  address = ""
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri"]
+    sandbox_image = "{PAUSE}"
+    disable_tcp_service = true
+    stream_server_address = "127.0.0.1"
+    stream_server_port = "0"
+    restrict_oom_score_adj = true
+    netns_mounts_under_state_dir = true
+    systemd_cgroup = false
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = "/usr/lib/cni"
+      conf_dir = "{d}/cni/net.d"
+    [plugins."io.containerd.grpc.v1.cri".containerd]
+      snapshotter = "overlayfs"
+      default_runtime_name = "runc"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+        runtime_type = "io.containerd.runc.v2"
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+          SystemdCgroup = false
+          Root = "{d}/state/runc"
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "{d}/opt"
+"#
+    )
+}
+
+fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+impl Containerd {
+    /// Start containerd under `dir` and import the pause and app images.
+    pub fn start(dir: &Path) -> Containerd {
+        let bin = ["/usr/bin/containerd", "/usr/sbin/containerd"].into_iter().find(|p| Path::new(p).exists()).expect("containerd (Debian package containerd; ci/setup.sh installs it)");
+        std::fs::create_dir_all(dir.join("cni/net.d")).unwrap();
+        let cfg = dir.join("containerd.toml");
+        std::fs::write(&cfg, config(dir)).unwrap();
+        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+        let child = Command::new(bin).args(["--config", cfg.to_str().unwrap()]).stdout(Stdio::null()).stderr(log).spawn().expect("start containerd");
+        let c = Containerd { child, dir: dir.to_path_buf(), socket: dir.join("containerd.sock") };
+        let t0 = Instant::now();
+        while !c.ctr(&["version"]).status.success() {
+            assert!(t0.elapsed() < Duration::from_secs(20), "containerd did not start; log:\n{}", std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for (name, extra) in [(PAUSE, vec!["--entrypoint", r#"["/bin/sleep","infinity"]"#]), (APP, vec!["--cmd", r#"["sh","-c","echo hello; exec sleep 1000"]"#])] {
+            let tar = dir.join(format!("{}.tar", name.replace(['/', ':'], "_")));
+            let st = Command::new("python3")
+                .arg(repo_file("ci/mkimage.py"))
+                .args(["--name", name, "--out", tar.to_str().unwrap()])
+                .args(extra)
+                .status()
+                .expect("python3 ci/mkimage.py");
+            assert!(st.success(), "mkimage {name}");
+            let out = c.ctr(&["-n", "k8s.io", "images", "import", tar.to_str().unwrap()]);
+            assert!(out.status.success(), "ctr import {name}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        c
+    }
+
+    pub fn ctr(&self, args: &[&str]) -> std::process::Output {
+        Command::new("ctr").arg("--address").arg(&self.socket).args(args).output().expect("ctr (part of Debian's containerd)")
+    }
+
+    /// Container ids `ctr` sees in namespace k8s.io (containers and sandboxes).
+    pub fn container_ids(&self) -> Vec<String> {
+        let out = self.ctr(&["-n", "k8s.io", "containers", "list", "-q"]);
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
+    }
+
+    /// Running tasks: (id, status).
+    pub fn tasks(&self) -> Vec<(String, String)> {
+        let out = self.ctr(&["-n", "k8s.io", "tasks", "list"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                Some((f.first()?.to_string(), f.get(2)?.to_string()))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        // Tasks first (shims outlive containerd and hold overlay mounts), then containerd.
+        for (id, _) in self.tasks() {
+            let _ = self.ctr(&["-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", &id]);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        for (id, _) in self.tasks() {
+            let _ = self.ctr(&["-n", "k8s.io", "tasks", "delete", "-f", &id]);
+        }
+        for id in self.container_ids() {
+            let _ = self.ctr(&["-n", "k8s.io", "containers", "delete", &id]);
+        }
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+        // Unmount what is left under our root before the temp dir goes.
+        if let Ok(m) = std::fs::read_to_string("/proc/self/mounts") {
+            let root = self.dir.display().to_string();
+            let mut points: Vec<&str> = m.lines().filter_map(|l| l.split_whitespace().nth(1)).filter(|p| p.starts_with(&root)).collect();
+            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            for p in points {
+                let _ = Command::new("umount").args(["-l", p]).status();
+            }
+        }
+    }
+}
