@@ -17,7 +17,7 @@ need mosquitto_pub mosquitto-clients
 [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
 # Edged: a real containerd + runc (the tests start their own), busybox-static for local images.
 need containerd containerd
-need runc runc
+{ [ -x /usr/sbin/runc ] || [ -x /usr/bin/runc ]; } || need_pkgs+=(runc)
 [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
 
 # A Rust toolchain: the machine's own (rustup) if present, else Debian's.
