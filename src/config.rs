@@ -308,6 +308,30 @@ impl Default for EventBusConfig {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct EdgedConfig {
+    /// The container runtime's CRI socket.
+    pub runtime_socket: PathBuf,
+    /// Timeout of one CRI call (ms).
+    pub runtime_timeout_ms: u64,
+    /// How often pods are checked against the runtime (ms).
+    pub sync_period_ms: u64,
+    /// First restart delay of a failed container (ms); doubles up to 300 s.
+    pub backoff_base_ms: u64,
+}
+
+impl Default for EdgedConfig {
+    fn default() -> Self {
+        EdgedConfig {
+            runtime_socket: PathBuf::from("/run/containerd/containerd.sock"),
+            runtime_timeout_ms: 120_000,
+            sync_period_ms: 1000,
+            backoff_base_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ServiceBusConfig {
     /// How long an app on 127.0.0.1 may take to answer a call from the cloud (ms).
     pub timeout_ms: u64,
@@ -337,6 +361,7 @@ pub struct EdgeConfig {
     pub metaserver: MetaServerConfig,
     pub eventbus: EventBusConfig,
     pub servicebus: ServiceBusConfig,
+    pub edged: EdgedConfig,
 }
 
 impl Default for EdgeConfig {
@@ -346,12 +371,13 @@ impl Default for EdgeConfig {
             data_dir: PathBuf::from("./hive-data/edge"),
             db_cache_bytes: 2 << 20,
             node_name: String::new(),
-            modules: vec![EdgeModule::EdgeHub, EdgeModule::MetaManager, EdgeModule::EventBus, EdgeModule::DeviceTwin, EdgeModule::ServiceBus],
+            modules: vec![EdgeModule::EdgeHub, EdgeModule::MetaManager, EdgeModule::EventBus, EdgeModule::DeviceTwin, EdgeModule::ServiceBus, EdgeModule::Edged],
             runtime: RuntimeConfig::default(),
             edgehub: EdgeHubConfig::default(),
             metaserver: MetaServerConfig::default(),
             eventbus: EventBusConfig::default(),
             servicebus: ServiceBusConfig::default(),
+            edged: EdgedConfig::default(),
         }
     }
 }

@@ -202,7 +202,10 @@ where
 {
     let reply = match crate::cloud::hub::split_node_resource(&m.resource) {
         Some((node, rest)) if m.operation == "report" => match apply(node, rest, &m.content) {
-            Ok(_) => b"ok".to_vec(),
+            Ok(w) => {
+                log::debug!(target: "nodeset", "{owner}: node {node}: {rest}: {w:?}");
+                b"ok".to_vec()
+            }
             Err(e) => {
                 log::warn!(target: "nodeset", "{owner}: node {node}: report on {rest} refused: {e}");
                 format!("error: {e}").into_bytes()

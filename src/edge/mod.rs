@@ -36,13 +36,13 @@ pub fn modules(cfg: &EdgeConfig, _router: &Router, db: &sled::Db) -> Result<Vec<
                 out.push(Box::new(hub::EdgeHub::new(cfg.edgehub.clone(), cfg.data_dir.clone(), cfg.node_name.clone(), db.clone())))
             }
             EdgeModule::MetaManager => out.push(Box::new(meta::MetaManager::new(db.clone(), cfg.metaserver.listen))),
+            EdgeModule::Edged => out.push(Box::new(edged::Edged::new(cfg.edged.clone(), cfg.data_dir.clone(), node_name(cfg)))),
             EdgeModule::ServiceBus => out.push(Box::new(servicebus::ServiceBus::new(
                 std::time::Duration::from_millis(cfg.servicebus.timeout_ms),
                 cfg.servicebus.max_body_bytes,
             ))),
             EdgeModule::DeviceTwin => out.push(Box::new(twin::DeviceTwin::new(db.clone(), node_name(cfg)))),
             EdgeModule::EventBus => out.push(Box::new(eventbus::EventBus::new(cfg.eventbus.clone(), node_name(cfg)))),
-            other => return Err(format!("module {} is not part of this build yet", format!("{other:?}").to_lowercase())),
         }
     }
     Ok(out)

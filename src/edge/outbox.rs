@@ -21,10 +21,20 @@ pub struct Outbox {
     db: sled::Db,
     entries: sled::Tree,
     keys: sled::Tree,
+    /// `floor`: the highest sequence number the cloud ever acknowledged.
+    meta: sled::Tree,
     max_events: usize,
     events: usize,
     dropped: u64,
+    /// Next sequence number: above every entry and above the floor. (sled's
+    /// generate_id is not used: after a crash it can hand out numbers the
+    /// cloud has already applied, and the cloud would skip those entries.)
+    next: u64,
+    floor: u64,
 }
+
+const FLOOR: &[u8] = b"floor";
+const EPOCH: &[u8] = b"epoch";
 
 fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
@@ -34,13 +44,33 @@ impl Outbox {
     pub fn open(db: &sled::Db, max_events: usize) -> Result<Outbox, DbError> {
         let entries = db.open_tree("outbox")?;
         let keys = db.open_tree("outbox.keys")?;
+        let meta = db.open_tree("outbox.meta")?;
         let events = entries.len().saturating_sub(keys.len());
-        Ok(Outbox { db: db.clone(), entries, keys, max_events: max_events.max(1), events, dropped: 0 })
+        let last = match entries.last()? {
+            Some((k, _)) => u64::from_be_bytes(k.as_ref().try_into().map_err(|_| DbError::Io(format!("outbox key {k:?} is not a sequence number")))?),
+            None => 0,
+        };
+        let floor = match meta.get(FLOOR)? {
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| DbError::Io("outbox floor is not a number".into()))?),
+            None => 0,
+        };
+        // Each opening starts a new epoch (the high 32 bits), written and
+        // flushed before any number of it is handed out: numbers of this
+        // life are above every number of an earlier one, crash or not.
+        let epoch = match meta.get(EPOCH)? {
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| DbError::Io("outbox epoch is not a number".into()))?),
+            None => 0,
+        } + 1;
+        meta.insert(EPOCH, &epoch.to_be_bytes())?;
+        db.flush()?;
+        let next = (last.max(floor) + 1).max(epoch << 32);
+        Ok(Outbox { db: db.clone(), entries, keys, meta, max_events: max_events.max(1), events, dropped: 0, next, floor })
     }
 
     /// Store `msg`; returns its sequence number. Durable when this returns.
     pub async fn put(&mut self, kind: Kind, msg: &Message) -> Result<u64, DbError> {
-        let seq = self.db.generate_id()? + 1;
+        let seq = self.next;
+        self.next += 1;
         match kind {
             Kind::State => {
                 if let Some(old) = self.keys.insert(msg.resource.as_bytes(), &seq_key(seq))? {
@@ -88,8 +118,16 @@ impl Outbox {
         Ok(out)
     }
 
-    /// The cloud applied everything up to `seq`: forget it.
+    /// The cloud applied everything up to `seq`: forget it, and never hand
+    /// out a number at or below it again.
     pub fn ack(&mut self, seq: u64) -> Result<(), DbError> {
+        // The floor is written before the entries go, so a crash can't
+        // keep their removal and lose it (sled recovers a prefix).
+        if seq > self.floor {
+            self.meta.insert(FLOOR, &seq.to_be_bytes())?;
+            self.floor = seq;
+        }
+        self.next = self.next.max(seq + 1);
         let done: Vec<_> = self.entries.range(..=seq_key(seq)).collect::<Result<_, _>>()?;
         for (k, v) in done {
             let (kind, msg): (Kind, Message) = from_bytes(&v)?;
@@ -171,5 +209,24 @@ mod tests {
         drop(o);
         let o = Outbox::open(&db, 3).unwrap();
         assert_eq!(o.len(), 3, "survives reopen");
+    }
+
+    #[test]
+    fn numbers_stay_above_what_the_cloud_applied_across_reopens() {
+        let d = tempfile::tempdir().unwrap();
+        let db = crate::store::open(d.path(), 1 << 20).unwrap();
+        let mut o = Outbox::open(&db, 10).unwrap();
+        let first = smol::block_on(async {
+            // The cloud says it applied up to 2,000,004 (e.g. from an earlier life of this edge).
+            o.ack(2_000_004).unwrap();
+            let s = o.put(Kind::State, &m("ns/pod/a", "1")).await.unwrap();
+            assert!(s > 2_000_004, "{s}");
+            o.ack(s).unwrap();
+            s
+        });
+        drop(o);
+        let mut o = Outbox::open(&db, 10).unwrap();
+        let s = smol::block_on(o.put(Kind::State, &m("ns/pod/a", "2"))).unwrap();
+        assert!(s > first, "after a reopen with an empty outbox: {s} <= {first}");
     }
 }

@@ -55,7 +55,9 @@ impl Api {
 pub fn start_cloud_with_api(site: &Site, extra: &str) -> (Proc, Api, u16) {
     let cfg = site.path().join("cloud.toml");
     std::fs::write(&cfg, format!("role = \"cloud\"\ndata_dir = \"cloud\"\n{extra}\n")).unwrap();
-    let mut p = Proc::start(&hive_bin(), &["cloud", "--config", cfg.to_str().unwrap()], site.path());
+    // HIVE_TEST_CLOUD_LOG=<RUST_LOG spec> shows more of the cloud when debugging a test.
+    let log = std::env::var("HIVE_TEST_CLOUD_LOG").unwrap_or_else(|_| "info".into());
+    let mut p = Proc::start_env(&hive_bin(), &["cloud", "--config", cfg.to_str().unwrap()], site.path(), &[("RUST_LOG", log.as_str())]);
     let port_of = |line: &str| -> u16 { line.split("listening on ").nth(1).unwrap().split_whitespace().next().unwrap().rsplit(':').next().unwrap().parse().unwrap() };
     let hub = port_of(&p.wait_for("cloudhub] listening on", Duration::from_secs(20)));
     let port = port_of(&p.wait_for("apiserver] listening on", Duration::from_secs(20)));

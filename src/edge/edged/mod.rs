@@ -1,6 +1,247 @@
-//! Edged: pods on this node through the container runtime's CRI socket
-//! (KubeEdge's slim kubelet). So far: the CRI client (cri/).
+//! Edged: the pods placed on this node, run through the container
+//! runtime's CRI socket (KubeEdge's slim kubelet).
+//! - Pods come from MetaManager's cache (listed at start, then group
+//!   `metachange`), so after a reboot they run again without the cloud.
+//! - Every `sync_period_ms` (and at once on a change) each pod is brought
+//!   to its spec (sync.rs: sandbox, image, containers, restarts with
+//!   backoff, adoption of what already runs); what no pod wants is removed.
+//! - Pod status (status.rs) and node status (node.rs) go up through
+//!   EdgeHub's durable outbox when they change, and again after a reconnect.
 //!
-//! Owns: the runtime connection. Must not talk to the cloud itself.
+//! Owns: the runtime's `hive.io/managed` objects and `<data_dir>/pods`.
+//! Must not talk to the cloud itself.
 
 pub mod cri;
+mod node;
+pub mod spec;
+mod status;
+mod sync;
+mod volumes;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+use smol::future::FutureExt as _;
+
+use crate::config::EdgedConfig;
+use crate::core::{Context, Module, ModuleError, ModuleFuture};
+use crate::proto::ObjectChange;
+use cri::Cri;
+
+pub const NAME: &str = "edged";
+
+pub struct Edged {
+    cfg: EdgedConfig,
+    data_dir: PathBuf,
+    node: String,
+}
+
+impl Edged {
+    pub fn new(cfg: EdgedConfig, data_dir: PathBuf, node: String) -> Edged {
+        Edged { cfg, data_dir, node }
+    }
+}
+
+/// What Edged remembers of a pod it runs.
+struct Known {
+    key: String,
+    start: String,
+    grace_s: i64,
+    reported: Option<String>,
+}
+
+struct State<'a> {
+    ctx: &'a Context,
+    cri: Cri,
+    logs: PathBuf,
+    volumes: PathBuf,
+    backoff: Duration,
+    /// Cache key → pod object.
+    pods: BTreeMap<String, Value>,
+    /// Pod uid → what we know.
+    known: HashMap<String, Known>,
+    runtime: Option<Result<(String, String), String>>,
+    node_reported: Option<String>,
+    host_ip: String,
+    node: String,
+}
+
+impl Module for Edged {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn group(&self) -> &'static str {
+        NAME
+    }
+    fn also_groups(&self) -> &'static [&'static str] {
+        &["metachange", "connection"]
+    }
+    fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
+        Box::pin(async move {
+            let q = ctx.message("meta", "pod", "list", Vec::new());
+            let r = ctx.request(crate::edge::meta::NAME, q).await.map_err(|e| ModuleError::new(format!("listing pods from metamanager: {e}")))?;
+            let listed: Vec<ObjectChange> = crate::store::from_bytes(&r.content).map_err(|e| ModuleError::new(format!("listing pods: {e}")))?;
+            ctx.ready();
+            // Absolute: the runtime resolves mount sources and log paths on its own.
+            let pods_dir = std::path::absolute(&self.data_dir).unwrap_or_else(|_| self.data_dir.clone()).join("pods");
+            let mut st = State {
+                ctx: &ctx,
+                cri: Cri::new(&self.cfg.runtime_socket, Duration::from_millis(self.cfg.runtime_timeout_ms)),
+                logs: pods_dir.join("logs"),
+                volumes: pods_dir,
+                backoff: Duration::from_millis(self.cfg.backoff_base_ms),
+                pods: listed.into_iter().filter_map(|c| Some((c.key, serde_json::from_slice(&c.content?).ok()?))).collect(),
+                known: HashMap::new(),
+                runtime: None,
+                node_reported: None,
+                host_ip: node::host_ip(),
+                node: self.node.clone(),
+            };
+            log::info!(target: NAME, "{} pods on this node; runtime at {}", st.pods.len(), self.cfg.runtime_socket.display());
+            let period = Duration::from_millis(self.cfg.sync_period_ms.max(50));
+            let mut dirty = true;
+            loop {
+                if dirty {
+                    st.sync_all().await;
+                    dirty = false;
+                }
+                let msg = async { Some(ctx.recv().await) };
+                let tick = async {
+                    smol::Timer::after(period).await;
+                    None
+                };
+                match msg.or(tick).await {
+                    None => dirty = true,
+                    Some(None) => return Ok(()),
+                    Some(Some(m)) => match (m.group.as_str(), m.operation.as_str()) {
+                        ("metachange", _) => {
+                            if let Ok(c) = crate::store::from_bytes::<ObjectChange>(&m.content) {
+                                match c.key.split('/').nth(1) {
+                                    Some("pod") => {
+                                        match c.content.as_deref().and_then(|b| serde_json::from_slice(b).ok()) {
+                                            Some(v) => st.pods.insert(c.key, v),
+                                            None => st.pods.remove(&c.key),
+                                        };
+                                        dirty = true;
+                                    }
+                                    Some("configmap" | "secret") => dirty = true,
+                                    _ => {}
+                                }
+                            }
+                        }
+                        ("connection", "connected") => {
+                            // Say everything again: the cloud may have marked our pods Unknown.
+                            for k in st.known.values_mut() {
+                                k.reported = None;
+                            }
+                            st.node_reported = None;
+                            dirty = true;
+                        }
+                        _ => {}
+                    },
+                }
+            }
+        })
+    }
+}
+
+impl State<'_> {
+    async fn report(&self, resource: &str, body: &Value) {
+        let m = self.ctx.message("edgecontroller", resource, "report", serde_json::to_vec(body).unwrap_or_default());
+        match self.ctx.request(crate::edge::hub::NAME, m).await {
+            Ok(r) if r.content.starts_with(b"stored") => log::debug!(target: NAME, "{resource}: {}", r.content_text()),
+            Ok(r) => log::warn!(target: NAME, "{resource}: status not stored: {}", r.content_text()),
+            Err(e) => log::warn!(target: NAME, "{resource}: status not stored: {e}"),
+        }
+    }
+
+    async fn node_status(&mut self, runtime: Result<(String, String), String>) {
+        if self.runtime.as_ref() != Some(&runtime) {
+            match &runtime {
+                Ok((n, v)) => log::info!(target: NAME, "container runtime {n} {v} is ready"),
+                Err(e) => log::warn!(target: NAME, "container runtime not ready: {e}"),
+            }
+            self.runtime = Some(runtime.clone());
+        }
+        let st = node::status(&runtime);
+        let fp = node::fingerprint(&st);
+        if self.node_reported.as_ref() != Some(&fp) {
+            self.report(&format!("/node/{}/status", self.node), &st).await;
+            self.node_reported = Some(fp);
+        }
+    }
+
+    async fn sync_all(&mut self) {
+        let runtime = match self.cri.version().await {
+            Ok(v) => Ok((v.runtime_name, v.runtime_version)),
+            Err(e) => Err(e.to_string()),
+        };
+        let up = runtime.is_ok();
+        self.node_status(runtime).await;
+        if !up {
+            return;
+        }
+        let syncer = sync::Syncer { ctx: self.ctx, cri: &self.cri, logs: &self.logs, volumes: &self.volumes, backoff_base: self.backoff };
+        let mut wanted = std::collections::HashSet::new();
+        let pods: Vec<(String, Value)> = self.pods.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for (key, v) in pods {
+            let resource = format!("{key}/status");
+            let pod = match spec::parse(&v) {
+                Ok(p) => p,
+                Err(e) => {
+                    let st = serde_json::json!({"phase": "Failed", "reason": "InvalidPod", "message": e});
+                    let s = st.to_string();
+                    let uid = v.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or(&key).to_string();
+                    wanted.insert(uid.clone());
+                    let k = self.known.entry(uid).or_insert(Known { key: key.clone(), start: String::new(), grace_s: 0, reported: None });
+                    if k.reported.as_ref() != Some(&s) {
+                        log::warn!(target: NAME, "pod {key}: cannot run it: {e}");
+                        k.reported = Some(s);
+                        self.report(&resource, &st).await;
+                    }
+                    continue;
+                }
+            };
+            wanted.insert(pod.uid.clone());
+            let facts = match syncer.sync(&pod).await {
+                Ok(f) => f,
+                Err(e) => {
+                    log::warn!(target: NAME, "pod {}/{}: {e}", pod.namespace, pod.name);
+                    sync::PodFacts { problem: Some(("RuntimeError".into(), e.to_string())), ..Default::default() }
+                }
+            };
+            let k = self.known.entry(pod.uid.clone()).or_insert_with(|| Known { key: key.clone(), start: crate::cloud::status::rfc3339_now(), grace_s: pod.grace_s, reported: None });
+            k.grace_s = pod.grace_s;
+            let st = status::pod_status(&pod, &facts, &k.start, &self.host_ip);
+            let s = st.to_string();
+            if k.reported.as_ref() != Some(&s) {
+                k.reported = Some(s);
+                self.report(&resource, &st).await;
+            }
+        }
+        // What runs but no pod wants any more: stop it within its grace period.
+        let managed = HashMap::from([(sync::MANAGED.to_string(), "true".to_string())]);
+        let running: Vec<String> = match self.cri.list_pod_sandbox(managed).await {
+            Ok(l) => l.into_iter().filter_map(|s| s.labels.get(sync::POD_UID).cloned()).collect(),
+            Err(e) => {
+                log::warn!(target: NAME, "listing sandboxes: {e}");
+                return;
+            }
+        };
+        for uid in running.into_iter().filter(|u| !wanted.contains(u)).collect::<std::collections::BTreeSet<_>>() {
+            let (grace, key) = self.known.get(&uid).map(|k| (k.grace_s, k.key.clone())).unwrap_or((30, uid.clone()));
+            log::info!(target: NAME, "pod {key} is no longer on this node: stopping it (grace {grace}s)");
+            match sync::teardown(&self.cri, &uid, grace).await {
+                Ok(()) => {
+                    self.known.remove(&uid);
+                    let _ = std::fs::remove_dir_all(self.volumes.join(&uid));
+                }
+                Err(e) => log::warn!(target: NAME, "pod {key}: teardown: {e}"),
+            }
+        }
+        self.known.retain(|uid, _| wanted.contains(uid));
+    }
+}
+

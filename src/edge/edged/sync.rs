@@ -1,0 +1,297 @@
+//! One pod against the runtime, the kubelet way: a sandbox (host or pod
+//! network), the image (pulled if absent), each container created and
+//! started, restarted by restartPolicy with exponential backoff, replaced
+//! when its spec hash changed; what is found running is adopted (labels
+//! carry pod uid, namespace, name, container name and spec hash), and a
+//! not-ready sandbox (e.g. after a reboot) is replaced. Also: tearing a
+//! pod down within its grace period, and removing what no pod wants.
+//!
+//! Owns: the runtime's objects labelled `hive.io/managed`. Must not decide
+//! which pods should run (mod.rs) nor what the status says (status.rs).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::cri::api::{self, ContainerConfig, ContainerMetadata, ImageSpec, LinuxContainerConfig, LinuxContainerSecurityContext, LinuxPodSandboxConfig, LinuxSandboxSecurityContext, NamespaceOption, PodSandboxConfig, PodSandboxMetadata};
+use super::cri::{Cri, CriError};
+use super::spec::{Container, Pod, Restart};
+use crate::core::Context;
+
+pub const MANAGED: &str = "hive.io/managed";
+pub const POD_UID: &str = "hive.io/pod-uid";
+const POD_NS: &str = "hive.io/pod-namespace";
+const POD_NAME: &str = "hive.io/pod-name";
+const CONTAINER: &str = "hive.io/container";
+const SPEC_HASH: &str = "hive.io/spec-hash";
+/// Restart backoff cap, as kubelet.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// What one container is doing, for the status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerFacts {
+    pub name: String,
+    pub image: String,
+    pub id: String,
+    pub running: bool,
+    /// (exit code, reason, started ns, finished ns) of the last run that ended.
+    pub terminated: Option<(i32, String, i64, i64)>,
+    pub started_at: i64,
+    pub restarts: u32,
+    /// Why it is not running: (reason, message).
+    pub waiting: Option<(String, String)>,
+    /// It will not be started again (restartPolicy).
+    pub done: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodFacts {
+    pub sandbox_ready: bool,
+    pub ip: String,
+    /// Why the pod cannot run at all: (reason, message).
+    pub problem: Option<(String, String)>,
+    pub containers: Vec<ContainerFacts>,
+}
+
+fn labels(pod: &Pod) -> HashMap<String, String> {
+    HashMap::from([
+        (MANAGED.to_string(), "true".to_string()),
+        (POD_UID.to_string(), pod.uid.clone()),
+        (POD_NS.to_string(), pod.namespace.clone()),
+        (POD_NAME.to_string(), pod.name.clone()),
+    ])
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+pub fn sandbox_config(pod: &Pod, logs: &Path, attempt: u32) -> PodSandboxConfig {
+    let network = if pod.host_network { api::NAMESPACE_NODE } else { 0 };
+    PodSandboxConfig {
+        metadata: Some(PodSandboxMetadata { name: pod.name.clone(), uid: pod.uid.clone(), namespace: pod.namespace.clone(), attempt }),
+        // A host-network sandbox shares the host's UTS namespace: no hostname.
+        hostname: if pod.host_network { String::new() } else { pod.name.clone() },
+        log_directory: logs.join(format!("{}_{}_{}", pod.namespace, pod.name, pod.uid)).display().to_string(),
+        labels: labels(pod),
+        linux: Some(LinuxPodSandboxConfig {
+            cgroup_parent: String::new(),
+            security_context: Some(LinuxSandboxSecurityContext { namespace_options: Some(NamespaceOption { network, pid: api::NAMESPACE_CONTAINER, ipc: 0 }) }),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Stop and remove every container and sandbox of pod `uid` (grace in s).
+pub async fn teardown(cri: &Cri, uid: &str, grace_s: i64) -> Result<(), CriError> {
+    let sel = HashMap::from([(POD_UID.to_string(), uid.to_string())]);
+    for c in cri.list_containers(sel.clone()).await? {
+        if c.state == api::CONTAINER_RUNNING {
+            cri.stop_container(&c.id, grace_s).await?;
+        }
+        cri.remove_container(&c.id).await?;
+    }
+    for s in cri.list_pod_sandbox(sel).await? {
+        cri.stop_pod_sandbox(&s.id).await?;
+        cri.remove_pod_sandbox(&s.id).await?;
+    }
+    Ok(())
+}
+
+pub struct Syncer<'a> {
+    pub ctx: &'a Context,
+    pub cri: &'a Cri,
+    pub logs: &'a Path,
+    pub volumes: &'a Path,
+    pub backoff_base: Duration,
+}
+
+impl Syncer<'_> {
+    /// Bring `pod` to what its spec says; returns what it is doing.
+    pub async fn sync(&self, pod: &Pod) -> Result<PodFacts, CriError> {
+        let mut facts = PodFacts::default();
+        let sel = HashMap::from([(POD_UID.to_string(), pod.uid.clone())]);
+        // The sandbox: adopt a ready one, replace a dead one.
+        let sandboxes = self.cri.list_pod_sandbox(sel.clone()).await?;
+        let ready = sandboxes.iter().filter(|s| s.state == api::SANDBOX_READY).max_by_key(|s| s.created_at).map(|s| s.id.clone());
+        let attempt = sandboxes.iter().filter_map(|s| s.metadata.as_ref().map(|m| m.attempt + 1)).max().unwrap_or(0);
+        for s in sandboxes.iter().filter(|s| Some(&s.id) != ready.as_ref()) {
+            log::info!(target: super::NAME, "pod {}/{}: removing sandbox {} (not ready)", pod.namespace, pod.name, short(&s.id));
+            for c in self.cri.list_containers(HashMap::from([(POD_UID.to_string(), pod.uid.clone())])).await?.into_iter().filter(|c| c.pod_sandbox_id == s.id) {
+                let _ = self.cri.remove_container(&c.id).await;
+            }
+            let _ = self.cri.stop_pod_sandbox(&s.id).await;
+            self.cri.remove_pod_sandbox(&s.id).await?;
+        }
+        let sb_cfg = sandbox_config(pod, self.logs, if ready.is_some() { 0 } else { attempt });
+        let sandbox = match ready {
+            Some(id) => id,
+            None => {
+                std::fs::create_dir_all(&sb_cfg.log_directory).map_err(|e| CriError::Transport("RunPodSandbox".into(), format!("log directory {}: {e}", sb_cfg.log_directory)))?;
+                let id = self.cri.run_pod_sandbox(sb_cfg.clone()).await?;
+                log::info!(target: super::NAME, "pod {}/{}: sandbox {} started", pod.namespace, pod.name, short(&id));
+                id
+            }
+        };
+        let st = self.cri.pod_sandbox_status(&sandbox).await?;
+        facts.sandbox_ready = st.state == api::SANDBOX_READY;
+        facts.ip = st.network.map(|n| n.ip).unwrap_or_default();
+        let all = self.cri.list_containers(sel).await?;
+        for c in all.iter().filter(|c| c.pod_sandbox_id == sandbox) {
+            let wanted = c.labels.get(CONTAINER).is_some_and(|n| pod.containers.iter().any(|s| &s.name == n));
+            if !wanted {
+                log::info!(target: super::NAME, "pod {}/{}: removing container {} no longer in the spec", pod.namespace, pod.name, short(&c.id));
+                if c.state == api::CONTAINER_RUNNING {
+                    self.cri.stop_container(&c.id, pod.grace_s).await?;
+                }
+                self.cri.remove_container(&c.id).await?;
+            }
+        }
+        for spec in &pod.containers {
+            let mine: Vec<&api::Container> = all.iter().filter(|c| c.pod_sandbox_id == sandbox && c.labels.get(CONTAINER) == Some(&spec.name)).collect();
+            facts.containers.push(self.container(pod, spec, &sandbox, &sb_cfg, mine).await?);
+        }
+        Ok(facts)
+    }
+
+    async fn container(&self, pod: &Pod, spec: &Container, sandbox: &str, sb_cfg: &PodSandboxConfig, mut mine: Vec<&api::Container>) -> Result<ContainerFacts, CriError> {
+        let mut f = ContainerFacts { name: spec.name.clone(), image: spec.image.clone(), ..Default::default() };
+        mine.sort_by_key(|c| (c.metadata.as_ref().map(|m| m.attempt).unwrap_or(0), c.created_at));
+        // A changed spec: the old containers go, a new one comes.
+        if mine.iter().any(|c| c.labels.get(SPEC_HASH) != Some(&spec.hash)) {
+            log::info!(target: super::NAME, "pod {}/{}: container {} changed; replacing it", pod.namespace, pod.name, spec.name);
+            for c in &mine {
+                if c.state == api::CONTAINER_RUNNING {
+                    self.cri.stop_container(&c.id, pod.grace_s).await?;
+                }
+                self.cri.remove_container(&c.id).await?;
+            }
+            mine.clear();
+        }
+        // The newest attempt and the one before it (lastState, its log) stay.
+        if mine.len() > 2 {
+            for c in &mine[..mine.len() - 2] {
+                let _ = self.cri.remove_container(&c.id).await;
+            }
+        }
+        let latest = mine.last().copied();
+        let previous = if mine.len() >= 2 { Some(mine[mine.len() - 2]) } else { None };
+        let attempt = latest.and_then(|c| c.metadata.as_ref().map(|m| m.attempt)).unwrap_or(0);
+        f.restarts = attempt;
+        let next_attempt = match latest {
+            Some(c) if c.state == api::CONTAINER_RUNNING => {
+                let st = self.cri.container_status(&c.id).await?;
+                f.id = c.id.clone();
+                f.running = true;
+                f.started_at = st.started_at;
+                if let Some(p) = previous.filter(|p| p.state == api::CONTAINER_EXITED) {
+                    if let Ok(ps) = self.cri.container_status(&p.id).await {
+                        f.terminated = Some((ps.exit_code, exit_reason(&ps), ps.started_at, ps.finished_at));
+                    }
+                }
+                return Ok(f);
+            }
+            Some(c) if c.state == api::CONTAINER_CREATED => {
+                f.id = c.id.clone();
+                return Ok(self.start(pod, spec, &c.id, f).await);
+            }
+            Some(c) => {
+                let st = self.cri.container_status(&c.id).await?;
+                f.id = c.id.clone();
+                f.terminated = Some((st.exit_code, exit_reason(&st), st.started_at, st.finished_at));
+                let again = match pod.restart {
+                    Restart::Always => true,
+                    Restart::OnFailure => st.exit_code != 0,
+                    Restart::Never => false,
+                };
+                if !again {
+                    f.done = true;
+                    return Ok(f);
+                }
+                let delay = self.backoff_base.saturating_mul(1u32 << attempt.min(16)).min(MAX_BACKOFF);
+                let since_exit = Duration::from_nanos((now_ns() - st.finished_at).max(0) as u64);
+                if since_exit < delay {
+                    let left = delay - since_exit;
+                    f.waiting = Some(("CrashLoopBackOff".into(), format!("back-off {}s restarting failed container {} in pod {}/{}", left.as_secs().max(1), spec.name, pod.namespace, pod.name)));
+                    return Ok(f);
+                }
+                attempt + 1
+            }
+            None => 0,
+        };
+        // Image present, or pulled.
+        if self.cri.image_status(&spec.image).await?.is_none() {
+            log::info!(target: super::NAME, "pod {}/{}: pulling image {}", pod.namespace, pod.name, spec.image);
+            if let Err(e) = self.cri.pull_image(&spec.image).await {
+                f.waiting = Some(("ErrImagePull".into(), e.to_string()));
+                return Ok(f);
+            }
+        }
+        let (envs, mounts) = match super::volumes::prepare(self.ctx, self.volumes, pod, spec).await {
+            Ok(x) => x,
+            Err(e) => {
+                f.waiting = Some(("CreateContainerConfigError".into(), e));
+                return Ok(f);
+            }
+        };
+        let mut l = labels(pod);
+        l.insert(CONTAINER.into(), spec.name.clone());
+        l.insert(SPEC_HASH.into(), spec.hash.clone());
+        let cfg = ContainerConfig {
+            metadata: Some(ContainerMetadata { name: spec.name.clone(), attempt: next_attempt }),
+            image: Some(ImageSpec { image: spec.image.clone() }),
+            command: spec.command.clone(),
+            args: spec.args.clone(),
+            working_dir: spec.working_dir.clone(),
+            envs,
+            mounts,
+            labels: l,
+            log_path: format!("{}/{next_attempt}.log", spec.name),
+            linux: Some(LinuxContainerConfig {
+                security_context: Some(LinuxContainerSecurityContext {
+                    namespace_options: Some(NamespaceOption { network: if pod.host_network { api::NAMESPACE_NODE } else { 0 }, pid: api::NAMESPACE_CONTAINER, ipc: 0 }),
+                }),
+            }),
+            ..Default::default()
+        };
+        let id = match self.cri.create_container(sandbox, cfg, sb_cfg.clone()).await {
+            Ok(id) => id,
+            Err(e) => {
+                f.waiting = Some(("CreateContainerError".into(), e.to_string()));
+                return Ok(f);
+            }
+        };
+        f.id = id.clone();
+        f.restarts = next_attempt;
+        // `terminated` (the run before this one) stays: it is the lastState.
+        Ok(self.start(pod, spec, &id, f).await)
+    }
+
+    async fn start(&self, pod: &Pod, spec: &Container, id: &str, mut f: ContainerFacts) -> ContainerFacts {
+        match self.cri.start_container(id).await {
+            Ok(()) => {
+                log::info!(target: super::NAME, "pod {}/{}: container {} started ({}, restart {})", pod.namespace, pod.name, spec.name, short(id), f.restarts);
+                f.running = true;
+                f.started_at = now_ns();
+            }
+            Err(e) => {
+                log::warn!(target: super::NAME, "pod {}/{}: container {} did not start: {e}", pod.namespace, pod.name, spec.name);
+                // Leave it for the next round: it shows as exited and restarts with backoff.
+                f.waiting = Some(("RunContainerError".into(), e.to_string()));
+            }
+        }
+        f
+    }
+}
+
+fn exit_reason(st: &api::ContainerStatus) -> String {
+    match st.reason.as_str() {
+        "" if st.exit_code == 0 => "Completed".into(),
+        "" => "Error".into(),
+        r => r.to_string(),
+    }
+}
+
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}

@@ -1,0 +1,111 @@
+//! A container's environment and mounts, made real: values from the
+//! ConfigMaps and Secrets in MetaManager's cache (so it works offline),
+//! ConfigMap/Secret volumes written as files under
+//! `<data_dir>/pods/<uid>/volumes/<volume>/`, emptyDir as a directory
+//! there, hostPath passed through. A missing object or key is an error
+//! naming it (the pod shows CreateContainerConfigError), never a crash.
+//!
+//! Owns: the files under the pod's volume directory. Must not talk to the
+//! runtime.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use super::cri::api::{KeyValue, Mount};
+use super::spec::{Container, Env, Pod, Volume};
+use crate::core::Context;
+
+/// An object from MetaManager by cache key.
+async fn get(ctx: &Context, key: &str) -> Result<Value, String> {
+    let q = ctx.message("meta", key, "get", Vec::new());
+    let r = ctx.request(crate::edge::meta::NAME, q).await.map_err(|e| format!("{key}: {e}"))?;
+    if r.content.starts_with(b"error") {
+        return Err(r.content_text().trim_start_matches("error: ").to_string());
+    }
+    serde_json::from_slice(&r.content).map_err(|e| format!("{key}: not JSON: {e}"))
+}
+
+/// key → value of a ConfigMap (`data`, `binaryData`) or a Secret (`data` base64, `stringData`).
+async fn entries(ctx: &Context, ns: &str, kind: &str, name: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let v = get(ctx, &format!("{ns}/{kind}/{name}")).await.map_err(|e| format!("{kind} {ns}/{name} is not available: {e}"))?;
+    let mut out = Vec::new();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let plain = if kind == "secret" { "stringData" } else { "data" };
+    let coded = if kind == "secret" { "data" } else { "binaryData" };
+    for (k, val) in v.get(plain).and_then(Value::as_object).into_iter().flatten() {
+        out.push((k.clone(), val.as_str().unwrap_or("").as_bytes().to_vec()));
+    }
+    for (k, val) in v.get(coded).and_then(Value::as_object).into_iter().flatten() {
+        let bytes = b64.decode(val.as_str().unwrap_or("")).map_err(|e| format!("{kind} {ns}/{name}: key {k} is not base64: {e}"))?;
+        out.push((k.clone(), bytes));
+    }
+    Ok(out)
+}
+
+pub fn pod_dir(root: &Path, pod: &Pod) -> PathBuf {
+    root.join(&pod.uid)
+}
+
+fn write(path: &Path, bytes: &[u8], secret: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, bytes)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(if secret { 0o600 } else { 0o644 }))
+}
+
+fn key_ok(k: &str) -> bool {
+    !k.is_empty() && k != "." && k != ".." && !k.contains('/')
+}
+
+/// The env and mounts of `c`, with volume files written.
+pub async fn prepare(ctx: &Context, root: &Path, pod: &Pod, c: &Container) -> Result<(Vec<KeyValue>, Vec<Mount>), String> {
+    let ns = &pod.namespace;
+    let mut envs = Vec::new();
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    for e in &c.env {
+        match e {
+            Env::Value(k, v) => envs.push(KeyValue { key: k.clone(), value: v.clone() }),
+            Env::ConfigMap { name, object, key } | Env::Secret { name, object, key } => {
+                let kind = if matches!(e, Env::ConfigMap { .. }) { "configmap" } else { "secret" };
+                let all = entries(ctx, ns, kind, object).await?;
+                let v = all.into_iter().find(|(k, _)| k == key).ok_or_else(|| format!("env {name}: key `{key}` is not in {kind} {ns}/{object}"))?;
+                envs.push(KeyValue { key: name.clone(), value: text(v.1) });
+            }
+            Env::AllOfConfigMap(object) | Env::AllOfSecret(object) => {
+                let kind = if matches!(e, Env::AllOfConfigMap(_)) { "configmap" } else { "secret" };
+                for (k, v) in entries(ctx, ns, kind, object).await? {
+                    envs.push(KeyValue { key: k, value: text(v) });
+                }
+            }
+        }
+    }
+    let vol_root = pod_dir(root, pod).join("volumes");
+    let mut mounts = Vec::new();
+    for (vname, path, ro) in &c.mounts {
+        let Some((_, vol)) = pod.volumes.iter().find(|(n, _)| n == vname) else { continue };
+        let host = match vol {
+            Volume::HostPath(p) => PathBuf::from(p),
+            Volume::EmptyDir => {
+                let d = vol_root.join(vname);
+                std::fs::create_dir_all(&d).map_err(|e| format!("emptyDir {}: {e}", d.display()))?;
+                d
+            }
+            Volume::ConfigMap(object) | Volume::Secret(object) => {
+                let kind = if matches!(vol, Volume::ConfigMap(_)) { "configmap" } else { "secret" };
+                let d = vol_root.join(vname);
+                std::fs::create_dir_all(&d).map_err(|e| format!("volume {}: {e}", d.display()))?;
+                for (k, v) in entries(ctx, ns, kind, object).await? {
+                    if !key_ok(&k) {
+                        return Err(format!("{kind} {ns}/{object}: key `{k}` cannot be a file name"));
+                    }
+                    let f = d.join(&k);
+                    write(&f, &v, kind == "secret").map_err(|e| format!("volume file {}: {e}", f.display()))?;
+                }
+                d
+            }
+        };
+        mounts.push(Mount { container_path: path.clone(), host_path: host.display().to_string(), readonly: *ro });
+    }
+    Ok((envs, mounts))
+}

@@ -1,0 +1,187 @@
+//! Edged end to end with real processes and a real containerd + runc:
+//! pods created through the cloud API run on the edge, report Running,
+//! restart with backoff when they fail, show clear reasons when they
+//! cannot run, and go away when deleted; an edge restart adopts what runs;
+//! after a "reboot" with the cloud down, pods run again and their status
+//! reaches the cloud when it is back.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::api::{start_cloud_with_api, Api};
+use common::containerd::{Containerd, APP};
+use common::inproc::free_port;
+use common::{Proc, Site};
+use serde_json::{json, Value};
+
+fn edge(site: &Site, hub: u16, ctrd: &Containerd) -> Proc {
+    let extra = format!(
+        "[edged]\nruntime_socket = \"{}\"\nsync_period_ms = 300\nbackoff_base_ms = 300\n[eventbus]\nlisten = \"127.0.0.1:0\"",
+        ctrd.socket.display()
+    );
+    let mut e = site.start_edge("edge-1", hub, &extra);
+    e.wait_for("hive edge ready", Duration::from_secs(20));
+    e
+}
+
+fn pod(name: &str, container: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {"nodeName": "edge-1", "hostNetwork": true, "terminationGracePeriodSeconds": 1, "containers": [container],
+                 "volumes": [{"name": "conf", "configMap": {"name": "web-config"}}]}})
+}
+
+fn create(api: &Api, v: &Value) {
+    let path = if v["kind"] == "Pod" { "/api/v1/namespaces/default/pods" } else { "/api/v1/namespaces/default/configmaps" };
+    let (c, b) = api.send("POST", path, v);
+    assert_eq!(c, 201, "{b}");
+}
+
+fn status(api: &Api, name: &str) -> Value {
+    api.get(&format!("/api/v1/namespaces/default/pods/{name}")).1["status"].clone()
+}
+
+fn wait_status(api: &Api, name: &str, secs: u64, ok: impl Fn(&Value) -> bool) -> Value {
+    api.wait_until(&format!("/api/v1/namespaces/default/pods/{name}"), secs, |v| ok(&v["status"]))["status"].clone()
+}
+
+fn container_id(st: &Value) -> String {
+    st["containerStatuses"][0]["containerID"].as_str().unwrap_or("").trim_start_matches("containerd://").to_string()
+}
+
+fn running_tasks(ctrd: &Containerd) -> Vec<String> {
+    ctrd.tasks().into_iter().filter(|(_, s)| s == "RUNNING").map(|(id, _)| id).collect()
+}
+
+#[test]
+fn pods_run_restart_report_and_go_away() {
+    let site = Site::new();
+    let ctrd = Containerd::start(&site.path().join("containerd"));
+    let (mut cloud, api, hub) = start_cloud_with_api(&site, "[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"");
+    site.node_cert("edge-1");
+    let mut edge = edge(&site, hub, &ctrd);
+    edge.wait_for("container runtime containerd", Duration::from_secs(20));
+    api.wait_until("/api/v1/nodes/edge-1", 20, |n| n["status"]["nodeInfo"]["containerRuntimeVersion"].as_str().unwrap_or("").starts_with("containerd://"));
+
+    create(&api, &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"}, "data": {"greeting": "hello-from-configmap"}}));
+    create(&api, &pod("web", json!({"name": "main", "image": APP, "command": ["sh", "-c", "echo env=$GREETING; cat /etc/conf/greeting; echo; exec sleep 1000"],
+        "env": [{"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "web-config", "key": "greeting"}}}],
+        "volumeMounts": [{"name": "conf", "mountPath": "/etc/conf"}]})));
+    let t0 = Instant::now();
+    let st = wait_status(&api, "web", 30, |s| s["phase"] == "Running" && s["containerStatuses"][0]["ready"] == true);
+    eprintln!("web Running in the cloud {} ms after create", t0.elapsed().as_millis());
+    let id = container_id(&st);
+    assert!(running_tasks(&ctrd).contains(&id), "container {id} runs in containerd: {:?}", ctrd.tasks());
+    let logs = site.path().join("edge-1/pods/logs");
+    let log_file = std::fs::read_dir(&logs).unwrap().flatten().find(|d| d.file_name().to_string_lossy().starts_with("default_web_")).unwrap().path().join("main/0.log");
+    let t0 = Instant::now();
+    loop {
+        let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+        if log.contains("env=hello-from-configmap") && log.contains("stdout F hello-from-configmap") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "env and volume from the ConfigMap: {log}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A container that exits 1 is restarted with backoff; restartCount grows.
+    create(&api, &pod("crash", json!({"name": "main", "image": APP, "command": ["sh", "-c", "exit 1"]})));
+    let st = wait_status(&api, "crash", 40, |s| s["containerStatuses"][0]["restartCount"].as_u64().unwrap_or(0) >= 2);
+    let c = &st["containerStatuses"][0];
+    let exit = c["lastState"]["terminated"]["exitCode"].as_i64().or(c["state"]["terminated"]["exitCode"].as_i64());
+    assert_eq!(exit, Some(1), "{st}");
+    wait_status(&api, "crash", 20, |s| s["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff");
+
+    // Bad input: clear reasons, and the good pod keeps running.
+    create(&api, &pod("noimage", json!({"name": "main", "image": "localhost/absent:1"})));
+    create(&api, &pod("nocmd", json!({"name": "main", "image": APP, "command": ["/no/such/command"]})));
+    create(&api, &pod("nocm", json!({"name": "main", "image": APP, "command": ["sleep", "1000"], "envFrom": [{"configMapRef": {"name": "missing-config"}}]})));
+    let st = wait_status(&api, "noimage", 30, |s| s["containerStatuses"][0]["state"]["waiting"]["reason"] == "ErrImagePull");
+    assert!(st["containerStatuses"][0]["state"]["waiting"]["message"].as_str().unwrap().contains("localhost/absent:1"), "{st}");
+    let st = wait_status(&api, "nocmd", 30, |s| {
+        let w = &s["containerStatuses"][0];
+        w["state"]["waiting"]["reason"] == "RunContainerError" || w["lastState"]["terminated"]["exitCode"].as_i64().is_some_and(|c| c != 0)
+    });
+    eprintln!("nocmd: {st}");
+    let st = wait_status(&api, "nocm", 30, |s| s["containerStatuses"][0]["state"]["waiting"]["reason"] == "CreateContainerConfigError");
+    assert!(st["containerStatuses"][0]["state"]["waiting"]["message"].as_str().unwrap().contains("missing-config"), "{st}");
+    assert!(running_tasks(&ctrd).contains(&id), "web still runs");
+
+    // Delete: its containers go within the grace period.
+    for name in ["web", "crash", "noimage", "nocmd", "nocm"] {
+        let (c, _) = api.call("DELETE", &format!("/api/v1/namespaces/default/pods/{name}"), "application/json", b"", true);
+        assert_eq!(c, 200);
+    }
+    let t0 = Instant::now();
+    while !ctrd.container_ids().is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "containers left: {:?}", ctrd.container_ids());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    edge.signal("TERM");
+    assert!(edge.wait_exit(Duration::from_secs(10)).success());
+    cloud.signal("TERM");
+    assert!(cloud.wait_exit(Duration::from_secs(10)).success());
+}
+
+#[test]
+fn an_edge_restart_adopts_and_a_reboot_offline_brings_pods_back() {
+    let site = Site::new();
+    let ctrd = Containerd::start(&site.path().join("containerd"));
+    let hub = free_port();
+    let cfg = format!("[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:{hub}\"");
+    let (mut cloud, api, _) = start_cloud_with_api(&site, &cfg);
+    site.node_cert("edge-1");
+    let mut e = edge(&site, hub, &ctrd);
+    create(&api, &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"}, "data": {"greeting": "hi"}}));
+    create(&api, &pod("web", json!({"name": "main", "image": APP, "command": ["sh", "-c", "exec sleep 1000"]})));
+    let st = wait_status(&api, "web", 30, |s| s["phase"] == "Running");
+    let id = container_id(&st);
+    let before = ctrd.container_ids();
+
+    // Adoption: a restarted edge creates nothing new.
+    e.signal("TERM");
+    assert!(e.wait_exit(Duration::from_secs(10)).success());
+    let mut e = edge(&site, hub, &ctrd);
+    e.wait_for("connected to cloud", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(ctrd.container_ids(), before, "no new containers after an edge restart");
+    assert_eq!(container_id(&status(&api, "web")), id);
+
+    // "Reboot" with the cloud down: cloud killed, edge killed, containers stopped (not removed).
+    cloud.signal("KILL");
+    cloud.wait_exit(Duration::from_secs(10));
+    e.signal("KILL");
+    e.wait_exit(Duration::from_secs(10));
+    for (task, _) in ctrd.tasks() {
+        let _ = ctrd.ctr(&["-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", &task]);
+    }
+    let t0 = Instant::now();
+    while !running_tasks(&ctrd).is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "tasks did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let t0 = Instant::now();
+    let mut e = edge(&site, hub, &ctrd);
+    // The pod's container runs again (a new one, in a new sandbox), without the cloud:
+    // two new tasks (the sandbox and the container).
+    loop {
+        let running = running_tasks(&ctrd);
+        if running.iter().filter(|t| !before.contains(t)).count() >= 2 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(15), "pod not running again: {:?}", ctrd.tasks());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = t0.elapsed();
+    eprintln!("pod running again {} ms after the edge started, cloud down", took.as_millis());
+    assert!(took < Duration::from_secs(5) + Duration::from_millis(500), "within 5 s of the edge start: {took:?}");
+    // The cloud comes back: the new status arrives, naming the new container.
+    let (mut cloud, api, _) = start_cloud_with_api(&site, &cfg);
+    let st = wait_status(&api, "web", 30, |s| container_id(s) != id && s["phase"] == "Running");
+    assert!(running_tasks(&ctrd).contains(&container_id(&st)), "{st}");
+    assert_eq!(st["containerStatuses"][0]["ready"], true);
+    e.signal("TERM");
+    assert!(e.wait_exit(Duration::from_secs(10)).success());
+    cloud.signal("TERM");
+    assert!(cloud.wait_exit(Duration::from_secs(10)).success());
+}
