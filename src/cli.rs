@@ -154,10 +154,10 @@ pub struct CertNodeCmd {
 }
 
 #[derive(FromArgs, Debug)]
-/// Benchmarks that write a report (text + JSON): `tunnel`, `meta`, `api`, `mqtt`.
+/// Benchmarks that write a report (text + JSON): `tunnel`, `meta`, `api`, `mqtt`, `edged`.
 #[argh(subcommand, name = "bench")]
 pub struct BenchCmd {
-    /// what to measure: tunnel, meta, api or mqtt (sim-edges is the tunnel bench's helper)
+    /// what to measure: tunnel, meta, api, mqtt or edged (sim-edges is the tunnel bench's helper)
     #[argh(positional)]
     pub what: String,
     /// numbers of simulated edges, comma-separated (tunnel; default 100,1000)
@@ -178,6 +178,9 @@ pub struct BenchCmd {
     /// sim-edges: the cloud's hub port on 127.0.0.1
     #[argh(option, default = "0")]
     pub port: u16,
+    /// edged: the containerd CRI socket (default /run/containerd/containerd.sock)
+    #[argh(option)]
+    pub runtime_socket: Option<PathBuf>,
     /// mqtt: messages per broker run (default 20000)
     #[argh(option, default = "20000")]
     pub messages: usize,
@@ -185,7 +188,8 @@ pub struct BenchCmd {
     #[argh(option, default = "1000")]
     pub watchers: usize,
     /// meta: cached objects (default 10000); api: stored objects (default
-    /// 100000); mqtt: devices (default 1000); sim-edges: how many edges
+    /// 100000); mqtt: devices (default 1000); edged: pods (default 50);
+    /// sim-edges: how many edges
     #[argh(option, default = "0")]
     pub count: usize,
 }

@@ -179,6 +179,11 @@ pub fn bench(b: &BenchCmd) -> i32 {
             b.rounds,
             &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out),
         ),
+        "edged" => crate::bench::edged::run(
+            &b.runtime_socket.clone().unwrap_or_else(|| std::path::PathBuf::from("/run/containerd/containerd.sock")),
+            if b.count == 0 { 50 } else { b.count },
+            &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out),
+        ),
         "mqtt" => crate::bench::mqtt::run(
             if b.count == 0 { 1000 } else { b.count },
             b.messages,
@@ -188,7 +193,7 @@ pub fn bench(b: &BenchCmd) -> i32 {
             Some(d) if b.port > 0 && b.count > 0 => crate::bench::simedge::run(d, b.port, b.count, b.ups),
             _ => Err("sim-edges needs --ca-dir, --port and --count".into()),
         },
-        other => Err(format!("unknown benchmark `{other}` (known: tunnel, meta, api, mqtt)")),
+        other => Err(format!("unknown benchmark `{other}` (known: tunnel, meta, api, mqtt, edged)")),
     };
     match r {
         Ok(()) => 0,

@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 
 use super::{pct, rss_of, write_report};
 
-type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+pub(super) type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
-struct Cloud {
-    child: Child,
-    port: u16,
+pub(super) struct Cloud {
+    pub(super) child: Child,
+    pub(super) port: u16,
+    pub(super) hub: u16,
     ready_ms: u128,
 }
 
@@ -30,10 +31,11 @@ impl Drop for Cloud {
     }
 }
 
-fn start_cloud(dir: &Path) -> Result<Cloud, String> {
+/// A `hive cloud` in `dir` running `modules` (TOML list), API and hub on free ports.
+pub(super) fn start_cloud(dir: &Path, modules: &str) -> Result<Cloud, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let cfg = dir.join("cloud.toml");
-    std::fs::write(&cfg, "role = \"cloud\"\ndata_dir = \"cloud\"\nmodules = [\"apiserver\"]\n[api]\nlisten = \"127.0.0.1:0\"\n")
+    std::fs::write(&cfg, format!("role = \"cloud\"\ndata_dir = \"cloud\"\nmodules = {modules}\n[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"\n"))
         .map_err(|e| format!("{}: {e}", cfg.display()))?;
     let t0 = Instant::now();
     let mut child = Command::new(exe)
@@ -52,11 +54,15 @@ fn start_cloud(dir: &Path) -> Result<Cloud, String> {
             let _ = tx.send(line);
         }
     });
-    let mut port = 0;
+    let (mut port, mut hub) = (0, 0);
+    let port_in = |rest: &str| rest.split_whitespace().next().and_then(|a| a.rsplit(':').next()).and_then(|p| p.parse().ok()).unwrap_or(0);
     loop {
         let line = rx.recv_timeout(Duration::from_secs(60)).map_err(|_| "hive cloud did not become ready in 60 s".to_string())?;
         if let Some(rest) = line.split("apiserver] listening on ").nth(1) {
-            port = rest.split_whitespace().next().and_then(|a| a.rsplit(':').next()).and_then(|p| p.parse().ok()).unwrap_or(0);
+            port = port_in(rest);
+        }
+        if let Some(rest) = line.split("cloudhub] listening on ").nth(1) {
+            hub = port_in(rest);
         }
         if line.contains("hive cloud ready") {
             break;
@@ -65,17 +71,26 @@ fn start_cloud(dir: &Path) -> Result<Cloud, String> {
     if port == 0 {
         return Err("hive cloud did not log its API port".into());
     }
-    Ok(Cloud { child, port, ready_ms: t0.elapsed().as_millis() })
+    // Keep draining its log so it never blocks on a full pipe.
+    std::thread::spawn(move || while rx.recv().is_ok() {});
+    Ok(Cloud { child, port, hub, ready_ms: t0.elapsed().as_millis() })
 }
 
-struct Client {
+pub(super) struct Client {
     port: u16,
     token: String,
     tls: Arc<rustls::ClientConfig>,
 }
 
 impl Client {
-    fn connect(&self) -> Result<BufReader<Tls>, String> {
+    /// A client of the cloud in `dir` (its token and CA).
+    pub(super) fn of(dir: &Path, port: u16) -> Result<Client, String> {
+        let token = std::fs::read_to_string(dir.join("cloud/admin.token")).map_err(|e| e.to_string())?;
+        let ca = std::fs::read_to_string(dir.join("cloud/ca.pem")).map_err(|e| e.to_string())?;
+        Ok(Client { port, token: token.trim().to_string(), tls: crate::tls::anonymous_client_config(&ca).map_err(|e| e.to_string())? })
+    }
+
+    pub(super) fn connect(&self) -> Result<BufReader<Tls>, String> {
         let tcp = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| format!("127.0.0.1:{}: {e}", self.port))?;
         let _ = tcp.set_nodelay(true);
         let _ = tcp.set_read_timeout(Some(Duration::from_secs(60)));
@@ -85,7 +100,7 @@ impl Client {
     }
 
     /// One keep-alive request; returns (status, body).
-    fn call(&self, s: &mut BufReader<Tls>, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    pub(super) fn call(&self, s: &mut BufReader<Tls>, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
         let w = s.get_mut();
         write!(w, "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", self.token, body.len())
             .and_then(|_| w.write_all(body))
@@ -197,12 +212,10 @@ pub fn run(objects: usize, watchers: usize, rounds: u64, out: &Path) -> Result<(
 }
 
 fn measure(dir: &Path, objects: usize, watchers: usize, rounds: u64, out: &Path) -> Result<(), String> {
-    let cloud = start_cloud(dir)?;
+    let cloud = start_cloud(dir, "[\"apiserver\"]")?;
     let pid = cloud.child.id().to_string();
     let rss_idle = rss_of(&pid);
-    let token = std::fs::read_to_string(dir.join("cloud/admin.token")).map_err(|e| e.to_string())?;
-    let ca = std::fs::read_to_string(dir.join("cloud/ca.pem")).map_err(|e| e.to_string())?;
-    let c = Arc::new(Client { port: cloud.port, token: token.trim().to_string(), tls: crate::tls::anonymous_client_config(&ca).map_err(|e| e.to_string())? });
+    let c = Arc::new(Client::of(dir, cloud.port)?);
 
     // 1. Writes.
     let conns = 8;
@@ -274,7 +287,7 @@ fn measure(dir: &Path, objects: usize, watchers: usize, rounds: u64, out: &Path)
     drop(cloud);
 
     // 4. Restart with everything in the store.
-    let cloud = start_cloud(dir)?;
+    let cloud = start_cloud(dir, "[\"apiserver\"]")?;
     std::thread::sleep(Duration::from_secs(1));
     let rss_restart = rss_of(&cloud.child.id().to_string());
     let restart_ms = cloud.ready_ms;

@@ -3,6 +3,7 @@
 //! any role.
 
 pub mod api;
+pub mod edged;
 pub mod meta;
 pub mod mqtt;
 pub mod simedge;

@@ -19,42 +19,8 @@ pub struct Containerd {
 }
 
 fn config(d: &Path) -> String {
-    let d = d.display();
-    format!(
-        r#"version = 2
-root = "{d}/root"
-state = "{d}/state"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs", "io.containerd.tracing.processor.v1.otlp"]
-[grpc]
-  address = "{d}/containerd.sock"
-[ttrpc]
-  address = "{d}/containerd.sock.ttrpc"
-[metrics]
-  address = ""
-[plugins]
-  [plugins."io.containerd.grpc.v1.cri"]
-    sandbox_image = "{PAUSE}"
-    disable_tcp_service = true
-    stream_server_address = "127.0.0.1"
-    stream_server_port = "0"
-    restrict_oom_score_adj = true
-    netns_mounts_under_state_dir = true
-    systemd_cgroup = false
-    [plugins."io.containerd.grpc.v1.cri".cni]
-      bin_dir = "/usr/lib/cni"
-      conf_dir = "{d}/cni/net.d"
-    [plugins."io.containerd.grpc.v1.cri".containerd]
-      snapshotter = "overlayfs"
-      default_runtime_name = "runc"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-        runtime_type = "io.containerd.runc.v2"
-        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-          SystemdCgroup = false
-          Root = "{d}/state/runc"
-  [plugins."io.containerd.internal.v1.opt"]
-    path = "{d}/opt"
-"#
-    )
+    let tmpl = std::fs::read_to_string(repo_file("ci/containerd.toml.in")).expect("ci/containerd.toml.in");
+    tmpl.replace("@DIR@", &d.display().to_string())
 }
 
 fn repo_file(rel: &str) -> PathBuf {

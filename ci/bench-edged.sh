@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Run `hive bench edged` against a containerd of its own (Debian's
+# containerd + runc, as the tests use it): own root/state/socket under a
+# temp dir, local images built from busybox-static, torn down at the end.
+# Usage: bash ci/bench-edged.sh [pods]   (default 50; needs root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HIVE="${HIVE_BIN:-$PWD/target/release/hive}"
+D="$(mktemp -d /tmp/hive-bench-ctrd.XXXXXX)"
+mkdir -p "$D/cni/net.d"
+sed "s|@DIR@|$D|g" ci/containerd.toml.in > "$D/containerd.toml"
+containerd --config "$D/containerd.toml" 2> "$D/containerd.log" & CPID=$!
+cleanup() {
+  for t in $(ctr --address "$D/containerd.sock" -n k8s.io tasks list -q 2>/dev/null); do
+    ctr --address "$D/containerd.sock" -n k8s.io tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true
+  done
+  sleep 0.3
+  for t in $(ctr --address "$D/containerd.sock" -n k8s.io tasks list -q 2>/dev/null); do
+    ctr --address "$D/containerd.sock" -n k8s.io tasks delete -f "$t" >/dev/null 2>&1 || true
+  done
+  for c in $(ctr --address "$D/containerd.sock" -n k8s.io containers list -q 2>/dev/null); do
+    ctr --address "$D/containerd.sock" -n k8s.io containers delete "$c" >/dev/null 2>&1 || true
+  done
+  kill "$CPID" 2>/dev/null || true; wait "$CPID" 2>/dev/null || true
+  grep -o " $D[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$D"
+}
+trap cleanup EXIT
+for _ in $(seq 200); do ctr --address "$D/containerd.sock" version >/dev/null 2>&1 && break; sleep 0.05; done
+python3 ci/mkimage.py --name localhost/hive-pause:1 --out "$D/pause.tar" --entrypoint '["/bin/sleep","infinity"]' >/dev/null
+python3 ci/mkimage.py --name localhost/hive-app:1 --out "$D/app.tar" --cmd '["sleep","3600"]' >/dev/null
+ctr --address "$D/containerd.sock" -n k8s.io images import "$D/pause.tar" >/dev/null
+ctr --address "$D/containerd.sock" -n k8s.io images import "$D/app.tar" >/dev/null
+"$HIVE" bench edged --runtime-socket "$D/containerd.sock" --count "${1:-50}"

@@ -1,0 +1,147 @@
+//! `hive bench edged --runtime-socket SOCK [--count 50]`: a `hive cloud`
+//! and a `hive edge` (Edged on the given containerd, which must have the
+//! image `localhost/hive-app:1` and a local sandbox image; `ci/bench-edged.sh`
+//! sets that up). Pods are created through the cloud API ten at a time;
+//! for each, the time from its create to the cloud showing it Running
+//! (container started on the edge, status up through the tunnel): p50,
+//! p99, max; the edge's RSS with 20 pods running. Everything is deleted
+//! at the end.
+
+use std::io::BufRead as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::api::{start_cloud, Client};
+use super::{pct, rss_of, write_report};
+
+const IMAGE: &str = "localhost/hive-app:1";
+
+pub fn run(socket: &Path, count: usize, out: &Path) -> Result<(), String> {
+    if !socket.exists() {
+        return Err(format!("no container runtime socket at {} (ci/bench-edged.sh starts one)", socket.display()));
+    }
+    let dir = std::env::temp_dir().join(format!("hive-bench-edged-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let r = measure(&dir, socket, count.max(1), out);
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+fn phase_of(list: &Value, name: &str) -> Option<bool> {
+    let p = list["items"].as_array()?.iter().find(|p| p["metadata"]["name"] == name)?;
+    Some(p["status"]["phase"] == "Running" && p["status"]["containerStatuses"][0]["ready"] == true)
+}
+
+fn measure(dir: &Path, socket: &Path, count: usize, out: &Path) -> Result<(), String> {
+    let cloud = start_cloud(dir, "[\"cloudhub\", \"apiserver\", \"edgecontroller\"]")?;
+    let c = Client::of(dir, cloud.port)?;
+    super::node_credentials(dir, &dir.join("edge"), "bench-edge")?;
+    let cfg = dir.join("edge.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "role = \"edge\"\ndata_dir = \"edge\"\nmodules = [\"edgehub\", \"metamanager\", \"edged\"]\n[metaserver]\nlisten = \"127.0.0.1:0\"\n[edgehub]\nserver = \"127.0.0.1:{}\"\n[edged]\nruntime_socket = \"{}\"\nsync_period_ms = 1000\n",
+            cloud.hub,
+            socket.display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut edge = Command::new(exe)
+        .args(["edge", "--config", "edge.toml"])
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start hive edge: {e}"))?;
+    if let Some(err) = edge.stderr.take() {
+        std::thread::spawn(move || for _ in std::io::BufReader::new(err).lines() {});
+    }
+    let pid = edge.id().to_string();
+    let result = (|| -> Result<(Vec<u64>, u64, u64), String> {
+        let mut s = c.connect()?;
+        // Wait for the node to register.
+        let t0 = Instant::now();
+        while c.call(&mut s, "GET", "/api/v1/nodes/bench-edge", b"")?.0 != 200 {
+            if t0.elapsed() > Duration::from_secs(30) {
+                return Err("the edge did not connect within 30 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut lat = Vec::new();
+        let mut rss20 = 0;
+        let mut created = 0;
+        while created < count {
+            let batch: Vec<usize> = (created..(created + 10).min(count)).collect();
+            let mut started = Vec::new();
+            for i in &batch {
+                let pod = format!(
+                    r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"bench-{i}"}},"spec":{{"nodeName":"bench-edge","hostNetwork":true,"terminationGracePeriodSeconds":0,"containers":[{{"name":"main","image":"{IMAGE}","command":["sleep","3600"]}}]}}}}"#
+                );
+                let (code, body) = c.call(&mut s, "POST", "/api/v1/namespaces/bench/pods", pod.as_bytes())?;
+                if code != 201 {
+                    return Err(format!("create bench-{i}: {code} {}", String::from_utf8_lossy(&body)));
+                }
+                started.push((format!("bench-{i}"), Instant::now()));
+            }
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !started.is_empty() {
+                let (_, body) = c.call(&mut s, "GET", "/api/v1/namespaces/bench/pods", b"")?;
+                let list: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+                started.retain(|(name, t)| {
+                    if phase_of(&list, name) == Some(true) {
+                        lat.push(t.elapsed().as_millis() as u64);
+                        false
+                    } else {
+                        true
+                    }
+                });
+                if Instant::now() > deadline {
+                    return Err(format!("{} pods not Running after 120 s", started.len()));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            created += batch.len();
+            if created >= 20 && rss20 == 0 {
+                std::thread::sleep(Duration::from_secs(2));
+                rss20 = rss_of(&pid);
+            }
+        }
+        let rss_all = rss_of(&pid);
+        for i in 0..count {
+            let _ = c.call(&mut s, "DELETE", &format!("/api/v1/namespaces/bench/pods/bench-{i}"), b"");
+        }
+        // Let Edged remove the containers before the edge goes.
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(500));
+            let left = Command::new("ctr").args(["--address", &socket.display().to_string(), "-n", "k8s.io", "containers", "list", "-q"]).output().map(|o| o.stdout.len()).unwrap_or(0);
+            if left == 0 {
+                break;
+            }
+        }
+        lat.sort_unstable();
+        Ok((lat, rss20, rss_all))
+    })();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let _ = edge.wait();
+    drop(cloud);
+    let (lat, rss20, rss_all) = result?;
+    let text = format!(
+        "hive bench edged: {count} pods (host network, busybox sleep) created through the cloud API ten at a time, on containerd via CRI\n\
+         create -> Running in the cloud: p50 {} ms, p99 {} ms, max {} ms\n\
+         edge RSS: {:.1} MiB with 20 pods running, {:.1} MiB with {count}\n",
+        pct(&lat, 50),
+        pct(&lat, 99),
+        lat.last().copied().unwrap_or(0),
+        rss20 as f64 / 1024.0,
+        rss_all as f64 / 1024.0
+    );
+    let json = serde_json::json!({"pods": count, "create_to_running_ms": {"p50": pct(&lat, 50), "p99": pct(&lat, 99), "max": lat.last()}, "edge_rss_kib": {"pods_20": rss20, "all": rss_all}});
+    write_report(out, "edged", &text, &format!("{json:#}\n"))
+}
