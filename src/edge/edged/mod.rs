@@ -2,8 +2,8 @@
 //! runtime's CRI socket (KubeEdge's slim kubelet).
 //! - Pods come from MetaManager's cache (listed at start, then group
 //!   `metachange`), so after a reboot they run again without the cloud.
-//! - Every `sync_period_ms` (and at once on a change) each pod is brought
-//!   to its spec (sync.rs: sandbox, image, containers, restarts with
+//! - Every `sync_period_ms` (and at once on a change) all pods, concurrently, are brought
+//!   to their specs (sync.rs: sandbox, image, containers, restarts with
 //!   backoff, adoption of what already runs); what no pod wants is removed.
 //! - Pod status (status.rs) and node status (node.rs) go up through
 //!   EdgeHub's durable outbox when they change, and again after a reconnect.
@@ -183,13 +183,15 @@ impl State<'_> {
         if !up {
             return;
         }
-        let syncer = sync::Syncer { ctx: self.ctx, cri: &self.cri, logs: &self.logs, volumes: &self.volumes, backoff_base: self.backoff };
         let mut wanted = std::collections::HashSet::new();
+        let mut runnable = Vec::new();
         let pods: Vec<(String, Value)> = self.pods.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         for (key, v) in pods {
-            let resource = format!("{key}/status");
-            let pod = match spec::parse(&v) {
-                Ok(p) => p,
+            match spec::parse(&v) {
+                Ok(p) => {
+                    wanted.insert(p.uid.clone());
+                    runnable.push((key, p));
+                }
                 Err(e) => {
                     let st = serde_json::json!({"phase": "Failed", "reason": "InvalidPod", "message": e});
                     let s = st.to_string();
@@ -199,26 +201,29 @@ impl State<'_> {
                     if k.reported.as_ref() != Some(&s) {
                         log::warn!(target: NAME, "pod {key}: cannot run it: {e}");
                         k.reported = Some(s);
-                        self.report(&resource, &st).await;
+                        self.report(&format!("{key}/status"), &st).await;
                     }
-                    continue;
                 }
-            };
-            wanted.insert(pod.uid.clone());
-            let facts = match syncer.sync(&pod).await {
-                Ok(f) => f,
-                Err(e) => {
-                    log::warn!(target: NAME, "pod {}/{}: {e}", pod.namespace, pod.name);
-                    sync::PodFacts { problem: Some(("RuntimeError".into(), e.to_string())), ..Default::default() }
-                }
-            };
+            }
+        }
+        // Every pod at once (one slow image pull or stop holds up no other pod);
+        // CRI calls share one HTTP/2 connection.
+        let results = {
+            let syncer = sync::Syncer { ctx: self.ctx, cri: &self.cri, logs: &self.logs, volumes: &self.volumes, backoff_base: self.backoff };
+            futures_util::future::join_all(runnable.iter().map(|(_, p)| syncer.sync(p))).await
+        };
+        for ((key, pod), facts) in runnable.into_iter().zip(results) {
+            let facts = facts.unwrap_or_else(|e| {
+                log::warn!(target: NAME, "pod {}/{}: {e}", pod.namespace, pod.name);
+                sync::PodFacts { problem: Some(("RuntimeError".into(), e.to_string())), ..Default::default() }
+            });
             let k = self.known.entry(pod.uid.clone()).or_insert_with(|| Known { key: key.clone(), start: crate::cloud::status::rfc3339_now(), grace_s: pod.grace_s, reported: None });
             k.grace_s = pod.grace_s;
             let st = status::pod_status(&pod, &facts, &k.start, &self.host_ip);
             let s = st.to_string();
             if k.reported.as_ref() != Some(&s) {
                 k.reported = Some(s);
-                self.report(&resource, &st).await;
+                self.report(&format!("{key}/status"), &st).await;
             }
         }
         // What runs but no pod wants any more: stop it within its grace period.
