@@ -32,9 +32,11 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "ci/setup.sh: installing ${need_pkgs[*]}"
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
-  # The tests start their own mosquitto on a free port; the packaged
-  # service (if the machine started one) would hold hive's default 1883.
-  case " ${need_pkgs[*]} " in *" mosquitto "*) $SUDO service mosquitto stop >/dev/null 2>&1 || true ;; esac
+  # mosquitto is installed only as a test peer (tests start their own on a
+  # free port); the packaged service would hold hive's default 1883.
+  case " ${need_pkgs[*]} " in *" mosquitto "*)
+    $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || $SUDO service mosquitto stop >/dev/null 2>&1 || true ;;
+  esac
 fi
 # Debian's kubectl 1.20 for the API tests, unpacked into a cache dir (not
 # installed over the machine's own kubectl).
