@@ -290,6 +290,9 @@ pub struct EventBusConfig {
     pub max_payload_bytes: usize,
     /// Device clients the internal broker accepts at once.
     pub max_clients: usize,
+    /// Per subscription filter, how much the internal broker keeps for
+    /// subscribers that lag behind, bytes; beyond it the oldest are dropped.
+    pub max_backlog_bytes: usize,
 }
 
 impl Default for EventBusConfig {
@@ -302,6 +305,7 @@ impl Default for EventBusConfig {
             password: String::new(),
             max_payload_bytes: 128 << 10,
             max_clients: 256,
+            max_backlog_bytes: 4 << 20,
         }
     }
 }

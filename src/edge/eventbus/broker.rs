@@ -23,6 +23,11 @@ pub struct Internal {
     pub broker: Rc<Broker>,
 }
 
+/// One log segment: room for the largest payload twice, at least 64 KiB.
+fn segment(cfg: &EventBusConfig) -> usize {
+    (cfg.max_payload_bytes * 2).max(64 << 10)
+}
+
 fn config(cfg: &EventBusConfig) -> Config {
     Config {
         id: 0,
@@ -31,8 +36,8 @@ fn config(cfg: &EventBusConfig) -> Config {
             max_connections: cfg.max_clients + 1,
             max_outgoing_packet_count: 200,
             // Per subscription filter, at most max_segment_size x max_segment_count retained.
-            max_segment_size: (cfg.max_payload_bytes * 2).max(64 << 10),
-            max_segment_count: 4,
+            max_segment_size: segment(cfg),
+            max_segment_count: (cfg.max_backlog_bytes / segment(cfg)).max(2),
             ..Default::default()
         },
         ..Default::default()
