@@ -109,6 +109,22 @@ impl NodeSets {
         }
     }
 
+    /// Take one item of `merge_watches` and whatever else is queued behind
+    /// it. False when a watch ended (or all did): the caller must `load` again.
+    pub fn absorb(&mut self, first: Option<Option<Event>>, rx: &smol::channel::Receiver<Option<Event>>) -> bool {
+        let mut next = first;
+        loop {
+            match next {
+                Some(Some(ev)) => self.apply(&ev),
+                _ => return false,
+            }
+            match rx.try_recv() {
+                Ok(item) => next = Some(item),
+                Err(_) => return true,
+            }
+        }
+    }
+
     /// The node sets as they should be now: node → cache key → content.
     pub fn wanted(&self) -> HashMap<String, BTreeMap<String, Vec<u8>>> {
         let mut out: HashMap<String, BTreeMap<String, Vec<u8>>> = HashMap::new();

@@ -56,15 +56,11 @@ impl Module for DeviceController {
                     match ev {
                         Ok(None) => return Ok(()),
                         Ok(Some(m)) => handle(&ctx, store, m),
-                        Err(Some(Some(first))) => {
-                            sets.apply(&first);
-                            while let Ok(Some(more)) = events.try_recv() {
-                                sets.apply(&more);
+                        Err(item) => {
+                            if !sets.absorb(item, &events) {
+                                log::warn!(target: NAME, "a store watch ended (fell behind); listing again");
+                                events = merge_watches(&ex, sets.load(store).map_err(ModuleError::new)?);
                             }
-                        }
-                        Err(_) => {
-                            log::warn!(target: NAME, "a store watch ended (fell behind); listing again");
-                            events = merge_watches(&ex, sets.load(store).map_err(ModuleError::new)?);
                         }
                     }
                 }

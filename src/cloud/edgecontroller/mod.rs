@@ -77,15 +77,11 @@ impl Module for EdgeController {
                         Ev::Msg(None) => return Ok(()),
                         Ev::Msg(Some(m)) => handle(&ctx, store, &mut life, m),
                         Ev::Tick => life.tick(store),
-                        Ev::Store(Some(Some(first))) => {
-                            sets.apply(&first);
-                            while let Ok(Some(more)) = events.try_recv() {
-                                sets.apply(&more);
+                        Ev::Store(item) => {
+                            if !sets.absorb(item, &events) {
+                                log::warn!(target: NAME, "a store watch ended (fell behind); listing again");
+                                events = merge_watches(&ex, sets.load(store).map_err(ModuleError::new)?);
                             }
-                        }
-                        Ev::Store(_) => {
-                            log::warn!(target: NAME, "a store watch ended (fell behind); listing again");
-                            events = merge_watches(&ex, sets.load(store).map_err(ModuleError::new)?);
                         }
                     }
                 }

@@ -208,9 +208,27 @@ impl State<'_> {
         }
         // Every pod at once (one slow image pull or stop holds up no other pod);
         // CRI calls share one HTTP/2 connection.
+        // What the runtime holds, listed once for every pod.
+        let managed = HashMap::from([(sync::MANAGED.to_string(), "true".to_string())]);
+        let listed = match self.cri.list_pod_sandbox(managed.clone()).await {
+            Ok(s) => self.cri.list_containers(managed).await.map(|c| (s, c)),
+            Err(e) => Err(e),
+        };
+        let (sandboxes, containers) = match listed {
+            Ok(x) => x,
+            Err(e) => {
+                log::warn!(target: NAME, "listing what the runtime runs: {e}");
+                return;
+            }
+        };
+        let of = |uid: &str| -> (Vec<cri::api::PodSandbox>, Vec<cri::api::Container>) {
+            let mine = |l: &HashMap<String, String>| l.get(sync::POD_UID).is_some_and(|u| u == uid);
+            (sandboxes.iter().filter(|s| mine(&s.labels)).cloned().collect(), containers.iter().filter(|c| mine(&c.labels)).cloned().collect())
+        };
+        let per_pod: Vec<_> = runnable.iter().map(|(_, p)| of(&p.uid)).collect();
         let results = {
             let syncer = sync::Syncer { ctx: self.ctx, cri: &self.cri, logs: &self.logs, volumes: &self.volumes, backoff_base: self.backoff };
-            futures_util::future::join_all(runnable.iter().map(|(_, p)| syncer.sync(p))).await
+            futures_util::future::join_all(runnable.iter().zip(&per_pod).map(|((_, p), (sb, cs))| syncer.sync(p, sb, cs))).await
         };
         for ((key, pod), facts) in runnable.into_iter().zip(results) {
             let facts = facts.unwrap_or_else(|e| {
@@ -227,14 +245,7 @@ impl State<'_> {
             }
         }
         // What runs but no pod wants any more: stop it within its grace period.
-        let managed = HashMap::from([(sync::MANAGED.to_string(), "true".to_string())]);
-        let running: Vec<String> = match self.cri.list_pod_sandbox(managed).await {
-            Ok(l) => l.into_iter().filter_map(|s| s.labels.get(sync::POD_UID).cloned()).collect(),
-            Err(e) => {
-                log::warn!(target: NAME, "listing sandboxes: {e}");
-                return;
-            }
-        };
+        let running: Vec<String> = sandboxes.iter().filter_map(|s| s.labels.get(sync::POD_UID).cloned()).collect();
         for uid in running.into_iter().filter(|u| !wanted.contains(u)).collect::<std::collections::BTreeSet<_>>() {
             let (grace, key) = self.known.get(&uid).map(|k| (k.grace_s, k.key.clone())).unwrap_or((30, uid.clone()));
             log::info!(target: NAME, "pod {key} is no longer on this node: stopping it (grace {grace}s)");

@@ -78,6 +78,17 @@ fn strings(v: &Value, p: &str) -> Vec<String> {
     items(v, p).filter_map(Value::as_str).map(str::to_string).collect()
 }
 
+/// Names that become file names on the edge (uid, container and volume
+/// names): letters, digits, `-`, `_`, `.`, at most 253, never `.`/`..`.
+fn file_safe(what: &str, n: &str) -> Result<(), String> {
+    let ok = !n.is_empty() && n.len() <= 253 && n != "." && n != ".." && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{what} `{n}`: only letters, digits, '-', '_' and '.' are allowed"))
+    }
+}
+
 /// The pod, or why it cannot be run.
 pub fn parse(v: &Value) -> Result<Pod, String> {
     let name = s(v, "/metadata/name");
@@ -89,6 +100,9 @@ pub fn parse(v: &Value) -> Result<Pod, String> {
         u if u.is_empty() => format!("{namespace}-{name}"),
         u => u,
     };
+    file_safe("metadata.uid", &uid)?;
+    file_safe("metadata.namespace", &namespace)?;
+    file_safe("metadata.name", &name)?;
     let restart = match v.pointer("/spec/restartPolicy").and_then(Value::as_str).unwrap_or("Always") {
         "Always" => Restart::Always,
         "OnFailure" => Restart::OnFailure,
@@ -102,6 +116,7 @@ pub fn parse(v: &Value) -> Result<Pod, String> {
         if cname.is_empty() || image.is_empty() {
             return Err(format!("spec.containers[{i}]: name and image are required"));
         }
+        file_safe(&format!("spec.containers[{i}].name"), &cname)?;
         let mut env = Vec::new();
         for e in items(c, "/env") {
             let n = s(e, "/name");
@@ -139,6 +154,7 @@ pub fn parse(v: &Value) -> Result<Pod, String> {
     let mut volumes = Vec::new();
     for vol in items(v, "/spec/volumes") {
         let vname = s(vol, "/name");
+        file_safe("spec.volumes[].name", &vname)?;
         let kind = if let Some(n) = vol.pointer("/configMap/name").and_then(Value::as_str) {
             Volume::ConfigMap(n.to_string())
         } else if let Some(n) = vol.pointer("/secret/secretName").and_then(Value::as_str) {
@@ -200,6 +216,9 @@ mod tests {
             (json!({"metadata": {"name": "a"}, "spec": {"restartPolicy": "Sometimes", "containers": [{"name": "c", "image": "i"}]}}), "restartPolicy"),
             (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i", "volumeMounts": [{"name": "x", "mountPath": "/x"}]}]}}), "names no volume"),
             (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "n", "nfs": {}}]}}), "only configMap"),
+            (json!({"metadata": {"name": "a", "uid": "../../etc"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}), "metadata.uid"),
+            (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "../x", "image": "i"}]}}), "spec.containers[0].name"),
+            (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "..", "emptyDir": {}}]}}), "spec.volumes"),
         ] {
             let e = parse(&pod).unwrap_err();
             assert!(e.contains(want), "{e}");

@@ -108,16 +108,17 @@ pub struct Syncer<'a> {
 
 impl Syncer<'_> {
     /// Bring `pod` to what its spec says; returns what it is doing.
-    pub async fn sync(&self, pod: &Pod) -> Result<PodFacts, CriError> {
+    /// `sandboxes` and `all` are the pod's sandboxes and containers as this
+    /// round listed them (one ListPodSandbox and one ListContainers per
+    /// round for every pod, as kubelet's relist).
+    pub async fn sync(&self, pod: &Pod, sandboxes: &[api::PodSandbox], all: &[api::Container]) -> Result<PodFacts, CriError> {
         let mut facts = PodFacts::default();
-        let sel = HashMap::from([(POD_UID.to_string(), pod.uid.clone())]);
         // The sandbox: adopt a ready one, replace a dead one.
-        let sandboxes = self.cri.list_pod_sandbox(sel.clone()).await?;
         let ready = sandboxes.iter().filter(|s| s.state == api::SANDBOX_READY).max_by_key(|s| s.created_at).map(|s| s.id.clone());
         let attempt = sandboxes.iter().filter_map(|s| s.metadata.as_ref().map(|m| m.attempt + 1)).max().unwrap_or(0);
         for s in sandboxes.iter().filter(|s| Some(&s.id) != ready.as_ref()) {
             log::info!(target: super::NAME, "pod {}/{}: removing sandbox {} (not ready)", pod.namespace, pod.name, short(&s.id));
-            for c in self.cri.list_containers(HashMap::from([(POD_UID.to_string(), pod.uid.clone())])).await?.into_iter().filter(|c| c.pod_sandbox_id == s.id) {
+            for c in all.iter().filter(|c| c.pod_sandbox_id == s.id) {
                 let _ = self.cri.remove_container(&c.id).await;
             }
             let _ = self.cri.stop_pod_sandbox(&s.id).await;
@@ -136,7 +137,6 @@ impl Syncer<'_> {
         let st = self.cri.pod_sandbox_status(&sandbox).await?;
         facts.sandbox_ready = st.state == api::SANDBOX_READY;
         facts.ip = st.network.map(|n| n.ip).unwrap_or_default();
-        let all = self.cri.list_containers(sel).await?;
         for c in all.iter().filter(|c| c.pod_sandbox_id == sandbox) {
             let wanted = c.labels.get(CONTAINER).is_some_and(|n| pod.containers.iter().any(|s| &s.name == n));
             if !wanted {
@@ -293,5 +293,5 @@ fn exit_reason(st: &api::ContainerStatus) -> String {
 }
 
 pub fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
+    id.get(..12).unwrap_or(id)
 }

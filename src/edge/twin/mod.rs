@@ -200,7 +200,7 @@ impl State<'_> {
             log::warn!(target: NAME, "device {id}: desired value of `{s}` does not fit its type or KubeEdge's value rules; not applied");
         }
         let dev = dev.clone();
-        if let Err(e) = self.store.put(&dev).and(Ok(())) {
+        if let Err(e) = self.store.put(&dev) {
             log::warn!(target: NAME, "device {id}: {e}");
         }
         let _ = self.store.flush().await;

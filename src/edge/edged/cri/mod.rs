@@ -63,15 +63,16 @@ fn code_name(code: u32) -> &'static str {
     }
 }
 
-/// grpc-message is percent-encoded.
+/// grpc-message is percent-encoded (byte-wise: never slices inside a character).
 fn unescape(s: &str) -> String {
     let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
+        if let (b'%', Some(&h), Some(&l)) = (b[i], b.get(i + 1), b.get(i + 2)) {
+            if let (Some(h), Some(l)) = (hex(h), hex(l)) {
+                out.push(h << 4 | l);
                 i += 3;
                 continue;
             }
@@ -289,5 +290,6 @@ mod tests {
     fn grpc_messages_are_unescaped() {
         assert_eq!(super::unescape("image%20%22x%22 not found"), "image \"x\" not found");
         assert_eq!(super::unescape("100%"), "100%");
+        assert_eq!(super::unescape("%é%zz"), "%é%zz");
     }
 }
