@@ -9,6 +9,7 @@ pub mod config;
 pub mod core;
 pub mod edge;
 pub mod http;
+pub mod kube;
 pub mod logging;
 pub mod proto;
 pub mod role;

@@ -13,6 +13,8 @@ use serde_json::Value;
 
 use super::store::{Event, EventKind, Store, StoreError, Watch};
 use crate::core::{Context, ModuleError};
+use crate::kube::split_key;
+use crate::core::Reply;
 
 /// Store key prefix → kind used in edge cache keys (`<ns>/<kind>/<name>`).
 pub type Kinds = &'static [(&'static str, &'static str)];
@@ -174,21 +176,10 @@ impl NodeSets {
 async fn call(ctx: &Context, owner: &str, node: &str, key: &str, op: &str, content: Vec<u8>) -> Result<(), ModuleError> {
     let m = ctx.message("hub", &format!("node/{node}/{key}"), op, content);
     let r = ctx.request(crate::cloud::hub::NAME, m).await?;
-    if r.content != b"ok" {
+    if Reply::parse(&r.content) != Some(Reply::Ok) {
         log::warn!(target: "nodeset", "{owner}: {op} {key} for node {node}: {}", r.content_text());
     }
     Ok(())
-}
-
-/// Items of the array at `path`, if any.
-pub fn items<'a>(v: &'a Value, path: &str) -> impl Iterator<Item = &'a Value> {
-    v.pointer(path).and_then(Value::as_array).into_iter().flatten()
-}
-
-/// Split an edge cache key into (namespace, kind, name).
-pub fn split_key(key: &str) -> (&str, &str, &str) {
-    let mut p = key.splitn(3, '/');
-    (p.next().unwrap_or(""), p.next().unwrap_or(""), p.next().unwrap_or(""))
 }
 
 /// One stream of every watch's events; `None` when any watch ended (the
@@ -220,16 +211,16 @@ where
         Some((node, rest)) if m.operation == "report" => match apply(node, rest, &m.content) {
             Ok(w) => {
                 log::debug!(target: "nodeset", "{owner}: node {node}: {rest}: {w:?}");
-                b"ok".to_vec()
+                Reply::Ok.encode()
             }
             Err(e) => {
                 log::warn!(target: "nodeset", "{owner}: node {node}: report on {rest} refused: {e}");
-                format!("error: {e}").into_bytes()
+                Reply::error(e)
             }
         },
         _ => {
             log::warn!(target: "nodeset", "{owner}: unexpected `{}` on {} from {}: refused", m.operation, m.resource, m.source);
-            format!("error: {owner} takes only `report` on node/<name>/..., not `{}` on {}", m.operation, m.resource).into_bytes()
+            Reply::Error(format!("{owner} takes only `report` on node/<name>/..., not `{}` on {}", m.operation, m.resource)).encode()
         }
     };
     if ctx.router.is_waiting(m.id) {

@@ -65,47 +65,10 @@ pub enum StatusError {
     Store(#[from] StoreError),
 }
 
-/// Now, as Kubernetes writes times (`2026-11-25T17:30:00Z`).
-pub fn rfc3339_now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", now.year(), now.month() as u8, now.day(), now.hour(), now.minute(), now.second())
-}
-
-/// A random (version 4) UUID for `metadata.uid`.
-pub fn new_uid() -> String {
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        fastrand::u32(..),
-        fastrand::u16(..),
-        fastrand::u16(..) & 0x0fff | 0x4000,
-        fastrand::u16(..) & 0x3fff | 0x8000,
-        fastrand::u64(..) & 0xffff_ffff_ffff
-    )
-}
-
-/// Merge `patch` into `target` as JSON merge patch (RFC 7386) does.
-pub fn merge(target: &mut Value, patch: &Value) {
-    match (target.as_object_mut(), patch.as_object()) {
-        (Some(t), Some(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (None, Some(_)) => {
-            *target = Value::Object(Default::default());
-            merge(target, patch);
-        }
-        _ => *target = patch.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kube::merge;
     use crate::cloud::store::sled_store::SledStore;
     use serde_json::json;
 
@@ -132,12 +95,5 @@ mod tests {
         assert_eq!(update_status(&s, "pods/default/web", |_, _| Err("not yours".into())), Err(StatusError::Refused("not yours".into())));
         assert_eq!(update_status(&s, "pods/default/nope", |_, _| Ok(())), Err(StatusError::NotFound("pods/default/nope".into())));
         assert_eq!(s.revision().unwrap(), rev, "nothing written");
-    }
-
-    #[test]
-    fn merge_patch_follows_rfc7386() {
-        let mut t = json!({"a": 1, "b": {"c": 2, "d": 3}});
-        merge(&mut t, &json!({"a": null, "b": {"c": 5}, "e": [1]}));
-        assert_eq!(t, json!({"b": {"c": 5, "d": 3}, "e": [1]}));
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod message;
 pub mod module;
+pub mod reply;
 pub mod router;
 pub mod runtime;
 
@@ -13,6 +14,7 @@ mod runtime_tests;
 
 pub use message::{Message, MessageId};
 pub use module::{Context, Module, ModuleError, ModuleFuture, Shutdown};
+pub use reply::Reply;
 pub use router::{Router, RouterError};
 
 /// `fut`, or `None` if it takes longer than `d`.

@@ -26,11 +26,13 @@ use crate::proto::ws::{self, Incoming};
 use super::outbox::{Kind, Outbox};
 use crate::proto::{Frame, Hello, ObjectChange};
 use crate::tls;
+use crate::edge::names;
+use crate::core::Reply;
 
 /// Durable upstream messages in flight before waiting for the cloud's acks.
 pub const UP_WINDOW: usize = 256;
 
-pub const NAME: &str = "edgehub";
+pub const NAME: &str = super::names::EDGEHUB;
 
 /// Where the edge keeps its tunnel credentials.
 pub struct Credentials {
@@ -124,7 +126,7 @@ impl Module for EdgeHub {
         NAME
     }
     fn group(&self) -> &'static str {
-        "hub"
+        names::GROUP_HUB
     }
     fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
         Box::pin(async move {
@@ -141,8 +143,8 @@ impl Module for EdgeHub {
                     Ok((mut wsock, up_applied)) => {
                         attempt = 0;
                         log::info!(target: NAME, "node {node}: connected to cloud {} (cloud applied up to {up_applied})", self.cfg.server);
-                        let hello = ctx.message("connection", "cloud", "connected", Vec::new());
-                        match ctx.router.send_to_group("connection", hello) {
+                        let hello = ctx.message(names::GROUP_CONNECTION, "cloud", "connected", Vec::new());
+                        match ctx.router.send_to_group(names::GROUP_CONNECTION, hello) {
                             Ok(_) | Err(crate::core::RouterError::EmptyGroup(_)) => {}
                             Err(e) => log::warn!(target: NAME, "connection news not delivered: {e}"),
                         }
@@ -178,7 +180,7 @@ impl Module for EdgeHub {
                             if let Some(m) = store_durable(&ctx, &mut up, m).await {
                                 if m.operation == "query" && ctx.router.is_waiting(m.id) {
                                     // Nobody to ask while offline: say so at once.
-                                    let _ = ctx.respond(&m, b"error: the cloud is unreachable".to_vec());
+                                    let _ = ctx.respond(&m, Reply::error("the cloud is unreachable"));
                                 } else {
                                     pending.push(m);
                                 }
@@ -338,23 +340,23 @@ async fn store_durable(ctx: &Context, up: &mut Up, m: Message) -> Option<Message
         _ => return Some(m),
     };
     let reply = match up.outbox.put(kind, &m).await {
-        Ok(seq) => format!("stored {seq}"),
+        Ok(seq) => Reply::Stored(seq),
         Err(e) => {
             log::error!(target: NAME, "outbox: cannot store {} from {}: {e}", m.resource, m.source);
-            format!("error: {e}")
+            Reply::Error(e.to_string())
         }
     };
     if ctx.router.is_waiting(m.id) {
-        let _ = ctx.respond(&m, reply.into_bytes());
+        let _ = ctx.respond(&m, reply.encode());
     }
     None
 }
 
 /// What MetaManager holds, for the Hello.
 async fn inventory(ctx: &Context) -> Result<Vec<(String, u64)>, String> {
-    let q = ctx.message("meta", "", "inventory", Vec::new());
-    let reply = ctx.request(super::meta::NAME, q).await.map_err(|e| format!("inventory from metamanager: {e}"))?;
-    if reply.content.starts_with(b"error") {
+    let q = ctx.message(names::GROUP_META, "", "inventory", Vec::new());
+    let reply = ctx.request(super::names::METAMANAGER, q).await.map_err(|e| format!("inventory from metamanager: {e}"))?;
+    if Reply::error_of(&reply.content).is_some() {
         return Err(format!("inventory from metamanager: {}", reply.content_text()));
     }
     crate::store::from_bytes(&reply.content).map_err(|e| format!("inventory from metamanager: {e}"))
@@ -363,9 +365,9 @@ async fn inventory(ctx: &Context) -> Result<Vec<(String, u64)>, String> {
 /// Hand a downstream object to MetaManager; the ack to send once it is stored.
 async fn apply_object(ctx: &Context, change: ObjectChange) -> Option<Frame> {
     let (key, version) = (change.key.clone(), change.version);
-    let q = ctx.message("meta", &key, "apply", crate::store::to_bytes(&change));
-    match ctx.request(super::meta::NAME, q).await {
-        Ok(r) if r.content == b"ok" => Some(Frame::ObjectAck { key, version }),
+    let q = ctx.message(names::GROUP_META, &key, "apply", crate::store::to_bytes(&change));
+    match ctx.request(super::names::METAMANAGER, q).await {
+        Ok(r) if Reply::parse(&r.content) == Some(Reply::Ok) => Some(Frame::ObjectAck { key, version }),
         Ok(r) => {
             log::error!(target: NAME, "object {key} v{version} not stored: {}", r.content_text());
             None

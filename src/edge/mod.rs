@@ -5,6 +5,7 @@ pub mod edged;
 pub mod eventbus;
 pub mod hub;
 pub mod meta;
+pub mod names;
 pub mod outbox;
 pub mod servicebus;
 pub mod twin;

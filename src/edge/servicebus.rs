@@ -14,8 +14,9 @@ use smol::future::FutureExt as _;
 
 use crate::core::{Context, Message, Module, ModuleError, ModuleFuture};
 use crate::proto::servicebus::{hop_by_hop, HttpRequest, HttpResponse};
+use crate::core::Reply;
 
-pub const NAME: &str = "servicebus";
+pub const NAME: &str = super::names::SERVICEBUS;
 
 pub struct ServiceBus {
     timeout: Duration,
@@ -64,7 +65,7 @@ impl Module for ServiceBus {
 async fn answer(m: &Message, timeout: Duration, max_body: usize) -> Vec<u8> {
     let req: HttpRequest = match crate::store::from_bytes(&m.content) {
         Ok(r) => r,
-        Err(e) => return format!("error: 502 bad request from the cloud: {e}").into_bytes(),
+        Err(e) => return Reply::Error(format!("502 bad request from the cloud: {e}")).encode(),
     };
     let what = format!("{} 127.0.0.1:{}{}", req.method, req.port, req.path);
     let call = async { Some(call(&req, max_body).await) };
@@ -79,11 +80,11 @@ async fn answer(m: &Message, timeout: Duration, max_body: usize) -> Vec<u8> {
         }
         Some(Err(e)) => {
             log::info!(target: NAME, "{what}: {e}");
-            format!("error: {e}").into_bytes()
+            Reply::error(e)
         }
         None => {
             log::info!(target: NAME, "{what}: no answer within {} ms", timeout.as_millis());
-            format!("error: 504 the app on 127.0.0.1:{} did not answer within {} ms", req.port, timeout.as_millis()).into_bytes()
+            Reply::Error(format!("504 the app on 127.0.0.1:{} did not answer within {} ms", req.port, timeout.as_millis())).encode()
         }
     }
 }

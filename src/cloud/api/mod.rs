@@ -2,13 +2,20 @@
 //! and controllers read and write resources in the `Store` through it.
 //!
 //! Owns: the listener, bearer-token authentication and the access log.
-//! Must not reach into other modules; routes and handlers live in
-//! handlers.rs, the resource table in resources.rs, tokens in auth.rs.
+//! Must not reach into other modules. Paths are parsed in route.rs, objects
+//! checked in object.rs, selectors in select.rs, lists and watches served
+//! in list.rs, writes in handlers.rs, ServiceBus calls in proxy.rs, errors
+//! in error.rs, the resource table in resources.rs, tokens in auth.rs.
 
 pub mod auth;
+pub mod error;
 pub mod handlers;
+mod list;
+mod object;
 mod proxy;
 pub mod resources;
+pub mod route;
+mod select;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -69,7 +76,7 @@ impl Module for ApiServer {
                     let resp = if !auth::token_ok(auth, &token) {
                         http::status(StatusCode::UNAUTHORIZED, "Unauthorized", "a valid bearer token is required")
                     } else {
-                        handlers::handle(store, &tunnel, req).await.unwrap_or_else(|e| e.response())
+                        serve(store, &tunnel, req).await.unwrap_or_else(|e| e.response())
                     };
                     log::debug!(target: NAME, "{method} {path} from {peer}: {}", resp.status().as_u16());
                     resp
@@ -84,4 +91,14 @@ impl Module for ApiServer {
             Ok(())
         })
     }
+}
+
+/// One authenticated request: a ServiceBus call through the tunnel, or the
+/// store's REST API.
+async fn serve(store: Arc<dyn Store + Send + Sync>, tunnel: &proxy::Tunnel, req: Request<Incoming>) -> Result<hyper::Response<http::Body>, error::ApiError> {
+    if let Some(target) = proxy::parse(req.uri().path()) {
+        let (node, port, path) = target?;
+        return proxy::call(tunnel, &node, port, path, req).await;
+    }
+    handlers::handle(store, req).await
 }

@@ -13,8 +13,8 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
-use super::handlers::ApiError;
-use crate::core::{Message, Router};
+use super::error::ApiError;
+use crate::core::{Message, Reply, Router};
 use crate::http::{self, Body};
 use crate::proto::servicebus::{hop_by_hop, HttpRequest, HttpResponse};
 
@@ -56,8 +56,7 @@ pub async fn call(t: &Tunnel, node: &str, port: u16, path: String, req: Request<
     let reply = t.router.request(crate::cloud::hub::NAME, m, t.timeout).await.map_err(|e| {
         gateway(StatusCode::GATEWAY_TIMEOUT, "Timeout", format!("node {node}: no answer from 127.0.0.1:{port} through the tunnel within {} ms ({e})", t.timeout.as_millis()))
     })?;
-    if let Some(err) = reply.content.strip_prefix(b"error: ") {
-        let text = String::from_utf8_lossy(err).into_owned();
+    if let Some(text) = Reply::error_of(&reply.content) {
         let (code, reason) = match text.split_whitespace().next() {
             Some("504") => (StatusCode::GATEWAY_TIMEOUT, "Timeout"),
             Some("413") => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge"),

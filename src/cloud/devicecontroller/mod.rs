@@ -19,6 +19,7 @@ use smol::future::FutureExt as _;
 use crate::cloud::nodeset::{merge_watches, NodeSets};
 use crate::cloud::store::Store;
 use crate::core::{Context, Message, Module, ModuleError, ModuleFuture};
+use crate::core::Reply;
 
 pub const NAME: &str = "devicecontroller";
 
@@ -77,7 +78,7 @@ fn handle(ctx: &Context, store: &dyn Store, m: Message) {
     if m.group == "upload" {
         log::info!(target: NAME, "upload from {}: {} bytes", m.resource, m.content.len());
         if ctx.router.is_waiting(m.id) {
-            let _ = ctx.respond(&m, b"ok".to_vec());
+            let _ = ctx.respond(&m, Reply::Ok.encode());
         }
         return;
     }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
-use crate::cloud::nodeset::{items, split_key};
+use crate::kube::{items, split_key};
 
 pub const KINDS: &[(&str, &str)] = &[("devices.kubeedge.io/devices/", "device"), ("devices.kubeedge.io/devicemodels/", "devicemodel")];
 

@@ -68,7 +68,7 @@ pub fn apply(store: &dyn Store, node: &str, resource: &str, content: &[u8]) -> R
             let desired = twin_property(&report, "observedDesired")?;
             update_status(store, &key, |dev, st| {
                 own(dev)?;
-                if !crate::cloud::nodeset::items(dev, "/spec/properties").any(|p| p["name"] == *prop) {
+                if !crate::kube::items(dev, "/spec/properties").any(|p| p["name"] == *prop) {
                     return Err(format!("property `{prop}` is not in the spec of device {ns}/{name}"));
                 }
                 let Some(o) = st.as_object_mut() else { return Ok(()) };

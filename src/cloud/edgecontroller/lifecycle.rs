@@ -17,7 +17,8 @@ use serde_json::{json, Value};
 
 use super::place::pod_node;
 use super::upstream::set_conditions;
-use crate::cloud::status::{merge, new_uid, rfc3339_now, update_status, StatusError};
+use crate::cloud::status::{update_status, StatusError};
+use crate::kube::{merge, new_uid, rfc3339_now};
 use crate::cloud::store::{Store, StoreError};
 use crate::config::EdgeControllerConfig;
 
@@ -62,7 +63,7 @@ impl Lifecycle {
         let deadline = Instant::now() + Duration::from_secs(cfg.node_startup_grace_s);
         for s in store.list("nodes/")?.0 {
             let Ok(v) = serde_json::from_slice::<Value>(&s.value) else { continue };
-            let ready = crate::cloud::nodeset::items(&v, "/status/conditions")
+            let ready = crate::kube::items(&v, "/status/conditions")
                 .any(|c| c["type"] == "Ready" && c["status"] == "True");
             if let (true, Some(name)) = (ready, v.pointer("/metadata/name").and_then(Value::as_str)) {
                 unconfirmed.insert(name.to_string(), deadline);
@@ -110,7 +111,7 @@ impl Lifecycle {
             }
         }
         update_status(store, &key, |_, st| {
-            let old = crate::cloud::nodeset::items(st, "/conditions").find(|c| c["type"] == "Ready").cloned();
+            let old = crate::kube::items(st, "/conditions").find(|c| c["type"] == "Ready").cloned();
             set_conditions(st, vec![ready_condition(ready, old.as_ref())]);
             if let Some(i) = &info {
                 merge(st, &json!({ "nodeInfo": i }));

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
-use crate::cloud::nodeset::{items, split_key};
+use crate::kube::{items, split_key};
 
 /// Store prefixes EdgeController places, with their edge cache kinds.
 pub const KINDS: &[(&str, &str)] = &[("pods/", "pod"), ("configmaps/", "configmap"), ("secrets/", "secret"), ("nodes/", "node")];

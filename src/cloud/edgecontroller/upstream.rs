@@ -10,7 +10,8 @@
 use serde_json::Value;
 
 use super::place::pod_node;
-use crate::cloud::status::{merge, update_status, StatusError, Written};
+use crate::cloud::status::{update_status, StatusError, Written};
+use crate::kube::merge;
 use crate::cloud::store::Store;
 
 /// Apply one report from `node` about `resource`. Err = refused (the reason

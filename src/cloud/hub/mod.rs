@@ -34,6 +34,7 @@ use crate::core::{timeout, Context, Message, Module, ModuleError, ModuleFuture, 
 use crate::proto::ws::{self, Incoming};
 use crate::proto::{Frame, Hello, Welcome};
 use crate::tls::{self, CertAuthority};
+use crate::core::Reply;
 
 pub const NAME: &str = "cloudhub";
 
@@ -256,8 +257,8 @@ impl Hub {
                     Ok(Some((version, content))) => {
                         crate::store::to_bytes(&crate::proto::ObjectChange { key: rest.clone(), version, content: Some(content) })
                     }
-                    Ok(None) => format!("error: {rest} is not in node {node}'s set").into_bytes(),
-                    Err(e) => format!("error: {e}").into_bytes(),
+                    Ok(None) => Reply::Error(format!("{rest} is not in node {node}'s set")).encode(),
+                    Err(e) => Reply::error(e),
                 };
                 if let Err(e) = ctx.respond(&msg, reply) {
                     log::warn!(target: NAME, "node {node}: query reply not delivered: {e}");
@@ -270,7 +271,7 @@ impl Hub {
                 let Some(session) = nodes.session(&node) else {
                     log::debug!(target: NAME, "node {node} is not connected: message {} ({}) not sent", msg.id, msg.resource);
                     if ctx.router.is_waiting(msg.id) {
-                        let _ = ctx.respond(&msg, format!("error: 502 node {node} is not connected").into_bytes());
+                        let _ = ctx.respond(&msg, Reply::Error(format!("502 node {node} is not connected")).encode());
                     }
                     return;
                 };
@@ -289,11 +290,11 @@ impl Hub {
                         let _ = s.poke.try_send(());
                     }
                 }
-                b"ok".to_vec()
+                Reply::Ok.encode()
             }
             Err(e) => {
                 log::error!(target: NAME, "node {node}: {} {rest}: {e}", msg.operation);
-                format!("error: {e}").into_bytes()
+                Reply::error(e)
             }
         };
         if ctx.router.is_waiting(msg.id) {

@@ -17,6 +17,7 @@ use super::{Hub, NAME};
 use crate::core::Message;
 use crate::proto::ws::{self, Incoming};
 use crate::proto::{Frame, ObjectChange};
+use crate::core::Reply;
 
 /// Object frames in flight per node before the cloud waits for acks.
 pub const WINDOW: usize = 128;
@@ -191,7 +192,7 @@ impl Hub {
             Some(module) => {
                 let res = msg.resource.clone();
                 match self.router.request(module, msg, self.request_timeout).await {
-                    Ok(reply) if reply.content.starts_with(b"error") => {
+                    Ok(reply) if Reply::error_of(&reply.content).is_some() => {
                         log::warn!(target: NAME, "node {node}: {module} rejected upstream message {seq} ({res}): {}", reply.content_text())
                     }
                     Ok(_) => {}
@@ -209,9 +210,9 @@ impl Hub {
         if m.group == "hub" && m.operation != "query" && m.parent_id.is_none() {
             log::warn!(target: NAME, "node {node}: refused `{}` on {} addressed to the hub", m.operation, m.resource);
             // Tell a waiting edge module at once rather than let it time out.
-            let why = format!("error: refused: an edge may only query the hub, not `{}`", m.operation);
+            let why = Reply::Error(format!("refused: an edge may only query the hub, not `{}`", m.operation));
             if let Some(s) = self.nodes.borrow().session(node) {
-                let _ = s.try_send(Frame::Message(m.reply(NAME, why.into_bytes())));
+                let _ = s.try_send(Frame::Message(m.reply(NAME, why.encode())));
             }
             return;
         }

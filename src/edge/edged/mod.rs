@@ -29,8 +29,10 @@ use crate::config::EdgedConfig;
 use crate::core::{Context, Module, ModuleError, ModuleFuture};
 use crate::proto::ObjectChange;
 use cri::Cri;
+use crate::edge::names;
+use crate::core::Reply;
 
-pub const NAME: &str = "edged";
+pub const NAME: &str = crate::edge::names::EDGED;
 
 pub struct Edged {
     cfg: EdgedConfig,
@@ -76,12 +78,12 @@ impl Module for Edged {
         NAME
     }
     fn also_groups(&self) -> &'static [&'static str] {
-        &["metachange", "connection"]
+        &[names::GROUP_METACHANGE, names::GROUP_CONNECTION]
     }
     fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
         Box::pin(async move {
-            let q = ctx.message("meta", "pod", "list", Vec::new());
-            let r = ctx.request(crate::edge::meta::NAME, q).await.map_err(|e| ModuleError::new(format!("listing pods from metamanager: {e}")))?;
+            let q = ctx.message(names::GROUP_META, "pod", "list", Vec::new());
+            let r = ctx.request(crate::edge::names::METAMANAGER, q).await.map_err(|e| ModuleError::new(format!("listing pods from metamanager: {e}")))?;
             let listed: Vec<ObjectChange> = crate::store::from_bytes(&r.content).map_err(|e| ModuleError::new(format!("listing pods: {e}")))?;
             ctx.ready();
             // Absolute: the runtime resolves mount sources and log paths on its own.
@@ -116,7 +118,7 @@ impl Module for Edged {
                     None => dirty = true,
                     Some(None) => return Ok(()),
                     Some(Some(m)) => match (m.group.as_str(), m.operation.as_str()) {
-                        ("metachange", _) => {
+                        (names::GROUP_METACHANGE, _) => {
                             if let Ok(c) = crate::store::from_bytes::<ObjectChange>(&m.content) {
                                 match c.key.split('/').nth(1) {
                                     Some("pod") => {
@@ -131,7 +133,7 @@ impl Module for Edged {
                                 }
                             }
                         }
-                        ("connection", "connected") => {
+                        (names::GROUP_CONNECTION, "connected") => {
                             // Say everything again: the cloud may have marked our pods Unknown.
                             for k in st.known.values_mut() {
                                 k.reported = None;
@@ -150,8 +152,8 @@ impl Module for Edged {
 impl State<'_> {
     async fn report(&self, resource: &str, body: &Value) {
         let m = self.ctx.message("edgecontroller", resource, "report", serde_json::to_vec(body).unwrap_or_default());
-        match self.ctx.request(crate::edge::hub::NAME, m).await {
-            Ok(r) if r.content.starts_with(b"stored") => log::debug!(target: NAME, "{resource}: {}", r.content_text()),
+        match self.ctx.request(crate::edge::names::EDGEHUB, m).await {
+            Ok(r) if matches!(Reply::parse(&r.content), Some(Reply::Stored(_))) => log::debug!(target: NAME, "{resource}: {}", r.content_text()),
             Ok(r) => log::warn!(target: NAME, "{resource}: status not stored: {}", r.content_text()),
             Err(e) => log::warn!(target: NAME, "{resource}: status not stored: {e}"),
         }
@@ -235,7 +237,7 @@ impl State<'_> {
                 log::warn!(target: NAME, "pod {}/{}: {e}", pod.namespace, pod.name);
                 sync::PodFacts { problem: Some(("RuntimeError".into(), e.to_string())), ..Default::default() }
             });
-            let k = self.known.entry(pod.uid.clone()).or_insert_with(|| Known { key: key.clone(), start: crate::cloud::status::rfc3339_now(), grace_s: pod.grace_s, reported: None });
+            let k = self.known.entry(pod.uid.clone()).or_insert_with(|| Known { key: key.clone(), start: crate::kube::rfc3339_now(), grace_s: pod.grace_s, reported: None });
             k.grace_s = pod.grace_s;
             let st = status::pod_status(&pod, &facts, &k.start, &self.host_ip);
             let s = st.to_string();

@@ -36,7 +36,7 @@ fn mem_kib() -> u64 {
 
 /// `runtime`: Ok((name, version)) when the runtime answers, Err(why) if not.
 pub fn status(runtime: &Result<(String, String), String>) -> Value {
-    let now = crate::cloud::status::rfc3339_now();
+    let now = crate::kube::rfc3339_now();
     let capacity = json!({"cpu": cpus().to_string(), "memory": format!("{}Ki", mem_kib()), "pods": "110"});
     let (ready, reason, message, version) = match runtime {
         Ok((name, v)) => ("True", "KubeletReady", format!("hive edged is running pods through {name} {v}"), format!("{name}://{v}")),

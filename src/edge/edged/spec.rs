@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use crate::cloud::nodeset::items;
+use crate::kube::items;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Restart {

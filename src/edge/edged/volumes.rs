@@ -16,13 +16,15 @@ use serde_json::Value;
 use super::cri::api::{KeyValue, Mount};
 use super::spec::{Container, Env, Pod, Volume};
 use crate::core::Context;
+use crate::edge::names;
+use crate::core::Reply;
 
 /// An object from MetaManager by cache key.
 async fn get(ctx: &Context, key: &str) -> Result<Value, String> {
-    let q = ctx.message("meta", key, "get", Vec::new());
-    let r = ctx.request(crate::edge::meta::NAME, q).await.map_err(|e| format!("{key}: {e}"))?;
-    if r.content.starts_with(b"error") {
-        return Err(r.content_text().trim_start_matches("error: ").to_string());
+    let q = ctx.message(names::GROUP_META, key, "get", Vec::new());
+    let r = ctx.request(crate::edge::names::METAMANAGER, q).await.map_err(|e| format!("{key}: {e}"))?;
+    if let Some(why) = Reply::error_of(&r.content) {
+        return Err(why);
     }
     serde_json::from_slice(&r.content).map_err(|e| format!("{key}: not JSON: {e}"))
 }

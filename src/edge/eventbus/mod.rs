@@ -23,8 +23,9 @@ use smol::future::FutureExt as _;
 
 use crate::config::{EventBusConfig, MqttMode};
 use crate::core::{Context, Message, Module, ModuleError, ModuleFuture};
+use crate::core::Reply;
 
-pub const NAME: &str = "eventbus";
+pub const NAME: &str = crate::edge::names::EVENTBUS;
 
 pub struct EventBus {
     cfg: EventBusConfig,
@@ -115,13 +116,13 @@ impl Module for EventBus {
 fn from_module(ctx: &Context, bus: &mut Bus, m: Message) {
     let reply = match m.operation.as_str() {
         "publish" => match bus.publish(&m.resource, m.content.clone()) {
-            Ok(()) => b"ok".to_vec(),
+            Ok(()) => Reply::Ok.encode(),
             Err(e) => {
                 log::warn!(target: NAME, "{e}");
-                format!("error: {e}").into_bytes()
+                Reply::error(e)
             }
         },
-        other => format!("error: eventbus does not know operation `{other}`").into_bytes(),
+        other => Reply::Error(format!("eventbus does not know operation `{other}`")).encode(),
     };
     if ctx.router.is_waiting(m.id) {
         let _ = ctx.respond(&m, reply);
@@ -139,7 +140,7 @@ fn to_modules(ctx: &Context, topic: String, payload: Vec<u8>) {
         topics::Route::Upload => {
             // Durable: stored in EdgeHub's outbox before it counts as sent.
             let m = ctx.message("upload", &topic, "event", payload);
-            if let Err(e) = ctx.router.send(crate::edge::hub::NAME, m) {
+            if let Err(e) = ctx.router.send(crate::edge::names::EDGEHUB, m) {
                 log::warn!(target: NAME, "{topic}: upload not queued for the cloud: {e}");
             }
         }

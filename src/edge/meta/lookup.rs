@@ -14,6 +14,8 @@ use super::store::MetaStore;
 use super::NAME;
 use crate::core::{Message, Router};
 use crate::proto::ObjectChange;
+use crate::edge::names;
+use crate::core::Reply;
 
 /// How long a miss waits for the cloud.
 pub const CLOUD_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,12 +39,12 @@ impl Lookup {
             Ok(None) => {}
             Err(e) => return Err(LookupError::Failed(e.to_string())),
         }
-        let q = Message::new(NAME, "hub", key, "query", Vec::new());
-        let reply = match self.router.request(crate::edge::hub::NAME, q, CLOUD_QUERY_TIMEOUT).await {
+        let q = Message::new(NAME, names::GROUP_HUB, key, "query", Vec::new());
+        let reply = match self.router.request(crate::edge::names::EDGEHUB, q, CLOUD_QUERY_TIMEOUT).await {
             Ok(r) => r,
             Err(e) => return Err(LookupError::NotFound(format!("{key} not found locally, and the cloud did not answer: {e}"))),
         };
-        if reply.content.starts_with(b"error") {
+        if Reply::error_of(&reply.content).is_some() {
             return Err(LookupError::NotFound(format!("{key} not found locally; cloud: {}", reply.content_text())));
         }
         let change: ObjectChange = crate::store::from_bytes(&reply.content).map_err(|e| LookupError::Failed(format!("cloud answer for {key}: {e}")))?;

@@ -31,8 +31,10 @@ pub use store::{Change, MetaStore};
 use crate::core::{Context, Module, ModuleError, ModuleFuture};
 use crate::proto::ObjectChange;
 use crate::store::to_bytes;
+use crate::edge::names;
+use crate::core::Reply;
 
-pub const NAME: &str = "metamanager";
+pub const NAME: &str = crate::edge::names::METAMANAGER;
 
 pub struct MetaManager {
     db: sled::Db,
@@ -50,7 +52,7 @@ impl Module for MetaManager {
         NAME
     }
     fn group(&self) -> &'static str {
-        "meta"
+        names::GROUP_META
     }
     fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
         Box::pin(async move {
@@ -83,19 +85,19 @@ async fn handle_messages(ctx: &Context, ex: &smol::LocalExecutor<'_>, store: &Me
                             lookup.watchers.borrow_mut().notify(&c);
                             announce(ctx, &change);
                         }
-                        b"ok".to_vec()
+                        Reply::Ok.encode()
                     }
-                    Err(e) => format!("error: {e}").into_bytes(),
+                    Err(e) => Reply::error(e),
                 },
-                Err(e) => format!("error: bad apply request: {e}").into_bytes(),
+                Err(e) => Reply::Error(format!("bad apply request: {e}")).encode(),
             },
             "list" => match list(store, &msg.resource) {
                 Ok(v) => to_bytes(&v),
-                Err(e) => format!("error: {e}").into_bytes(),
+                Err(e) => Reply::error(e),
             },
             "inventory" => match store.inventory() {
                 Ok(inv) => to_bytes(&inv),
-                Err(e) => format!("error: {e}").into_bytes(),
+                Err(e) => Reply::error(e),
             },
             "get" => {
                 // A miss may wait for the cloud: never hold up the loop (EdgeHub
@@ -104,7 +106,7 @@ async fn handle_messages(ctx: &Context, ex: &smol::LocalExecutor<'_>, store: &Me
                 ex.spawn(async move {
                     let reply = match l.get(&msg.resource).await {
                         Ok(content) => content,
-                        Err(LookupError::NotFound(m)) | Err(LookupError::Failed(m)) => format!("error: {m}").into_bytes(),
+                        Err(LookupError::NotFound(m)) | Err(LookupError::Failed(m)) => Reply::error(m),
                     };
                     if let Err(e) = router.respond(NAME, &msg, reply) {
                         log::warn!(target: NAME, "reply to {} not delivered: {e}", msg.source);
@@ -113,7 +115,7 @@ async fn handle_messages(ctx: &Context, ex: &smol::LocalExecutor<'_>, store: &Me
                 .detach();
                 continue;
             }
-            other => format!("error: metamanager does not know operation `{other}`").into_bytes(),
+            other => Reply::Error(format!("metamanager does not know operation `{other}`")).encode(),
         };
         if let Err(e) = ctx.respond(&msg, reply) {
             log::warn!(target: NAME, "reply to {} not delivered: {e}", msg.source);
@@ -134,8 +136,8 @@ fn list(store: &MetaStore, kind: &str) -> Result<Vec<ObjectChange>, crate::store
 /// Tell group `metachange` (if anyone listens) what changed.
 fn announce(ctx: &Context, change: &ObjectChange) {
     let op = if change.content.is_some() { "upsert" } else { "delete" };
-    let m = ctx.message("metachange", &change.key, op, to_bytes(change));
-    match ctx.router.send_to_group("metachange", m) {
+    let m = ctx.message(names::GROUP_METACHANGE, &change.key, op, to_bytes(change));
+    match ctx.router.send_to_group(names::GROUP_METACHANGE, m) {
         Ok(_) | Err(crate::core::RouterError::EmptyGroup(_)) => {}
         Err(e) => log::warn!(target: NAME, "change of {} not announced: {e}", change.key),
     }

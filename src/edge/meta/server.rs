@@ -101,8 +101,7 @@ fn route(path: &str) -> Result<Query, Response<Body>> {
 impl Query {
     /// Does cache key `<ns>/<kind>/<name>` belong to this query?
     fn matches(&self, key: &str) -> bool {
-        let mut it = key.splitn(3, '/');
-        let (ns, kind, name) = (it.next().unwrap_or(""), it.next().unwrap_or(""), it.next().unwrap_or(""));
+        let (ns, kind, name) = crate::kube::split_key(key);
         kind == self.res.kind
             && self.ns.as_deref().is_none_or(|n| n == ns)
             && self.name.as_deref().is_none_or(|n| n == name)

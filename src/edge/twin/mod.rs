@@ -33,8 +33,10 @@ use crate::proto::ObjectChange;
 use model::{error, event_id, message, Device};
 use topic::Action;
 use update::{Desired, Outcome};
+use crate::edge::names;
+use crate::core::Reply;
 
-pub const NAME: &str = "devicetwin";
+pub const NAME: &str = crate::edge::names::DEVICETWIN;
 /// Largest twin message accepted from a device, bytes.
 pub const MAX_PAYLOAD: usize = 64 * 1024;
 
@@ -66,7 +68,7 @@ impl Module for DeviceTwin {
         "twin"
     }
     fn also_groups(&self) -> &'static [&'static str] {
-        &["metachange", "connection"]
+        &[names::GROUP_METACHANGE, names::GROUP_CONNECTION]
     }
     fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
         Box::pin(async move {
@@ -86,11 +88,11 @@ impl Module for DeviceTwin {
             st.push_desired("edge start", None);
             while let Some(m) = ctx.recv().await {
                 match (m.group.as_str(), m.operation.as_str()) {
-                    ("metachange", _) => match crate::store::from_bytes::<ObjectChange>(&m.content) {
+                    (names::GROUP_METACHANGE, _) => match crate::store::from_bytes::<ObjectChange>(&m.content) {
                         Ok(c) => st.on_object(c).await,
                         Err(e) => log::warn!(target: NAME, "bad metachange for {}: {e}", m.resource),
                     },
-                    ("connection", "connected") => st.push_desired("cloud connected", None),
+                    (names::GROUP_CONNECTION, "connected") => st.push_desired("cloud connected", None),
                     (_, "subscribed") => st.push_desired("a device subscribed", Some(&m.resource)),
                     (_, "mqtt") => st.on_mqtt(&m).await,
                     _ => {}
@@ -103,8 +105,8 @@ impl Module for DeviceTwin {
 
 /// MetaManager's objects of `kind`.
 async fn list(ctx: &Context, kind: &str) -> Result<Vec<ObjectChange>, String> {
-    let q = ctx.message("meta", kind, "list", Vec::new());
-    let r = ctx.request(crate::edge::meta::NAME, q).await.map_err(|e| format!("listing {kind}s from metamanager: {e}"))?;
+    let q = ctx.message(names::GROUP_META, kind, "list", Vec::new());
+    let r = ctx.request(crate::edge::names::METAMANAGER, q).await.map_err(|e| format!("listing {kind}s from metamanager: {e}"))?;
     crate::store::from_bytes(&r.content).map_err(|e| format!("listing {kind}s: {e}: {}", r.content_text()))
 }
 
@@ -120,19 +122,18 @@ fn model_type(t: &str) -> String {
 impl State<'_> {
     fn publish(&self, topic: &str, payload: Vec<u8>) {
         let m = self.ctx.message("bus", topic, "publish", payload);
-        if let Err(e) = self.ctx.router.send(crate::edge::eventbus::NAME, m) {
+        if let Err(e) = self.ctx.router.send(crate::edge::names::EVENTBUS, m) {
             log::debug!(target: NAME, "{topic}: not published: {e}");
         }
     }
 
     /// A Device or DeviceModel object from the cloud was added, changed or removed.
     async fn on_object(&mut self, c: ObjectChange) {
-        let mut parts = c.key.splitn(3, '/');
-        let (ns, kind, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let (ns, kind, name) = crate::kube::split_key(&c.key);
         let obj: Option<Value> = c.content.as_deref().and_then(|b| serde_json::from_slice(b).ok());
         match (kind, obj) {
             ("devicemodel", Some(v)) => {
-                let props = crate::cloud::nodeset::items(&v, "/spec/properties")
+                let props = crate::kube::items(&v, "/spec/properties")
                     .filter_map(|p| Some((p["name"].as_str()?.to_string(), model_type(p["type"].as_str().unwrap_or("")))))
                     .collect();
                 self.model_changed(&c.key, props).await;
@@ -185,7 +186,7 @@ impl State<'_> {
         let id = format!("{ns}/{name}");
         let model = v.pointer("/spec/deviceModelRef/name").and_then(Value::as_str).map(|m| format!("{ns}/devicemodel/{m}")).unwrap_or_default();
         let types = self.models.get(&model);
-        let props: Vec<Desired> = crate::cloud::nodeset::items(v, "/spec/properties")
+        let props: Vec<Desired> = crate::kube::items(v, "/spec/properties")
             .filter_map(|p| {
                 let pname = p["name"].as_str()?.to_string();
                 let ty = p.pointer("/desired/metadata/type").and_then(Value::as_str).map(model_type).or_else(|| types.and_then(|t| t.get(&pname).cloned())).unwrap_or_else(|| "string".into());
@@ -350,7 +351,7 @@ impl State<'_> {
             return;
         }
         dev.state = state.clone();
-        dev.last_online = if matches!(state.to_ascii_lowercase().as_str(), "online" | "ok") { crate::cloud::status::rfc3339_now() } else { String::new() };
+        dev.last_online = if matches!(state.to_ascii_lowercase().as_str(), "online" | "ok") { crate::kube::rfc3339_now() } else { String::new() };
         let dev = dev.clone();
         if let Err(e) = self.store.put(&dev) {
             log::error!(target: NAME, "device {}: {e}", dev.id);
@@ -373,8 +374,8 @@ impl State<'_> {
     /// A durable report for DeviceController (EdgeHub's outbox, coalesced per resource).
     async fn report(&self, resource: &str, body: Value) {
         let m = self.ctx.message("devicecontroller", resource, "report", serde_json::to_vec(&body).unwrap_or_default());
-        match self.ctx.request(crate::edge::hub::NAME, m).await {
-            Ok(r) if r.content.starts_with(b"stored") => {}
+        match self.ctx.request(crate::edge::names::EDGEHUB, m).await {
+            Ok(r) if matches!(Reply::parse(&r.content), Some(Reply::Stored(_))) => {}
             Ok(r) => log::warn!(target: NAME, "{resource}: report not stored: {}", r.content_text()),
             Err(e) => log::warn!(target: NAME, "{resource}: report not stored: {e}"),
         }

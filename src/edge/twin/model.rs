@@ -128,7 +128,7 @@ impl Device {
 
 /// A fresh KubeEdge-style event id (UUID v4 text).
 pub fn event_id() -> String {
-    crate::cloud::status::new_uid()
+    crate::kube::new_uid()
 }
 
 /// `{"event_id", "timestamp"}` plus `rest`.

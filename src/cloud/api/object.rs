@@ -1,0 +1,100 @@
+//! Objects on their way into and out of the store: checked and completed
+//! for their endpoint (kind, apiVersion, name, namespace, uid, creation
+//! time), their resourceVersion put in on the way out.
+//!
+//! Owns: those rules. Objects are kept without `metadata.resourceVersion`;
+//! the store's revision is the version. Must not route or talk HTTP beyond
+//! building a JSON response.
+
+use hyper::{Response, StatusCode};
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+use super::route::{valid_name, Target};
+use crate::cloud::store::Stored;
+use crate::http::{self, Body};
+
+/// The object as the API shows it: with its resourceVersion.
+pub fn shown(s: &Stored) -> Result<Value, ApiError> {
+    let mut v: Value = serde_json::from_slice(&s.value).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", format!("{}: {e}", s.key)))?;
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.insert("resourceVersion".into(), Value::String(s.rev.to_string()));
+    }
+    Ok(v)
+}
+
+/// Check and complete an object for `t`; returns its name and the object to store.
+pub fn prepare(t: &Target, mut v: Value, creating: bool) -> Result<(String, Value), ApiError> {
+    let obj = v.as_object_mut().ok_or_else(|| ApiError::bad("the body must be a JSON object"))?;
+    let api_version = t.res.api_version();
+    match obj.get("kind").and_then(Value::as_str) {
+        Some(k) if k != t.res.kind => return Err(ApiError::bad(format!("kind: `{k}` sent to the {} endpoint", t.res.plural))),
+        _ => {}
+    }
+    match obj.get("apiVersion").and_then(Value::as_str) {
+        Some(a) if a != api_version => return Err(ApiError::bad(format!("apiVersion: `{a}`, this endpoint serves {api_version}"))),
+        _ => {}
+    }
+    obj.insert("kind".into(), Value::String(t.res.kind.into()));
+    obj.insert("apiVersion".into(), Value::String(api_version));
+    let meta = obj.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    let meta = meta.as_object_mut().ok_or_else(|| ApiError::bad("metadata: must be an object"))?;
+    let name = match meta.get("name").and_then(Value::as_str) {
+        Some(n) => n.to_string(),
+        None => match (meta.get("generateName").and_then(Value::as_str), creating) {
+            (Some(g), true) => format!("{g}{:05x}", fastrand::u32(..0xfffff)),
+            _ => t.name.clone().ok_or_else(|| ApiError::bad("metadata.name: required"))?,
+        },
+    };
+    if !valid_name(&name) {
+        return Err(ApiError::bad(format!("metadata.name: `{name}` is not a valid name (lowercase letters, digits, '-', '.')")));
+    }
+    if let Some(path_name) = &t.name {
+        if *path_name != name {
+            return Err(ApiError::bad(format!("metadata.name: `{name}` does not match `{path_name}` in the URL")));
+        }
+    }
+    meta.insert("name".into(), Value::String(name.clone()));
+    if t.res.namespaced {
+        let ns = t.ns.clone().unwrap_or_else(|| "default".into());
+        match meta.get("namespace").and_then(Value::as_str) {
+            Some(n) if n != ns => return Err(ApiError::bad(format!("metadata.namespace: `{n}` does not match `{ns}` in the URL"))),
+            _ => {}
+        }
+        meta.insert("namespace".into(), Value::String(ns));
+    } else {
+        meta.remove("namespace");
+    }
+    meta.remove("resourceVersion");
+    if creating {
+        meta.entry("uid").or_insert(Value::String(crate::kube::new_uid()));
+        meta.insert("creationTimestamp".into(), Value::String(crate::kube::rfc3339_now()));
+    }
+    Ok((name, v))
+}
+
+pub fn rv_of(v: &Value) -> Result<Option<u64>, ApiError> {
+    match v.pointer("/metadata/resourceVersion") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => s.parse().map(Some).map_err(|_| ApiError::bad(format!("metadata.resourceVersion: `{s}` is not a revision"))),
+        Some(other) => Err(ApiError::bad(format!("metadata.resourceVersion: must be a string, not {other}"))),
+    }
+}
+
+pub fn encode(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+pub fn ok_json(code: StatusCode, v: &Value) -> Response<Body> {
+    http::json(code, encode(v))
+}
+
+/// uid and creationTimestamp are the server's.
+pub fn keep_identity(next: &mut Value, cur: &Value) {
+    for f in ["uid", "creationTimestamp"] {
+        if let (Some(m), Some(v)) = (next.get_mut("metadata").and_then(Value::as_object_mut), cur.pointer(&format!("/metadata/{f}"))) {
+            m.insert(f.into(), v.clone());
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The edge role's config: its modules and their sections, with defaults
+//! and the edge's half of the checks.
+//!
+//! Owns: those types. Must not load files or start anything.
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::locate::{invalid_at, ConfigError};
+use super::{HostPort, Role, RuntimeConfig};
+
+/// Edge modules by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EdgeModule {
+    EdgeHub,
+    MetaManager,
+    Edged,
+    EventBus,
+    DeviceTwin,
+    ServiceBus,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeHubConfig {
+    /// The CloudHub to connect to.
+    pub server: HostPort,
+    /// Websocket ping interval (s); the cloud is presumed gone after 3 silent intervals.
+    pub ping_interval_s: u64,
+    /// Reconnect backoff: exponential with full jitter between these bounds (ms).
+    pub backoff_min_ms: u64,
+    pub backoff_max_ms: u64,
+    /// TCP + TLS + websocket connect timeout (ms).
+    pub connect_timeout_ms: u64,
+    /// Largest frame accepted or sent, bytes.
+    pub max_frame_bytes: usize,
+    /// Messages for the cloud held in memory while offline; beyond it the oldest are dropped and counted.
+    pub offline_queue: usize,
+    /// Events kept in the durable outbox; beyond it the oldest are dropped and counted.
+    pub outbox_max_events: usize,
+}
+
+impl Default for EdgeHubConfig {
+    fn default() -> Self {
+        EdgeHubConfig {
+            server: HostPort { host: "127.0.0.1".into(), port: 10000 },
+            ping_interval_s: 15,
+            backoff_min_ms: 500,
+            backoff_max_ms: 30_000,
+            connect_timeout_ms: 10_000,
+            max_frame_bytes: 4 << 20,
+            offline_queue: 1000,
+            outbox_max_events: 10_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetaServerConfig {
+    /// Edge-local read API (KubeEdge's MetaServer).
+    pub listen: SocketAddr,
+}
+
+impl Default for MetaServerConfig {
+    fn default() -> Self {
+        MetaServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 10550)) }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MqttMode {
+    Internal,
+    External,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventBusConfig {
+    /// `internal`: in-process broker on `listen`; `external`: client of `external`.
+    pub mode: MqttMode,
+    pub listen: SocketAddr,
+    pub external: HostPort,
+    /// Device clients must log in with these (internal); hive logs in with
+    /// them (external). Empty = no authentication.
+    pub username: String,
+    pub password: String,
+    /// Largest MQTT payload accepted, bytes (twin documents are capped at 64 KiB).
+    pub max_payload_bytes: usize,
+    /// Device clients the internal broker accepts at once.
+    pub max_clients: usize,
+    /// Per subscription filter, how much the internal broker keeps for
+    /// subscribers that lag behind, bytes; beyond it the oldest are dropped.
+    pub max_backlog_bytes: usize,
+}
+
+impl Default for EventBusConfig {
+    fn default() -> Self {
+        EventBusConfig {
+            mode: MqttMode::Internal,
+            listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            external: HostPort { host: "127.0.0.1".into(), port: 1883 },
+            username: String::new(),
+            password: String::new(),
+            max_payload_bytes: 128 << 10,
+            max_clients: 256,
+            max_backlog_bytes: 4 << 20,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgedConfig {
+    /// The container runtime's CRI socket.
+    pub runtime_socket: PathBuf,
+    /// Timeout of one CRI call (ms).
+    pub runtime_timeout_ms: u64,
+    /// How often pods are checked against the runtime (ms).
+    pub sync_period_ms: u64,
+    /// First restart delay of a failed container (ms); doubles up to 300 s.
+    pub backoff_base_ms: u64,
+}
+
+impl Default for EdgedConfig {
+    fn default() -> Self {
+        EdgedConfig {
+            runtime_socket: PathBuf::from("/run/containerd/containerd.sock"),
+            runtime_timeout_ms: 120_000,
+            sync_period_ms: 1000,
+            backoff_base_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceBusConfig {
+    /// How long an app on 127.0.0.1 may take to answer a call from the cloud (ms).
+    pub timeout_ms: u64,
+    /// Largest request or response body passed through, bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServiceBusConfig {
+    fn default() -> Self {
+        ServiceBusConfig { timeout_ms: 10_000, max_body_bytes: 1 << 20 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeConfig {
+    pub role: Option<Role>,
+    /// Where the edge keeps its sled cache, outbox and certificates.
+    pub data_dir: PathBuf,
+    /// Cache of the edge's sled database, bytes (it is a rebuildable cache; keep it small).
+    pub db_cache_bytes: u64,
+    /// Node name; empty = the name in the node certificate.
+    pub node_name: String,
+    pub modules: Vec<EdgeModule>,
+    pub runtime: RuntimeConfig,
+    pub edgehub: EdgeHubConfig,
+    pub metaserver: MetaServerConfig,
+    pub eventbus: EventBusConfig,
+    pub servicebus: ServiceBusConfig,
+    pub edged: EdgedConfig,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            role: Some(Role::Edge),
+            data_dir: PathBuf::from("./hive-data/edge"),
+            db_cache_bytes: 2 << 20,
+            node_name: String::new(),
+            modules: vec![EdgeModule::EdgeHub, EdgeModule::MetaManager, EdgeModule::EventBus, EdgeModule::DeviceTwin, EdgeModule::ServiceBus, EdgeModule::Edged],
+            runtime: RuntimeConfig::default(),
+            edgehub: EdgeHubConfig::default(),
+            metaserver: MetaServerConfig::default(),
+            eventbus: EventBusConfig::default(),
+            servicebus: ServiceBusConfig::default(),
+            edged: EdgedConfig::default(),
+        }
+    }
+}
+
+
+/// The edge's checks that types cannot express.
+pub(super) fn check(c: &EdgeConfig, name: &str, text: &str, frame_range: RangeInclusive<usize>, frame_msg: String) -> Result<(), ConfigError> {
+        let h = &c.edgehub;
+        if !frame_range.contains(&h.max_frame_bytes) {
+            return Err(invalid_at(name, text, "edgehub", "max_frame_bytes", frame_msg));
+        }
+        for (key, v) in [("ping_interval_s", h.ping_interval_s), ("backoff_min_ms", h.backoff_min_ms), ("connect_timeout_ms", h.connect_timeout_ms)] {
+            if v == 0 {
+                return Err(invalid_at(name, text, "edgehub", key, "must be more than 0".into()));
+            }
+        }
+        if h.backoff_max_ms < h.backoff_min_ms {
+            return Err(invalid_at(name, text, "edgehub", "backoff_max_ms", "must not be below backoff_min_ms".into()));
+        }
+        if !c.node_name.is_empty() {
+            if let Err(e) = crate::tls::check_node_name(&c.node_name) {
+                return Err(invalid_at(name, text, "", "node_name", e.to_string()));
+            }
+        }
+    Ok(())
+}
