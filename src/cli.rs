@@ -210,10 +210,7 @@ pub fn invocation(argv0: &str) -> Result<Invocation, String> {
         "hive" => Ok(Invocation::Hive),
         "cloud" | "hive-cloud" => Ok(Invocation::Role("cloud")),
         "edge" | "hive-edge" => Ok(Invocation::Role("edge")),
-        other => Err(format!(
-            "hive: unknown program name `{other}`; run this binary as one of: {}",
-            PROGRAM_NAMES.join(", ")
-        )),
+        other => Err(format!("hive: unknown program name `{other}`; run this binary as one of: {}", PROGRAM_NAMES.join(", "))),
     }
 }
 
@@ -235,12 +232,8 @@ pub fn take_verbosity(args: Vec<String>) -> (Vec<String>, i32) {
             }
             "--verbose" => level += 1,
             "--quiet" => level -= 1,
-            s if s.len() > 1 && s.starts_with('-') && !s.starts_with("--") && s[1..].chars().all(|c| c == 'v') => {
-                level += (s.len() - 1) as i32
-            }
-            s if s.len() > 1 && s.starts_with('-') && !s.starts_with("--") && s[1..].chars().all(|c| c == 'q') => {
-                level -= (s.len() - 1) as i32
-            }
+            s if s.len() > 1 && s.starts_with('-') && !s.starts_with("--") && s[1..].chars().all(|c| c == 'v') => level += (s.len() - 1) as i32,
+            s if s.len() > 1 && s.starts_with('-') && !s.starts_with("--") && s[1..].chars().all(|c| c == 'q') => level -= (s.len() - 1) as i32,
             _ => rest.push(a),
         }
     }

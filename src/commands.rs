@@ -8,13 +8,7 @@ use crate::config::{self, Role, Source, PROFILES};
 use crate::EXIT_USAGE;
 
 pub fn version() -> i32 {
-    println!(
-        "hive {} (commit {}, target {}, features: {})",
-        env!("CARGO_PKG_VERSION"),
-        env!("HIVE_GIT_COMMIT"),
-        env!("HIVE_TARGET"),
-        env!("HIVE_FEATURES")
-    );
+    println!("hive {} (commit {}, target {}, features: {})", env!("CARGO_PKG_VERSION"), env!("HIVE_GIT_COMMIT"), env!("HIVE_TARGET"), env!("HIVE_FEATURES"));
     0
 }
 
@@ -99,11 +93,7 @@ pub fn install_links(c: &InstallLinksCmd) -> i32 {
 /// Ok(false) if the link is already what we want.
 fn link_one(exe: &Path, link: &Path, hard: bool, force: bool) -> Result<bool, String> {
     if let Ok(meta) = std::fs::symlink_metadata(link) {
-        let same = if hard {
-            same_file(exe, link)
-        } else {
-            meta.file_type().is_symlink() && std::fs::read_link(link).map(|t| t == exe).unwrap_or(false)
-        };
+        let same = if hard { same_file(exe, link) } else { meta.file_type().is_symlink() && std::fs::read_link(link).map(|t| t == exe).unwrap_or(false) };
         if same {
             return Ok(false);
         }
@@ -137,10 +127,7 @@ pub fn cert(c: &CertCmd) -> i32 {
     }
     let ca_file = crate::tls::CertAuthority::cert_path(&n.ca_dir);
     if !ca_file.exists() {
-        eprintln!(
-            "hive cert node: no CA at {}: start `hive cloud` once (it creates the CA in its data dir) or pass --ca-dir",
-            ca_file.display()
-        );
+        eprintln!("hive cert node: no CA at {}: start `hive cloud` once (it creates the CA in its data dir) or pass --ca-dir", ca_file.display());
         return 1;
     }
     let result = crate::tls::CertAuthority::load(&n.ca_dir).and_then(|ca| {
@@ -172,7 +159,9 @@ pub fn bench(b: &BenchCmd) -> i32 {
                 _ => Err(format!("--edges must be positive numbers separated by commas, not `{}`", b.edges)),
             }
         }
-        "meta" => crate::bench::meta::run(b.count.max(1).max(if b.count == 0 { 10_000 } else { 0 }), &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out)),
+        "meta" => {
+            crate::bench::meta::run(b.count.max(1).max(if b.count == 0 { 10_000 } else { 0 }), &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out))
+        }
         "api" => crate::bench::api::run(
             if b.count == 0 { 100_000 } else { b.count },
             b.watchers,
@@ -184,11 +173,9 @@ pub fn bench(b: &BenchCmd) -> i32 {
             if b.count == 0 { 50 } else { b.count },
             &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out),
         ),
-        "mqtt" => crate::bench::mqtt::run(
-            if b.count == 0 { 1000 } else { b.count },
-            b.messages,
-            &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out),
-        ),
+        "mqtt" => {
+            crate::bench::mqtt::run(if b.count == 0 { 1000 } else { b.count }, b.messages, &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out))
+        }
         "sim-edges" => match &b.ca_dir {
             Some(d) if b.port > 0 && b.count > 0 => crate::bench::simedge::run(d, b.port, b.count, b.ups),
             _ => Err("sim-edges needs --ca-dir, --port and --count".into()),

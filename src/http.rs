@@ -61,7 +61,6 @@ pub fn stream_of(content_type: &str, chunks: impl futures_lite::Stream<Item = By
     r
 }
 
-
 /// As `serve`, with TLS on every connection (handshakes that fail are logged at debug).
 pub async fn serve_tls<H, F>(listener: TcpListener, tls: std::sync::Arc<rustls::ServerConfig>, ex: &LocalExecutor<'_>, handler: Rc<H>, target: &'static str)
 where

@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::cli::RoleArgs;
 use crate::config::{self, Role, RoleConfig, Source};
 use crate::core::{runtime, Module, Router};
-use crate::cli::RoleArgs;
 use crate::EXIT_USAGE;
 
 /// Runtime options from a role's config.

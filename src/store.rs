@@ -23,8 +23,7 @@ impl From<sled::Error> for DbError {
 /// Open (creating) the database at `<data_dir>/db` with `cache_bytes` of cache.
 pub fn open(data_dir: &Path, cache_bytes: u64) -> Result<sled::Db, DbError> {
     let path = data_dir.join("db");
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| DbError::Open { path: path.clone(), reason: format!("cannot create {}: {e}", data_dir.display()) })?;
+    std::fs::create_dir_all(data_dir).map_err(|e| DbError::Open { path: path.clone(), reason: format!("cannot create {}: {e}", data_dir.display()) })?;
     let cfg = sled::Config::new().path(&path).cache_capacity(cache_bytes).flush_every_ms(Some(1000)).mode(sled::Mode::LowSpace);
     // A database just closed in this process may still be locked for a moment
     // by sled's flusher thread: retry briefly rather than fail.
@@ -45,11 +44,7 @@ pub fn open(data_dir: &Path, cache_bytes: u64) -> Result<sled::Db, DbError> {
 /// be opened or does not verify is moved aside to `db.corrupt-<ms>` (kept
 /// for inspection, logged) and a fresh one is opened: for a cache the cloud
 /// can rebuild, never a crash loop.
-pub fn open_or_rebuild(
-    data_dir: &Path,
-    cache_bytes: u64,
-    verify: impl Fn(&sled::Db) -> Result<(), DbError>,
-) -> Result<sled::Db, DbError> {
+pub fn open_or_rebuild(data_dir: &Path, cache_bytes: u64, verify: impl Fn(&sled::Db) -> Result<(), DbError>) -> Result<sled::Db, DbError> {
     let why = match open(data_dir, cache_bytes) {
         Ok(db) => match verify(&db) {
             Ok(()) => return Ok(db),
@@ -79,7 +74,5 @@ pub fn to_bytes<T: bincode::Encode>(v: &T) -> Vec<u8> {
 
 /// Decode a value kept in sled; a corrupt value is an error, never a panic.
 pub fn from_bytes<T: bincode::Decode<()>>(b: &[u8]) -> Result<T, DbError> {
-    bincode::decode_from_slice(b, bincode::config::standard())
-        .map(|(v, _)| v)
-        .map_err(|e| DbError::Io(format!("undecodable value: {e}")))
+    bincode::decode_from_slice(b, bincode::config::standard()).map(|(v, _)| v).map_err(|e| DbError::Io(format!("undecodable value: {e}")))
 }

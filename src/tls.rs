@@ -8,10 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
-};
+use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use time::{Duration as TimeDuration, OffsetDateTime};
@@ -120,8 +117,7 @@ impl CertAuthority {
         let (cp, kp) = (Self::cert_path(dir), Self::key_path(dir));
         let cert_pem = read(&cp)?;
         let key = KeyPair::from_pem(&read(&kp)?).map_err(|e| file_err(&kp, format!("not a usable private key: {e}")))?;
-        let issuer = Issuer::from_ca_cert_pem(&cert_pem, key)
-            .map_err(|e| file_err(&cp, format!("not a usable CA certificate: {e}")))?;
+        let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|e| file_err(&cp, format!("not a usable CA certificate: {e}")))?;
         Ok(CertAuthority { cert_pem, issuer })
     }
 
@@ -134,8 +130,7 @@ impl CertAuthority {
         params.subject_alt_names = sans;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages =
-            vec![if server { ExtendedKeyUsagePurpose::ServerAuth } else { ExtendedKeyUsagePurpose::ClientAuth }];
+        params.extended_key_usages = vec![if server { ExtendedKeyUsagePurpose::ServerAuth } else { ExtendedKeyUsagePurpose::ClientAuth }];
         params.not_before = OffsetDateTime::now_utc() - TimeDuration::hours(1);
         params.not_after = not_after;
         let cert = params.signed_by(&key, &self.issuer).map_err(gen_err)?;
@@ -244,15 +239,8 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
 /// The node name in a (verified) client certificate: CN `node:<name>`.
 pub fn node_name_of(der: &CertificateDer<'_>) -> Result<String, TlsError> {
     let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).map_err(|e| TlsError::PeerCert(e.to_string()))?;
-    let cn = cert
-        .subject()
-        .iter_common_name()
-        .next()
-        .and_then(|a| a.as_str().ok())
-        .ok_or_else(|| TlsError::PeerCert("no common name".into()))?;
-    let name = cn
-        .strip_prefix(NODE_CN_PREFIX)
-        .ok_or_else(|| TlsError::PeerCert(format!("common name `{cn}` is not `{NODE_CN_PREFIX}<name>`")))?;
+    let cn = cert.subject().iter_common_name().next().and_then(|a| a.as_str().ok()).ok_or_else(|| TlsError::PeerCert("no common name".into()))?;
+    let name = cn.strip_prefix(NODE_CN_PREFIX).ok_or_else(|| TlsError::PeerCert(format!("common name `{cn}` is not `{NODE_CN_PREFIX}<name>`")))?;
     check_node_name(name)?;
     Ok(name.to_string())
 }

@@ -133,7 +133,11 @@ fn a_kubeedge_mapper_talks_to_hive_over_mqtt() {
     assert_eq!(sub.on(&format!("{DEV}/twin/update/delta"), 20)["delta"], json!({"temp": "30"}));
 
     // A stale cloud_updated is refused with an error result, a fresh one applies.
-    publish(mqtt, &format!("{DEV}/twin/cloud_updated"), r#"{"event_id":"c-1","twin":{"temp":{"expected":{"value":"1"},"expected_version":{"cloud":0,"edge":0}}}}"#);
+    publish(
+        mqtt,
+        &format!("{DEV}/twin/cloud_updated"),
+        r#"{"event_id":"c-1","twin":{"temp":{"expected":{"value":"1"},"expected_version":{"cloud":0,"edge":0}}}}"#,
+    );
     let r = sub.on(&format!("{DEV}/twin/update/result"), 10);
     assert_eq!((r["code"].as_u64(), r["event_id"].as_str()), (Some(409), Some("c-1")));
 
@@ -200,7 +204,11 @@ fn reports_survive_a_cloud_outage_and_desired_state_is_pushed_again() {
     assert_eq!(sub.on(&format!("{DEV}/twin/update/delta"), 10)["delta"], json!({"temp": "25"}), "pushed on subscribe");
     publish(mqtt, &format!("{DEV}/twin/get"), r#"{"event_id":"after-restart"}"#);
     let g = sub.on(&format!("{DEV}/twin/get/result"), 10);
-    assert_eq!((g["twin"]["temp"]["actual"]["value"].as_str(), g["twin"]["temp"]["expected"]["value"].as_str()), (Some("20.3"), Some("25")), "twins survive a restart");
+    assert_eq!(
+        (g["twin"]["temp"]["actual"]["value"].as_str(), g["twin"]["temp"]["expected"]["value"].as_str()),
+        (Some("20.3"), Some("25")),
+        "twins survive a restart"
+    );
     edge.signal("TERM");
     assert!(edge.wait_exit(Duration::from_secs(10)).success());
     cloud.signal("TERM");
@@ -250,7 +258,9 @@ fn external_mode_against_mosquitto_with_a_rust_mqtt_client() {
     std::thread::sleep(Duration::from_millis(300));
     create_device(&api, "25");
     assert_eq!(wait(&format!("{DEV}/twin/update/delta"))["delta"], json!({"temp": "25"}));
-    client.publish(format!("{DEV}/twin/update"), rumqttc::QoS::AtLeastOnce, false, r#"{"event_id":"r-1","twin":{"temp":{"actual":{"value":"24.5"}}}}"#).unwrap();
+    client
+        .publish(format!("{DEV}/twin/update"), rumqttc::QoS::AtLeastOnce, false, r#"{"event_id":"r-1","twin":{"temp":{"actual":{"value":"24.5"}}}}"#)
+        .unwrap();
     let r = wait(&format!("{DEV}/twin/update/result"));
     assert_eq!((r["event_id"].as_str(), r["twin"]["temp"]["actual"]["value"].as_str()), (Some("r-1"), Some("24.5")));
     api.wait_until(device_path(), 20, |_| reported(&api).as_deref() == Some("24.5"));

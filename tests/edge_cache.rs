@@ -20,7 +20,11 @@ fn edge_dir_with_creds(root: &std::path::Path) -> std::path::PathBuf {
 fn start_edge(root: &std::path::Path) -> Proc {
     let cfg = root.join("edge.toml");
     // Nobody listens on this port: the edge runs offline.
-    std::fs::write(&cfg, format!("role = \"edge\"\ndata_dir = \"edge\"\n[metaserver]\nlisten = \"127.0.0.1:0\"\n[edgehub]\nserver = \"127.0.0.1:{}\"\n", free_port())).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("role = \"edge\"\ndata_dir = \"edge\"\n[metaserver]\nlisten = \"127.0.0.1:0\"\n[edgehub]\nserver = \"127.0.0.1:{}\"\n", free_port()),
+    )
+    .unwrap();
     Proc::start(&hive_bin(), &["edge", "--config", cfg.to_str().unwrap()], root)
 }
 

@@ -49,7 +49,15 @@ fn pods_and_what_they_reference_reach_their_edge_and_leave_with_them() {
 
     let k = |args: &[&str]| {
         // Bounded: a kubectl waiting on the server must fail the test, not hang it.
-        let out = Command::new("timeout").arg("60").arg(&kubectl).arg("--kubeconfig").arg(site.path().join("cloud/kubeconfig")).args(args).current_dir(site.path()).output().unwrap();
+        let out = Command::new("timeout")
+            .arg("60")
+            .arg(&kubectl)
+            .arg("--kubeconfig")
+            .arg(site.path().join("cloud/kubeconfig"))
+            .args(args)
+            .current_dir(site.path())
+            .output()
+            .unwrap();
         assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
     std::fs::write(

@@ -16,10 +16,8 @@ use common::{Proc, Site};
 use serde_json::{json, Value};
 
 fn edge(site: &Site, hub: u16, ctrd: &Containerd) -> Proc {
-    let extra = format!(
-        "[edged]\nruntime_socket = \"{}\"\nsync_period_ms = 300\nbackoff_base_ms = 300\n[eventbus]\nlisten = \"127.0.0.1:0\"",
-        ctrd.socket.display()
-    );
+    let extra =
+        format!("[edged]\nruntime_socket = \"{}\"\nsync_period_ms = 300\nbackoff_base_ms = 300\n[eventbus]\nlisten = \"127.0.0.1:0\"", ctrd.socket.display());
     let mut e = site.start_edge("edge-1", hub, &extra);
     e.wait_for("hive edge ready", Duration::from_secs(20));
     e
@@ -64,16 +62,23 @@ fn pods_run_restart_report_and_go_away() {
     api.wait_until("/api/v1/nodes/edge-1", 20, |n| n["status"]["nodeInfo"]["containerRuntimeVersion"].as_str().unwrap_or("").starts_with("containerd://"));
 
     create(&api, &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"}, "data": {"greeting": "hello-from-configmap"}}));
-    create(&api, &pod("web", json!({"name": "main", "image": APP, "command": ["sh", "-c", "echo env=$GREETING; cat /etc/conf/greeting; echo; exec sleep 1000"],
+    create(
+        &api,
+        &pod(
+            "web",
+            json!({"name": "main", "image": APP, "command": ["sh", "-c", "echo env=$GREETING; cat /etc/conf/greeting; echo; exec sleep 1000"],
         "env": [{"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "web-config", "key": "greeting"}}}],
-        "volumeMounts": [{"name": "conf", "mountPath": "/etc/conf"}]})));
+        "volumeMounts": [{"name": "conf", "mountPath": "/etc/conf"}]}),
+        ),
+    );
     let t0 = Instant::now();
     let st = wait_status(&api, "web", 30, |s| s["phase"] == "Running" && s["containerStatuses"][0]["ready"] == true);
     eprintln!("web Running in the cloud {} ms after create", t0.elapsed().as_millis());
     let id = container_id(&st);
     assert!(running_tasks(&ctrd).contains(&id), "container {id} runs in containerd: {:?}", ctrd.tasks());
     let logs = site.path().join("edge-1/pods/logs");
-    let log_file = std::fs::read_dir(&logs).unwrap().flatten().find(|d| d.file_name().to_string_lossy().starts_with("default_web_")).unwrap().path().join("main/0.log");
+    let log_file =
+        std::fs::read_dir(&logs).unwrap().flatten().find(|d| d.file_name().to_string_lossy().starts_with("default_web_")).unwrap().path().join("main/0.log");
     let t0 = Instant::now();
     loop {
         let log = std::fs::read_to_string(&log_file).unwrap_or_default();

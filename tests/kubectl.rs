@@ -92,7 +92,10 @@ fn kubectl_drives_hive_cloud() {
     });
 
     let applied = k.ok(&["apply", "-f", "objects.yaml"]);
-    assert!(applied.contains("configmap/app-config created") && applied.contains("secret/app-secret created") && applied.contains("node/edge-1 created"), "{applied}");
+    assert!(
+        applied.contains("configmap/app-config created") && applied.contains("secret/app-secret created") && applied.contains("node/edge-1 created"),
+        "{applied}"
+    );
     assert!(k.ok(&["apply", "-f", "pod.yaml"]).contains("pod/web created"));
     assert!(k.ok(&["apply", "-f", "device.yaml"]).contains("device.devices.kubeedge.io/thermo-1 created"));
     let line = rx.recv_timeout(Duration::from_secs(10)).expect("get -w shows the new pod");

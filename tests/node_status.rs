@@ -34,8 +34,14 @@ fn edges_write_only_their_own_status_and_lost_nodes_pods_go_unknown() {
         "[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"\nnode_timeout_s = 2\n[edgecontroller]\npod_unknown_grace_s = 1",
     );
     for (path, obj) in [
-        ("/api/v1/namespaces/default/pods", json!({"metadata": {"name": "web"}, "spec": {"nodeName": "e1", "containers": [{"name": "c", "image": "busybox"}]}})),
-        ("/api/v1/namespaces/default/pods", json!({"metadata": {"name": "own"}, "spec": {"nodeName": "e2", "containers": [{"name": "c", "image": "busybox"}]}})),
+        (
+            "/api/v1/namespaces/default/pods",
+            json!({"metadata": {"name": "web"}, "spec": {"nodeName": "e1", "containers": [{"name": "c", "image": "busybox"}]}}),
+        ),
+        (
+            "/api/v1/namespaces/default/pods",
+            json!({"metadata": {"name": "own"}, "spec": {"nodeName": "e2", "containers": [{"name": "c", "image": "busybox"}]}}),
+        ),
         (
             "/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices",
             json!({"apiVersion": "devices.kubeedge.io/v1beta1", "kind": "Device", "metadata": {"name": "thermo"},

@@ -22,13 +22,8 @@ type Wss = async_tungstenite::WebSocketStream<futures_rustls::client::TlsStream<
 /// Connect with `cfg` and do the websocket upgrade; Err(text) on any failure.
 async fn dial(port: u16, cfg: Arc<rustls::ClientConfig>) -> Result<Wss, String> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
-    let tls = TlsConnector::from(cfg)
-        .connect(tls::server_name("127.0.0.1").unwrap(), tcp)
-        .await
-        .map_err(|e| format!("tls: {e}"))?;
-    let (ws, _) = async_tungstenite::client_async(format!("wss://127.0.0.1:{port}/hive/v1/tunnel"), tls)
-        .await
-        .map_err(|e| format!("ws: {e}"))?;
+    let tls = TlsConnector::from(cfg).connect(tls::server_name("127.0.0.1").unwrap(), tcp).await.map_err(|e| format!("tls: {e}"))?;
+    let (ws, _) = async_tungstenite::client_async(format!("wss://127.0.0.1:{port}/hive/v1/tunnel"), tls).await.map_err(|e| format!("ws: {e}"))?;
     Ok(ws)
 }
 

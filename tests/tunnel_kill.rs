@@ -28,9 +28,7 @@ fn child_mode() -> Option<(String, u16, String)> {
 fn kill_9_of_the_edge_loses_nothing_stored_and_applies_nothing_twice() {
     if let Some((dir, port, tag)) = child_mode() {
         // Child: an edge that runs until killed.
-        let edge = InProc::start(edge_config(std::path::Path::new(&dir), port, ""), move |_, _| {
-            vec![Box::new(EventPrinter { from: 0, tag })]
-        });
+        let edge = InProc::start(edge_config(std::path::Path::new(&dir), port, ""), move |_, _| vec![Box::new(EventPrinter { from: 0, tag })]);
         std::thread::sleep(Duration::from_secs(3600));
         drop(edge);
         return;
@@ -93,7 +91,11 @@ fn kill_9_of_the_edge_loses_nothing_stored_and_applies_nothing_twice() {
         if acknowledged.iter().all(|a| have.contains(a)) {
             break;
         }
-        assert!(Instant::now() < deadline, "acknowledged events never applied: {:?}", acknowledged.iter().filter(|a| !have.contains(*a)).take(5).collect::<Vec<_>>());
+        assert!(
+            Instant::now() < deadline,
+            "acknowledged events never applied: {:?}",
+            acknowledged.iter().filter(|a| !have.contains(*a)).take(5).collect::<Vec<_>>()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(500));

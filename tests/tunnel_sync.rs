@@ -30,9 +30,7 @@ fn objects_converge_and_upstream_applies_exactly_once_through_100_faults() {
     let (cmd_tx, cmd_rx) = smol::channel::unbounded();
     let (_idle_tx, idle_rx) = smol::channel::unbounded();
     let a = applied.clone();
-    let cloud = InProc::start(cloud_config(&cloud_dir, port, ""), move |_, _| {
-        vec![app(&a, cmd_rx, "app"), app(&a, idle_rx, "nodestatus")]
-    });
+    let cloud = InProc::start(cloud_config(&cloud_dir, port, ""), move |_, _| vec![app(&a, cmd_rx, "app"), app(&a, idle_rx, "nodestatus")]);
     let proxy = Proxy::start(port);
     let mut edges = Vec::new();
     let mut probes = Vec::new();
@@ -44,9 +42,7 @@ fn objects_converge_and_upstream_applies_exactly_once_through_100_faults() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let count = Arc::new(Mutex::new(0));
         let (s, c) = (seen.clone(), count.clone());
-        edges.push(InProc::start(edge_config(&edir, proxy.port, ""), move |_, _| {
-            vec![Box::new(Reporter { n: UPS, stored: c }), Box::new(Probe { seen: s })]
-        }));
+        edges.push(InProc::start(edge_config(&edir, proxy.port, ""), move |_, _| vec![Box::new(Reporter { n: UPS, stored: c }), Box::new(Probe { seen: s })]));
         probes.push(seen);
         stored.push(count);
     }

@@ -35,8 +35,11 @@ impl Drop for Cloud {
 pub(super) fn start_cloud(dir: &Path, modules: &str) -> Result<Cloud, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let cfg = dir.join("cloud.toml");
-    std::fs::write(&cfg, format!("role = \"cloud\"\ndata_dir = \"cloud\"\nmodules = {modules}\n[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"\n"))
-        .map_err(|e| format!("{}: {e}", cfg.display()))?;
+    std::fs::write(
+        &cfg,
+        format!("role = \"cloud\"\ndata_dir = \"cloud\"\nmodules = {modules}\n[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .map_err(|e| format!("{}: {e}", cfg.display()))?;
     let t0 = Instant::now();
     let mut child = Command::new(exe)
         .args(["cloud", "--config", "cloud.toml"])
@@ -102,10 +105,15 @@ impl Client {
     /// One keep-alive request; returns (status, body).
     pub(super) fn call(&self, s: &mut BufReader<Tls>, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
         let w = s.get_mut();
-        write!(w, "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", self.token, body.len())
-            .and_then(|_| w.write_all(body))
-            .and_then(|_| w.flush())
-            .map_err(|e| e.to_string())?;
+        write!(
+            w,
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            self.token,
+            body.len()
+        )
+        .and_then(|_| w.write_all(body))
+        .and_then(|_| w.flush())
+        .map_err(|e| e.to_string())?;
         super::read_response(s)
     }
 }
@@ -162,10 +170,8 @@ fn watcher(c: Arc<Client>, rev: u64, seen: mpsc::Sender<(usize, Instant)>, start
             return;
         }
     };
-    let req = format!(
-        "GET /api/v1/namespaces/fan/configmaps?watch=true&resourceVersion={rev} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
-        c.token
-    );
+    let req =
+        format!("GET /api/v1/namespaces/fan/configmaps?watch=true&resourceVersion={rev} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n", c.token);
     if let Err(e) = s.get_mut().write_all(req.as_bytes()) {
         let _ = started.send(Err(e.to_string()));
         return;
@@ -271,7 +277,9 @@ fn measure(dir: &Path, objects: usize, watchers: usize, rounds: u64, out: &Path)
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut worst = 0;
         while got < watchers {
-            let (round, at) = seen_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).map_err(|_| format!("round {k}: only {got} of {watchers} watchers saw the event in 30 s"))?;
+            let (round, at) = seen_rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .map_err(|_| format!("round {k}: only {got} of {watchers} watchers saw the event in 30 s"))?;
             if round == k {
                 let us = at.saturating_duration_since(t0).as_micros() as u64;
                 worst = worst.max(us);

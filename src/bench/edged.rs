@@ -120,7 +120,11 @@ fn measure(dir: &Path, socket: &Path, count: usize, out: &Path) -> Result<(), St
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(60) {
             std::thread::sleep(Duration::from_millis(500));
-            let left = Command::new("ctr").args(["--address", &socket.display().to_string(), "-n", "k8s.io", "containers", "list", "-q"]).output().map(|o| o.stdout.len()).unwrap_or(0);
+            let left = Command::new("ctr")
+                .args(["--address", &socket.display().to_string(), "-n", "k8s.io", "containers", "list", "-q"])
+                .output()
+                .map(|o| o.stdout.len())
+                .unwrap_or(0);
             if left == 0 {
                 break;
             }

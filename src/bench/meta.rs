@@ -48,8 +48,14 @@ pub fn run(objects: usize, out: &Path) -> Result<(), String> {
     let free = |_| std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).map_err(|e| e.to_string());
     let (api, dead) = (free(0)?, free(1)?);
     let cfg = dir.join("edge.toml");
-    std::fs::write(&cfg, format!("role = \"edge\"\ndata_dir = {:?}\n[metaserver]\nlisten = \"127.0.0.1:{api}\"\n[edgehub]\nserver = \"127.0.0.1:{dead}\"\n", edge_dir.display().to_string()))
-        .map_err(|e| e.to_string())?;
+    std::fs::write(
+        &cfg,
+        format!(
+            "role = \"edge\"\ndata_dir = {:?}\n[metaserver]\nlisten = \"127.0.0.1:{api}\"\n[edgehub]\nserver = \"127.0.0.1:{dead}\"\n",
+            edge_dir.display().to_string()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let probe = format!("/api/v1/namespaces/default/pods/p{}", objects / 2);
     let t0 = Instant::now();

@@ -71,7 +71,13 @@ fn start_edge(dir: &Path, devices: usize) -> Result<(Killed, u16), String> {
     )
     .map_err(|e| e.to_string())?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let child = Command::new(exe).args(["edge", "--config", &cfg.display().to_string()]).env("RUST_LOG", "error").stdout(Stdio::null()).stderr(Stdio::null()).spawn().map_err(|e| e.to_string())?;
+    let child = Command::new(exe)
+        .args(["edge", "--config", &cfg.display().to_string()])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
     let k = Killed(child);
     wait_port(mqtt)?;
     Ok((k, mqtt))
@@ -178,7 +184,10 @@ async fn twin_run(port: u16, devices: usize, updates: usize) -> Result<(f64, u64
         c.publish(format!("$hw/events/device/default/d{d}/twin/update"), QoS::AtLeastOnce, false, body).await.map_err(|e| e.to_string())?;
         let want = format!("$hw/events/device/default/d{d}/twin/update/result");
         loop {
-            let ev = tokio::time::timeout(Duration::from_secs(10), el.poll()).await.map_err(|_| format!("no twin result for update {i} within 10 s"))?.map_err(|e| e.to_string())?;
+            let ev = tokio::time::timeout(Duration::from_secs(10), el.poll())
+                .await
+                .map_err(|_| format!("no twin result for update {i} within 10 s"))?
+                .map_err(|e| e.to_string())?;
             if let Event::Incoming(Packet::Publish(p)) = ev {
                 if p.topic == want {
                     break;
@@ -208,7 +217,8 @@ fn measure(dir: &Path, devices: usize, messages: usize, out: &Path) -> Result<()
     std::thread::sleep(Duration::from_millis(500));
     let rss_idle = rss_of(&pid);
     let peer = start_mosquitto(dir);
-    let mut text = format!("hive bench mqtt: {messages} messages of 64 B per run, one subscriber, same client (rumqttc); hive edge vs mosquitto on this machine\n");
+    let mut text =
+        format!("hive bench mqtt: {messages} messages of 64 B per run, one subscriber, same client (rumqttc); hive edge vs mosquitto on this machine\n");
     let mut rows = Vec::new();
     for (qos, qn) in [(QoS::AtMostOnce, 0), (QoS::AtLeastOnce, 1)] {
         for publishers in [1usize, 10] {
@@ -224,7 +234,8 @@ fn measure(dir: &Path, devices: usize, messages: usize, out: &Path) -> Result<()
                 h.1 * 100.0,
                 h.2 as f64 / 1000.0,
                 h.3 as f64 / 1000.0,
-                m.map(|m| format!("{:>8.0} msg/s ({:.1}%, p50 {:.2} ms, p99 {:.2} ms)", m.0, m.1 * 100.0, m.2 as f64 / 1000.0, m.3 as f64 / 1000.0)).unwrap_or_else(|| "not installed".into())
+                m.map(|m| format!("{:>8.0} msg/s ({:.1}%, p50 {:.2} ms, p99 {:.2} ms)", m.0, m.1 * 100.0, m.2 as f64 / 1000.0, m.3 as f64 / 1000.0))
+                    .unwrap_or_else(|| "not installed".into())
             );
             rows.push(serde_json::json!({"qos": qn, "publishers": publishers, "hive": {"msg_per_s": h.0, "delivered": h.1, "p50_us": h.2, "p99_us": h.3},
                 "mosquitto": m.map(|m| serde_json::json!({"msg_per_s": m.0, "delivered": m.1, "p50_us": m.2, "p99_us": m.3}))}));

@@ -288,7 +288,10 @@ pub fn run(edges: &[usize], ups: u64, rounds: u64, out: &Path) -> Result<(), Str
         return super::write_report(out, "tunnel", &text, &format!("[{}]\n", json.join(",\n")));
     }
     let mut text = String::from("hive bench tunnel: cloud (this process, one executor thread) vs N simulated edges (child process), loopback mTLS\n");
-    text += &format!("{:>6} {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>12} {:>12} {:>12}\n", "N", "connect_ms", "rss_kib", "B/node", "up_msgs", "up/s", "up_cpu_ms", "down_p50_ms", "down_p99_ms", "storm_ms");
+    text += &format!(
+        "{:>6} {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>12} {:>12} {:>12}\n",
+        "N", "connect_ms", "rss_kib", "B/node", "up_msgs", "up/s", "up_cpu_ms", "down_p50_ms", "down_p99_ms", "storm_ms"
+    );
     let mut json = Vec::new();
     for &n in edges {
         eprintln!("bench tunnel: N = {n} ...");

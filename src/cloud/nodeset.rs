@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::Value;
 
 use super::store::{Event, EventKind, Store, StoreError, Watch};
+use crate::core::Reply;
 use crate::core::{Context, ModuleError};
 use crate::kube::split_key;
-use crate::core::Reply;
 
 /// Store key prefix → kind used in edge cache keys (`<ns>/<kind>/<name>`).
 pub type Kinds = &'static [(&'static str, &'static str)];

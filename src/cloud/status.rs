@@ -68,8 +68,8 @@ pub enum StatusError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube::merge;
     use crate::cloud::store::sled_store::SledStore;
+    use crate::kube::merge;
     use serde_json::json;
 
     fn store() -> SledStore {
@@ -91,7 +91,14 @@ mod tests {
         let v: Value = serde_json::from_slice(&s.get("pods/default/web").unwrap().unwrap().value).unwrap();
         assert_eq!(v, json!({"metadata":{"name":"web"},"spec":{"nodeName":"e1"},"status":{"phase":"Running"}}));
         let rev = s.revision().unwrap();
-        assert_eq!(update_status(&s, "pods/default/web", |_, st| { merge(st, &json!({"phase": "Running"})); Ok(()) }).unwrap(), Written::Unchanged);
+        assert_eq!(
+            update_status(&s, "pods/default/web", |_, st| {
+                merge(st, &json!({"phase": "Running"}));
+                Ok(())
+            })
+            .unwrap(),
+            Written::Unchanged
+        );
         assert_eq!(update_status(&s, "pods/default/web", |_, _| Err("not yours".into())), Err(StatusError::Refused("not yours".into())));
         assert_eq!(update_status(&s, "pods/default/nope", |_, _| Ok(())), Err(StatusError::NotFound("pods/default/nope".into())));
         assert_eq!(s.revision().unwrap(), rev, "nothing written");

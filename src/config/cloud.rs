@@ -114,17 +114,16 @@ impl Default for CloudConfig {
     }
 }
 
-
 /// The cloud's checks that types cannot express.
 pub(super) fn check(c: &CloudConfig, name: &str, text: &str, frame_range: RangeInclusive<usize>, frame_msg: String) -> Result<(), ConfigError> {
-        let h = &c.cloudhub;
-        if !frame_range.contains(&h.max_frame_bytes) {
-            return Err(invalid_at(name, text, "cloudhub", "max_frame_bytes", frame_msg));
+    let h = &c.cloudhub;
+    if !frame_range.contains(&h.max_frame_bytes) {
+        return Err(invalid_at(name, text, "cloudhub", "max_frame_bytes", frame_msg));
+    }
+    for (key, v) in [("node_timeout_s", h.node_timeout_s), ("handshake_timeout_ms", h.handshake_timeout_ms), ("node_queue", h.node_queue as u64)] {
+        if v == 0 {
+            return Err(invalid_at(name, text, "cloudhub", key, "must be more than 0".into()));
         }
-        for (key, v) in [("node_timeout_s", h.node_timeout_s), ("handshake_timeout_ms", h.handshake_timeout_ms), ("node_queue", h.node_queue as u64)] {
-            if v == 0 {
-                return Err(invalid_at(name, text, "cloudhub", key, "must be more than 0".into()));
-            }
-        }
+    }
     Ok(())
 }

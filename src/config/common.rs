@@ -94,4 +94,3 @@ impl Default for RuntimeConfig {
         RuntimeConfig { channel_capacity: 1024, request_timeout_ms: 30_000, start_timeout_ms: 30_000, shutdown_timeout_ms: 5_000 }
     }
 }
-

@@ -179,7 +179,14 @@ impl Default for EdgeConfig {
             data_dir: PathBuf::from("./hive-data/edge"),
             db_cache_bytes: 2 << 20,
             node_name: String::new(),
-            modules: vec![EdgeModule::EdgeHub, EdgeModule::MetaManager, EdgeModule::EventBus, EdgeModule::DeviceTwin, EdgeModule::ServiceBus, EdgeModule::Edged],
+            modules: vec![
+                EdgeModule::EdgeHub,
+                EdgeModule::MetaManager,
+                EdgeModule::EventBus,
+                EdgeModule::DeviceTwin,
+                EdgeModule::ServiceBus,
+                EdgeModule::Edged,
+            ],
             runtime: RuntimeConfig::default(),
             edgehub: EdgeHubConfig::default(),
             metaserver: MetaServerConfig::default(),
@@ -190,25 +197,24 @@ impl Default for EdgeConfig {
     }
 }
 
-
 /// The edge's checks that types cannot express.
 pub(super) fn check(c: &EdgeConfig, name: &str, text: &str, frame_range: RangeInclusive<usize>, frame_msg: String) -> Result<(), ConfigError> {
-        let h = &c.edgehub;
-        if !frame_range.contains(&h.max_frame_bytes) {
-            return Err(invalid_at(name, text, "edgehub", "max_frame_bytes", frame_msg));
+    let h = &c.edgehub;
+    if !frame_range.contains(&h.max_frame_bytes) {
+        return Err(invalid_at(name, text, "edgehub", "max_frame_bytes", frame_msg));
+    }
+    for (key, v) in [("ping_interval_s", h.ping_interval_s), ("backoff_min_ms", h.backoff_min_ms), ("connect_timeout_ms", h.connect_timeout_ms)] {
+        if v == 0 {
+            return Err(invalid_at(name, text, "edgehub", key, "must be more than 0".into()));
         }
-        for (key, v) in [("ping_interval_s", h.ping_interval_s), ("backoff_min_ms", h.backoff_min_ms), ("connect_timeout_ms", h.connect_timeout_ms)] {
-            if v == 0 {
-                return Err(invalid_at(name, text, "edgehub", key, "must be more than 0".into()));
-            }
+    }
+    if h.backoff_max_ms < h.backoff_min_ms {
+        return Err(invalid_at(name, text, "edgehub", "backoff_max_ms", "must not be below backoff_min_ms".into()));
+    }
+    if !c.node_name.is_empty() {
+        if let Err(e) = crate::tls::check_node_name(&c.node_name) {
+            return Err(invalid_at(name, text, "", "node_name", e.to_string()));
         }
-        if h.backoff_max_ms < h.backoff_min_ms {
-            return Err(invalid_at(name, text, "edgehub", "backoff_max_ms", "must not be below backoff_min_ms".into()));
-        }
-        if !c.node_name.is_empty() {
-            if let Err(e) = crate::tls::check_node_name(&c.node_name) {
-                return Err(invalid_at(name, text, "", "node_name", e.to_string()));
-            }
-        }
+    }
     Ok(())
 }

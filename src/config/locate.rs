@@ -16,7 +16,6 @@ pub enum ConfigError {
     Usage(String),
 }
 
-
 pub(super) fn toml_error(name: &str, text: &str, key: &str, e: &toml::de::Error) -> ConfigError {
     let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
     // Syntax errors carry no key path: name the text the error points at.
@@ -69,4 +68,3 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, col)
 }
-

@@ -24,10 +24,7 @@ pub use locate::ConfigError;
 use locate::{invalid_at, toml_error};
 
 /// Built-in profiles: (name, TOML text).
-pub const PROFILES: &[(&str, &str)] = &[
-    ("cloud", include_str!("../../profiles/cloud.toml")),
-    ("edge", include_str!("../../profiles/edge.toml")),
-];
+pub const PROFILES: &[(&str, &str)] = &[("cloud", include_str!("../../profiles/cloud.toml")), ("edge", include_str!("../../profiles/edge.toml"))];
 
 /// The configuration of one role.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,7 +58,6 @@ impl RoleConfig {
     }
 }
 
-
 /// Where a config comes from.
 pub enum Source<'a> {
     File(&'a Path),
@@ -87,8 +83,7 @@ impl<'a> Source<'a> {
 pub fn load(role: Option<Role>, source: Source<'_>) -> Result<RoleConfig, ConfigError> {
     let (name, text) = match source {
         Source::File(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| ConfigError::Read { path: p.display().to_string(), reason: e.to_string() })?;
+            let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read { path: p.display().to_string(), reason: e.to_string() })?;
             (p.display().to_string(), text)
         }
         Source::Profile(n) => (format!("profile:{n}"), profile_text(n)?.to_string()),
@@ -101,9 +96,11 @@ pub fn load(role: Option<Role>, source: Source<'_>) -> Result<RoleConfig, Config
 }
 
 pub fn profile_text(name: &str) -> Result<&'static str, ConfigError> {
-    PROFILES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(|| {
-        ConfigError::UnknownProfile(name.to_string(), PROFILES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))
-    })
+    PROFILES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| ConfigError::UnknownProfile(name.to_string(), PROFILES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")))
 }
 
 /// Parse `text` (named `name` in errors) as the config of `role`.
@@ -123,18 +120,10 @@ pub fn parse(role: Option<Role>, name: &str, text: &str) -> Result<RoleConfig, C
     };
     let role = match (role, file_role) {
         (Some(want), Some(got)) if want != got => {
-            return Err(invalid_at(
-                name,
-                text,
-                "",
-                "role",
-                format!("this file configures the {got} role, but it was given to `hive {want}`"),
-            ));
+            return Err(invalid_at(name, text, "", "role", format!("this file configures the {got} role, but it was given to `hive {want}`")));
         }
         (Some(r), _) | (None, Some(r)) => r,
-        (None, None) => {
-            return Err(ConfigError::Usage(format!("{name}: says no `role = \"cloud\"|\"edge\"`; add it or pass --role")))
-        }
+        (None, None) => return Err(ConfigError::Usage(format!("{name}: says no `role = \"cloud\"|\"edge\"`; add it or pass --role"))),
     };
     let cfg = match role {
         Role::Cloud => RoleConfig::Cloud(typed(name, text)?),
@@ -159,11 +148,8 @@ fn check(name: &str, text: &str, cfg: &RoleConfig) -> Result<(), ConfigError> {
     if rt.channel_capacity == 0 {
         return Err(invalid_at(name, text, "runtime", "channel_capacity", "must be at least 1".into()));
     }
-    for (key, v) in [
-        ("request_timeout_ms", rt.request_timeout_ms),
-        ("start_timeout_ms", rt.start_timeout_ms),
-        ("shutdown_timeout_ms", rt.shutdown_timeout_ms),
-    ] {
+    for (key, v) in [("request_timeout_ms", rt.request_timeout_ms), ("start_timeout_ms", rt.start_timeout_ms), ("shutdown_timeout_ms", rt.shutdown_timeout_ms)]
+    {
         if v == 0 {
             return Err(invalid_at(name, text, "runtime", key, "must be more than 0".into()));
         }
@@ -189,7 +175,6 @@ fn check(name: &str, text: &str, cfg: &RoleConfig) -> Result<(), ConfigError> {
 fn first_dup<T: PartialEq>(v: &[T]) -> Option<&T> {
     v.iter().enumerate().find(|(i, m)| v[..*i].contains(m)).map(|(_, m)| m)
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -187,12 +187,7 @@ impl Router {
         };
         let got = reply.or(expire).await;
         self.lock().waiting.remove(&id);
-        got.ok_or_else(|| RouterError::Timeout {
-            module: module.to_string(),
-            id,
-            resource,
-            timeout_ms: timeout.as_millis() as u64,
-        })
+        got.ok_or_else(|| RouterError::Timeout { module: module.to_string(), id, resource, timeout_ms: timeout.as_millis() as u64 })
     }
 
     /// Answer `request` from module `me` with `content`.

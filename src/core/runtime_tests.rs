@@ -100,10 +100,8 @@ fn opts() -> RuntimeOptions {
 fn run_with(acts: &[(&'static str, Act)]) -> (i32, usize, Rc<RefCell<Option<Vec<u8>>>>) {
     let stopped = Arc::new(AtomicUsize::new(0));
     let answer = Rc::new(RefCell::new(None));
-    let modules: Vec<Box<dyn Module>> = acts
-        .iter()
-        .map(|(name, act)| Box::new(T { name, act: *act, stopped: stopped.clone(), answer: answer.clone() }) as Box<dyn Module>)
-        .collect();
+    let modules: Vec<Box<dyn Module>> =
+        acts.iter().map(|(name, act)| Box::new(T { name, act: *act, stopped: stopped.clone(), answer: answer.clone() }) as Box<dyn Module>).collect();
     let code = runtime::run(opts(), Router::new(), modules);
     (code, stopped.load(Ordering::SeqCst), answer)
 }

@@ -20,14 +20,14 @@ use futures_rustls::TlsConnector;
 use smol::future::FutureExt as _;
 use smol::net::TcpStream;
 
-use crate::config::EdgeHubConfig;
-use crate::core::{timeout, Context, Message, Module, ModuleError, ModuleFuture};
-use crate::proto::ws::{self, Incoming};
 use super::outbox::{Kind, Outbox};
+use crate::config::EdgeHubConfig;
+use crate::core::Reply;
+use crate::core::{timeout, Context, Message, Module, ModuleError, ModuleFuture};
+use crate::edge::names;
+use crate::proto::ws::{self, Incoming};
 use crate::proto::{Frame, Hello, ObjectChange};
 use crate::tls;
-use crate::edge::names;
-use crate::core::Reply;
 
 /// Durable upstream messages in flight before waiting for the cloud's acks.
 pub const UP_WINDOW: usize = 256;
@@ -210,9 +210,8 @@ impl EdgeHub {
             let name = tls::server_name(&server.host).map_err(|e| e.to_string())?;
             let tls = connector.connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?;
             let url = format!("wss://{server}/hive/v1/tunnel");
-            let (mut wsock, _) = async_tungstenite::client_async_with_config(url, tls, Some(ws::ws_config(self.max_frame())))
-                .await
-                .map_err(|e| format!("websocket: {e}"))?;
+            let (mut wsock, _) =
+                async_tungstenite::client_async_with_config(url, tls, Some(ws::ws_config(self.max_frame()))).await.map_err(|e| format!("websocket: {e}"))?;
             let hello = Frame::Hello(Hello { hive_version: env!("CARGO_PKG_VERSION").into(), arch: std::env::consts::ARCH.into(), inventory });
             ws::send(&mut wsock, &hello, self.max_frame()).await?;
             match ws::recv(&mut wsock, self.max_frame()).await {

@@ -33,15 +33,12 @@ pub fn modules(cfg: &EdgeConfig, _router: &Router, db: &sled::Db) -> Result<Vec<
     let mut out: Vec<Box<dyn Module>> = Vec::new();
     for m in &cfg.modules {
         match m {
-            EdgeModule::EdgeHub => {
-                out.push(Box::new(hub::EdgeHub::new(cfg.edgehub.clone(), cfg.data_dir.clone(), cfg.node_name.clone(), db.clone())))
-            }
+            EdgeModule::EdgeHub => out.push(Box::new(hub::EdgeHub::new(cfg.edgehub.clone(), cfg.data_dir.clone(), cfg.node_name.clone(), db.clone()))),
             EdgeModule::MetaManager => out.push(Box::new(meta::MetaManager::new(db.clone(), cfg.metaserver.listen))),
             EdgeModule::Edged => out.push(Box::new(edged::Edged::new(cfg.edged.clone(), cfg.data_dir.clone(), node_name(cfg)))),
-            EdgeModule::ServiceBus => out.push(Box::new(servicebus::ServiceBus::new(
-                std::time::Duration::from_millis(cfg.servicebus.timeout_ms),
-                cfg.servicebus.max_body_bytes,
-            ))),
+            EdgeModule::ServiceBus => {
+                out.push(Box::new(servicebus::ServiceBus::new(std::time::Duration::from_millis(cfg.servicebus.timeout_ms), cfg.servicebus.max_body_bytes)))
+            }
             EdgeModule::DeviceTwin => out.push(Box::new(twin::DeviceTwin::new(db.clone(), node_name(cfg)))),
             EdgeModule::EventBus => out.push(Box::new(eventbus::EventBus::new(cfg.eventbus.clone(), node_name(cfg)))),
         }

@@ -12,9 +12,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use smol::future::FutureExt as _;
 
+use crate::core::Reply;
 use crate::core::{Context, Message, Module, ModuleError, ModuleFuture};
 use crate::proto::servicebus::{hop_by_hop, HttpRequest, HttpResponse};
-use crate::core::Reply;
 
 pub const NAME: &str = super::names::SERVICEBUS;
 
@@ -111,7 +111,8 @@ async fn call(req: &HttpRequest, max_body: usize) -> Result<HttpResponse, String
         let resp = sender.send_request(request).await.map_err(|e| format!("502 the app failed: {e}"))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().iter().filter(|(k, _)| !hop_by_hop(k.as_str())).map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec())).collect();
-        let body = Limited::new(resp.into_body(), max_body).collect().await.map_err(|e| format!("502 response body: {e} (cap {max_body} bytes)"))?.to_bytes().to_vec();
+        let body =
+            Limited::new(resp.into_body(), max_body).collect().await.map_err(|e| format!("502 response body: {e} (cap {max_body} bytes)"))?.to_bytes().to_vec();
         Ok(HttpResponse { status, headers, body })
     };
     async { Some(exchange.await) }.or(driver).await.unwrap_or_else(|| Err("502 the app closed the connection".into()))

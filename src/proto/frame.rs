@@ -57,11 +57,19 @@ pub enum Frame {
     /// Downstream object change (inventory sync).
     Object(ObjectChange),
     /// The edge stored this object version (or deletion).
-    ObjectAck { key: String, version: u64 },
+    ObjectAck {
+        key: String,
+        version: u64,
+    },
     /// Durable upstream message from the edge's outbox.
-    Up { seq: u64, msg: Message },
+    Up {
+        seq: u64,
+        msg: Message,
+    },
     /// Everything up to and including `seq` is applied in the cloud.
-    UpAck { seq: u64 },
+    UpAck {
+        seq: u64,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -88,8 +96,7 @@ pub fn decode(bytes: &[u8], cap: usize) -> Result<Frame, FrameError> {
     if bytes.len() > cap {
         return Err(FrameError::TooLarge { len: bytes.len(), cap });
     }
-    let (version, used): (u16, usize) =
-        bincode::decode_from_slice(bytes, cfg()).map_err(|e| FrameError::Malformed(format!("no version: {e}")))?;
+    let (version, used): (u16, usize) = bincode::decode_from_slice(bytes, cfg()).map_err(|e| FrameError::Malformed(format!("no version: {e}")))?;
     if version != PROTOCOL_VERSION {
         return Err(FrameError::WrongVersion(version));
     }

@@ -16,11 +16,7 @@ use super::frame::{decode, encode, Frame};
 /// small buffers: tungstenite's defaults (128 KiB each way) would cost the
 /// cloud a quarter MiB per idle node.
 pub fn ws_config(max_frame: usize) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .max_message_size(Some(max_frame + 64))
-        .max_frame_size(Some(max_frame + 64))
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
+    WebSocketConfig::default().max_message_size(Some(max_frame + 64)).max_frame_size(Some(max_frame + 64)).read_buffer_size(4096).write_buffer_size(0)
 }
 
 /// What reading the socket produced.

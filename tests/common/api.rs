@@ -32,7 +32,8 @@ impl Api {
     pub fn call(&self, method: &str, path: &str, ctype: &str, body: &[u8], auth: bool) -> (u16, String) {
         let mut s = self.connect();
         let authz = if auth { format!("Authorization: Bearer {}\r\n", self.token) } else { String::new() };
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{authz}Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{authz}Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n", body.len())
+            .unwrap();
         let _ = s.write_all(body);
         let mut raw = String::new();
         let _ = s.read_to_string(&mut raw);
@@ -58,7 +59,8 @@ pub fn start_cloud_with_api(site: &Site, extra: &str) -> (Proc, Api, u16) {
     // HIVE_TEST_CLOUD_LOG=<RUST_LOG spec> shows more of the cloud when debugging a test.
     let log = std::env::var("HIVE_TEST_CLOUD_LOG").unwrap_or_else(|_| "info".into());
     let mut p = Proc::start_env(&hive_bin(), &["cloud", "--config", cfg.to_str().unwrap()], site.path(), &[("RUST_LOG", log.as_str())]);
-    let port_of = |line: &str| -> u16 { line.split("listening on ").nth(1).unwrap().split_whitespace().next().unwrap().rsplit(':').next().unwrap().parse().unwrap() };
+    let port_of =
+        |line: &str| -> u16 { line.split("listening on ").nth(1).unwrap().split_whitespace().next().unwrap().rsplit(':').next().unwrap().parse().unwrap() };
     let hub = port_of(&p.wait_for("cloudhub] listening on", Duration::from_secs(20)));
     let port = port_of(&p.wait_for("apiserver] listening on", Duration::from_secs(20)));
     p.wait_for("hive cloud ready", Duration::from_secs(20));

@@ -30,7 +30,10 @@ fn repo_file(rel: &str) -> PathBuf {
 impl Containerd {
     /// Start containerd under `dir` and import the pause and app images.
     pub fn start(dir: &Path) -> Containerd {
-        let bin = ["/usr/bin/containerd", "/usr/sbin/containerd"].into_iter().find(|p| Path::new(p).exists()).expect("containerd (Debian package containerd; ci/setup.sh installs it)");
+        let bin = ["/usr/bin/containerd", "/usr/sbin/containerd"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("containerd (Debian package containerd; ci/setup.sh installs it)");
         std::fs::create_dir_all(dir.join("cni/net.d")).unwrap();
         let cfg = dir.join("containerd.toml");
         std::fs::write(&cfg, config(dir)).unwrap();
@@ -39,10 +42,16 @@ impl Containerd {
         let c = Containerd { child, dir: dir.to_path_buf(), socket: dir.join("containerd.sock") };
         let t0 = Instant::now();
         while !c.ctr(&["version"]).status.success() {
-            assert!(t0.elapsed() < Duration::from_secs(20), "containerd did not start; log:\n{}", std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default());
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "containerd did not start; log:\n{}",
+                std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        for (name, extra) in [(PAUSE, vec!["--entrypoint", r#"["/bin/sleep","infinity"]"#]), (APP, vec!["--cmd", r#"["sh","-c","echo hello; exec sleep 1000"]"#])] {
+        for (name, extra) in
+            [(PAUSE, vec!["--entrypoint", r#"["/bin/sleep","infinity"]"#]), (APP, vec!["--cmd", r#"["sh","-c","echo hello; exec sleep 1000"]"#])]
+        {
             let tar = dir.join(format!("{}.tar", name.replace(['/', ':'], "_")));
             let st = Command::new("python3")
                 .arg(repo_file("ci/mkimage.py"))

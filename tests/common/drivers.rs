@@ -141,10 +141,9 @@ impl Module for Reporter {
         Box::pin(async move {
             ctx.ready();
             for i in 0..self.n {
-                for (res, op, body) in [
-                    (format!("default/pod/p{}", i % 10), "report", format!("s{i}")),
-                    ("default/event/e".to_string(), "event", format!("e{i}")),
-                ] {
+                for (res, op, body) in
+                    [(format!("default/pod/p{}", i % 10), "report", format!("s{i}")), ("default/event/e".to_string(), "event", format!("e{i}"))]
+                {
                     let m = ctx.message("app", &res, op, body.into_bytes());
                     let r = ctx.request("edgehub", m).await.map_err(ModuleError::from)?;
                     if !r.content.starts_with(b"stored ") {
@@ -179,7 +178,13 @@ impl Module for Probe {
                     smol::Timer::after(Duration::from_millis(100)).await;
                     true
                 };
-                if !tick.or(async { ctx.shutdown.wait().await; false }).await {
+                if !tick
+                    .or(async {
+                        ctx.shutdown.wait().await;
+                        false
+                    })
+                    .await
+                {
                     return Ok(());
                 }
                 let q = ctx.message("meta", "", "inventory", Vec::new());

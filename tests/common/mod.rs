@@ -124,11 +124,7 @@ pub fn run(program: &Path, args: &[&str], dir: &Path) -> (i32, String, String) {
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// A scratch directory holding a cloud's and edges' data dirs and configs.
@@ -151,7 +147,9 @@ impl Site {
         let p = self.path().join("cloud.toml");
         std::fs::write(
             &p,
-            format!("role = \"cloud\"\ndata_dir = \"cloud\"\n[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"\nnode_timeout_s = 3\n{hub}\n"),
+            format!(
+                "role = \"cloud\"\ndata_dir = \"cloud\"\n[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"\nnode_timeout_s = 3\n{hub}\n"
+            ),
         )
         .unwrap();
         p
@@ -176,11 +174,7 @@ impl Site {
     /// Sign a node certificate into `<dir>/<name>/`.
     pub fn node_cert(&self, name: &str) -> PathBuf {
         let out = self.path().join(name);
-        let (code, _, err) = run(
-            &hive_bin(),
-            &["cert", "node", name, "--ca-dir", "cloud", "--out", out.to_str().unwrap()],
-            self.path(),
-        );
+        let (code, _, err) = run(&hive_bin(), &["cert", "node", name, "--ca-dir", "cloud", "--out", out.to_str().unwrap()], self.path());
         assert_eq!(code, 0, "hive cert node {name}: {err}");
         out
     }

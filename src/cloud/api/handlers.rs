@@ -103,7 +103,11 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
         (Method::PATCH, Some(name)) => {
             let ct = req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
             if !ct.starts_with("application/merge-patch+json") && !ct.starts_with("application/strategic-merge-patch+json") {
-                return Err(ApiError(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", format!("patch type `{ct}`: use application/merge-patch+json")));
+                return Err(ApiError(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "UnsupportedMediaType",
+                    format!("patch type `{ct}`: use application/merge-patch+json"),
+                ));
             }
             let patch = body_json(req).await?;
             let key = t.res.key(t.ns.as_deref(), name);
@@ -135,4 +139,3 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
         (m, _) => Err(ApiError(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("{m} is not supported on {path}"))),
     }
 }
-

@@ -54,9 +54,7 @@ impl Module for ApiServer {
     }
     fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
         Box::pin(async move {
-            let listener = smol::net::TcpListener::bind(self.listen)
-                .await
-                .map_err(|e| ModuleError::new(format!("cannot listen on {}: {e}", self.listen)))?;
+            let listener = smol::net::TcpListener::bind(self.listen).await.map_err(|e| ModuleError::new(format!("cannot listen on {}: {e}", self.listen)))?;
             let bound = listener.local_addr().map_err(|e| ModuleError::new(e.to_string()))?;
             // HTTPS with a certificate from the cloud's CA: kubectl sends tokens only over TLS.
             let ca = crate::tls::CertAuthority::load_or_create(&self.data_dir).map_err(ModuleError::new)?;

@@ -54,7 +54,11 @@ pub async fn call(t: &Tunnel, node: &str, port: u16, path: String, req: Request<
     let r = HttpRequest { method, port, path: format!("{path}{query}"), headers, body };
     let m = Message::new(super::NAME, "servicebus", format!("node/{node}/servicebus"), "request", crate::store::to_bytes(&r));
     let reply = t.router.request(crate::cloud::hub::NAME, m, t.timeout).await.map_err(|e| {
-        gateway(StatusCode::GATEWAY_TIMEOUT, "Timeout", format!("node {node}: no answer from 127.0.0.1:{port} through the tunnel within {} ms ({e})", t.timeout.as_millis()))
+        gateway(
+            StatusCode::GATEWAY_TIMEOUT,
+            "Timeout",
+            format!("node {node}: no answer from 127.0.0.1:{port} through the tunnel within {} ms ({e})", t.timeout.as_millis()),
+        )
     })?;
     if let Some(text) = Reply::error_of(&reply.content) {
         let (code, reason) = match text.split_whitespace().next() {
@@ -65,7 +69,8 @@ pub async fn call(t: &Tunnel, node: &str, port: u16, path: String, req: Request<
         let text = text.split_once(' ').filter(|(c, _)| c.parse::<u16>().is_ok()).map(|(_, r)| r.to_string()).unwrap_or(text);
         return Err(gateway(code, reason, format!("node {node}: {text}")));
     }
-    let resp: HttpResponse = crate::store::from_bytes(&reply.content).map_err(|e| gateway(StatusCode::BAD_GATEWAY, "BadGateway", format!("node {node}: bad answer: {e}")))?;
+    let resp: HttpResponse =
+        crate::store::from_bytes(&reply.content).map_err(|e| gateway(StatusCode::BAD_GATEWAY, "BadGateway", format!("node {node}: bad answer: {e}")))?;
     let mut out = http::bytes(StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY), "application/octet-stream", resp.body);
     out.headers_mut().remove(hyper::header::CONTENT_TYPE);
     for (k, v) in resp.headers {

@@ -27,7 +27,9 @@ pub fn valid_name(s: &str) -> bool {
 /// Discovery documents, or None if the path is not one.
 pub fn discovery(path: &str) -> Option<Value> {
     match path.trim_end_matches('/') {
-        "/version" => Some(json!({"major": "1", "minor": "20", "gitVersion": format!("v1.20.0-hive.{}", env!("CARGO_PKG_VERSION")), "platform": format!("linux/{}", std::env::consts::ARCH)})),
+        "/version" => Some(
+            json!({"major": "1", "minor": "20", "gitVersion": format!("v1.20.0-hive.{}", env!("CARGO_PKG_VERSION")), "platform": format!("linux/{}", std::env::consts::ARCH)}),
+        ),
         "/api" => Some(resources::api_versions()),
         "/apis" => Some(resources::api_groups()),
         "/api/v1" => resources::resource_list("", "v1"),
@@ -59,7 +61,12 @@ pub fn route(path: &str) -> Result<Target, ApiError> {
         [p, n, "status"] => (*p, Some(*n), true),
         _ => return Err(ApiError::not_found(format!("no such path: {path}"))),
     };
-    let res = Resource::find(group, version, plural).ok_or_else(|| ApiError::not_found(format!("the server does not serve {plural} in {}", if group.is_empty() { version.to_string() } else { format!("{group}/{version}") })))?;
+    let res = Resource::find(group, version, plural).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "the server does not serve {plural} in {}",
+            if group.is_empty() { version.to_string() } else { format!("{group}/{version}") }
+        ))
+    })?;
     if !res.namespaced && ns.is_some() {
         return Err(ApiError::not_found(format!("{plural} are not namespaced: {path}")));
     }

@@ -18,8 +18,8 @@ use smol::future::FutureExt as _;
 
 use crate::cloud::nodeset::{merge_watches, NodeSets};
 use crate::cloud::store::Store;
-use crate::core::{Context, Message, Module, ModuleError, ModuleFuture};
 use crate::core::Reply;
+use crate::core::{Context, Message, Module, ModuleError, ModuleFuture};
 
 pub const NAME: &str = "devicecontroller";
 

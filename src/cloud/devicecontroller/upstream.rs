@@ -35,7 +35,8 @@ fn twin_property(v: &Value, field: &str) -> Result<Option<Value>, StatusError> {
                 None | Some(Value::Null) => {}
                 Some(Value::Object(m)) => {
                     // KubeEdge's metadata is a map of strings.
-                    let m: Map<String, Value> = m.iter().map(|(k, v)| (k.clone(), json!(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))).collect();
+                    let m: Map<String, Value> =
+                        m.iter().map(|(k, v)| (k.clone(), json!(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))).collect();
                     out.insert("metadata".into(), Value::Object(m));
                 }
                 Some(other) => return Err(refused(format!("{field}.metadata must be an object, not {other}"))),

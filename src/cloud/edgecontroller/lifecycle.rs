@@ -18,9 +18,9 @@ use serde_json::{json, Value};
 use super::place::pod_node;
 use super::upstream::set_conditions;
 use crate::cloud::status::{update_status, StatusError};
-use crate::kube::{merge, new_uid, rfc3339_now};
 use crate::cloud::store::{Store, StoreError};
 use crate::config::EdgeControllerConfig;
+use crate::kube::{merge, new_uid, rfc3339_now};
 
 const TARGET: &str = "edgecontroller";
 
@@ -49,11 +49,8 @@ fn ready_condition(ready: bool, old: Option<&Value>) -> Value {
         Some(c) if c.get("status").and_then(Value::as_str) == Some(status) => c.get("lastTransitionTime").cloned().unwrap_or(json!(now)),
         _ => json!(now),
     };
-    let (reason, message) = if ready {
-        ("EdgeConnected", "the hive edge is connected to the cloud")
-    } else {
-        ("NodeStatusUnknown", "the hive edge stopped talking to the cloud")
-    };
+    let (reason, message) =
+        if ready { ("EdgeConnected", "the hive edge is connected to the cloud") } else { ("NodeStatusUnknown", "the hive edge stopped talking to the cloud") };
     json!({"type": "Ready", "status": status, "reason": reason, "message": message, "lastHeartbeatTime": now, "lastTransitionTime": since})
 }
 
@@ -63,8 +60,7 @@ impl Lifecycle {
         let deadline = Instant::now() + Duration::from_secs(cfg.node_startup_grace_s);
         for s in store.list("nodes/")?.0 {
             let Ok(v) = serde_json::from_slice::<Value>(&s.value) else { continue };
-            let ready = crate::kube::items(&v, "/status/conditions")
-                .any(|c| c["type"] == "Ready" && c["status"] == "True");
+            let ready = crate::kube::items(&v, "/status/conditions").any(|c| c["type"] == "Ready" && c["status"] == "True");
             if let (true, Some(name)) = (ready, v.pointer("/metadata/name").and_then(Value::as_str)) {
                 unconfirmed.insert(name.to_string(), deadline);
             }
@@ -159,8 +155,11 @@ fn mark_pods_unknown(store: &dyn Store, node: &str, grace: Duration) -> Result<u
             if matches!(st["phase"].as_str(), Some("Succeeded" | "Failed" | "Unknown")) {
                 return Ok(());
             }
-            merge(st, &json!({"phase": "Unknown", "reason": "NodeLost",
-                "message": format!("node {node} has been NotReady for more than {}s", grace.as_secs())}));
+            merge(
+                st,
+                &json!({"phase": "Unknown", "reason": "NodeLost",
+                "message": format!("node {node} has been NotReady for more than {}s", grace.as_secs())}),
+            );
             set_conditions(st, vec![json!({"type": "Ready", "status": "False", "reason": "NodeLost", "lastTransitionTime": rfc3339_now()})]);
             Ok(())
         });

@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::place::pod_node;
 use crate::cloud::status::{update_status, StatusError, Written};
-use crate::kube::merge;
 use crate::cloud::store::Store;
+use crate::kube::merge;
 
 /// Apply one report from `node` about `resource`. Err = refused (the reason
 /// is logged by the caller and returned to CloudHub).
@@ -23,16 +23,14 @@ pub fn apply(store: &dyn Store, node: &str, resource: &str, content: &[u8]) -> R
     }
     let parts: Vec<&str> = resource.split('/').collect();
     match parts.as_slice() {
-        [ns, "pod", name, "status"] if !ns.is_empty() && !name.is_empty() => {
-            update_status(store, &format!("pods/{ns}/{name}"), |pod, st| {
-                match pod_node(pod) {
-                    Some(n) if n == node => {}
-                    other => return Err(format!("pod {ns}/{name} is bound to {}, not to node {node}", other.unwrap_or("no node"))),
-                }
-                *st = status.clone();
-                Ok(())
-            })
-        }
+        [ns, "pod", name, "status"] if !ns.is_empty() && !name.is_empty() => update_status(store, &format!("pods/{ns}/{name}"), |pod, st| {
+            match pod_node(pod) {
+                Some(n) if n == node => {}
+                other => return Err(format!("pod {ns}/{name} is bound to {}, not to node {node}", other.unwrap_or("no node"))),
+            }
+            *st = status.clone();
+            Ok(())
+        }),
         ["", "node", name, "status"] => {
             if *name != node {
                 return Err(StatusError::Refused(format!("node {node} may not write the status of node {name}")));

@@ -30,11 +30,11 @@ use nodes::Nodes;
 
 use super::sync::ObjectSync;
 use crate::config::CloudHubConfig;
+use crate::core::Reply;
 use crate::core::{timeout, Context, Message, Module, ModuleError, ModuleFuture, Router};
 use crate::proto::ws::{self, Incoming};
 use crate::proto::{Frame, Hello, Welcome};
 use crate::tls::{self, CertAuthority};
-use crate::core::Reply;
 
 pub const NAME: &str = "cloudhub";
 
@@ -80,9 +80,7 @@ impl Module for CloudHub {
             let (cert, key) = ca.issue_server(&self.cfg.server_names).map_err(ModuleError::new)?;
             let tls = tls::server_config(&ca.cert_pem, &cert, &key).map_err(ModuleError::new)?;
             let sync = ObjectSync::open(&self.db).map_err(ModuleError::new)?;
-            let listener = TcpListener::bind(self.cfg.listen)
-                .await
-                .map_err(|e| ModuleError::new(format!("cannot listen on {}: {e}", self.cfg.listen)))?;
+            let listener = TcpListener::bind(self.cfg.listen).await.map_err(|e| ModuleError::new(format!("cannot listen on {}: {e}", self.cfg.listen)))?;
             let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
             log::info!(target: NAME, "listening on {addr} (mutual TLS, CA {})", CertAuthority::cert_path(&self.data_dir).display());
             ctx.ready();
@@ -153,13 +151,7 @@ impl Hub {
         let _ = tcp.set_nodelay(true);
         let handshake = async {
             let tls = acceptor.accept(tcp).await.map_err(|e| format!("TLS handshake: {e}"))?;
-            let der = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .cloned()
-                .ok_or_else(|| "no client certificate".to_string())?;
+            let der = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned().ok_or_else(|| "no client certificate".to_string())?;
             let node = tls::node_name_of(&der).map_err(|e| e.to_string())?;
             let mut wsock = async_tungstenite::accept_async_with_config(tls, Some(ws::ws_config(self.max_frame())))
                 .await
@@ -254,9 +246,7 @@ impl Hub {
             // a cloud module's `query` for a node passes through below.
             "query" if msg.source == NAME && msg.group == "hub" => {
                 let reply = match self.sync.get(&node, &rest) {
-                    Ok(Some((version, content))) => {
-                        crate::store::to_bytes(&crate::proto::ObjectChange { key: rest.clone(), version, content: Some(content) })
-                    }
+                    Ok(Some((version, content))) => crate::store::to_bytes(&crate::proto::ObjectChange { key: rest.clone(), version, content: Some(content) }),
                     Ok(None) => Reply::Error(format!("{rest} is not in node {node}'s set")).encode(),
                     Err(e) => Reply::error(e),
                 };

@@ -15,9 +15,9 @@ use smol::io::{AsyncRead, AsyncWrite};
 use super::nodes::{Downstream, SessionEnds};
 use super::{Hub, NAME};
 use crate::core::Message;
+use crate::core::Reply;
 use crate::proto::ws::{self, Incoming};
 use crate::proto::{Frame, ObjectChange};
-use crate::core::Reply;
 
 /// Object frames in flight per node before the cloud waits for acks.
 pub const WINDOW: usize = 128;
@@ -99,9 +99,7 @@ impl Hub {
                             }
                         }
                         Frame::Message(m) => self.pass_up(node, m),
-                        Frame::Hello(_) | Frame::Welcome(_) | Frame::Object(_) | Frame::UpAck { .. } => {
-                            return Err("unexpected frame from an edge".into())
-                        }
+                        Frame::Hello(_) | Frame::Welcome(_) | Frame::Object(_) | Frame::UpAck { .. } => return Err("unexpected frame from an edge".into()),
                     }
                 }
                 Ev::In(Incoming::Alive) => self.nodes.borrow_mut().touch(node),

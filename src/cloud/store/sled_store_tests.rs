@@ -18,10 +18,7 @@ fn one_global_revision_and_compare_and_swap() {
     assert_eq!(s.create("pods/default/a", b"again"), Err(StoreError::AlreadyExists("pods/default/a".into())));
     let r3 = s.update("pods/default/a", b"2", Some(r1)).unwrap();
     // A writer that read r1 is now stale.
-    assert_eq!(
-        s.update("pods/default/a", b"3", Some(r1)),
-        Err(StoreError::Conflict { key: "pods/default/a".into(), expected: r1, current: r3 })
-    );
+    assert_eq!(s.update("pods/default/a", b"3", Some(r1)), Err(StoreError::Conflict { key: "pods/default/a".into(), expected: r1, current: r3 }));
     assert_eq!(s.get("pods/default/a").unwrap().unwrap().value, b"2");
     assert!(matches!(s.delete("pods/default/a", Some(r1)), Err(StoreError::Conflict { .. })));
     let gone = s.delete("pods/default/a", Some(r3)).unwrap();
@@ -43,8 +40,7 @@ fn watch_resumes_from_a_revision_and_streams_live_changes() {
     let w = s.watch("pods/", r1).unwrap();
     s.delete("pods/default/a", None).unwrap();
     s.create("pods/default/b", b"3").unwrap();
-    let got: Vec<(EventKind, String, Vec<u8>)> =
-        (0..3).map(|_| w.events.try_recv().unwrap()).map(|e| (e.kind, e.key, e.value)).collect();
+    let got: Vec<(EventKind, String, Vec<u8>)> = (0..3).map(|_| w.events.try_recv().unwrap()).map(|e| (e.kind, e.key, e.value)).collect();
     assert_eq!(
         got,
         vec![

@@ -26,11 +26,11 @@ use serde_json::Value;
 use smol::future::FutureExt as _;
 
 use crate::config::EdgedConfig;
+use crate::core::Reply;
 use crate::core::{Context, Module, ModuleError, ModuleFuture};
+use crate::edge::names;
 use crate::proto::ObjectChange;
 use cri::Cri;
-use crate::edge::names;
-use crate::core::Reply;
 
 pub const NAME: &str = crate::edge::names::EDGED;
 
@@ -237,7 +237,12 @@ impl State<'_> {
                 log::warn!(target: NAME, "pod {}/{}: {e}", pod.namespace, pod.name);
                 sync::PodFacts { problem: Some(("RuntimeError".into(), e.to_string())), ..Default::default() }
             });
-            let k = self.known.entry(pod.uid.clone()).or_insert_with(|| Known { key: key.clone(), start: crate::kube::rfc3339_now(), grace_s: pod.grace_s, reported: None });
+            let k = self.known.entry(pod.uid.clone()).or_insert_with(|| Known {
+                key: key.clone(),
+                start: crate::kube::rfc3339_now(),
+                grace_s: pod.grace_s,
+                reported: None,
+            });
             k.grace_s = pod.grace_s;
             let st = status::pod_status(&pod, &facts, &k.start, &self.host_ip);
             let s = st.to_string();
@@ -262,4 +267,3 @@ impl State<'_> {
         self.known.retain(|uid, _| wanted.contains(uid));
     }
 }
-

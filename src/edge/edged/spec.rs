@@ -214,11 +214,20 @@ mod tests {
             (json!({"metadata": {"name": "a"}, "spec": {"containers": []}}), "at least one container"),
             (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c"}]}}), "spec.containers[0]"),
             (json!({"metadata": {"name": "a"}, "spec": {"restartPolicy": "Sometimes", "containers": [{"name": "c", "image": "i"}]}}), "restartPolicy"),
-            (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i", "volumeMounts": [{"name": "x", "mountPath": "/x"}]}]}}), "names no volume"),
-            (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "n", "nfs": {}}]}}), "only configMap"),
+            (
+                json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i", "volumeMounts": [{"name": "x", "mountPath": "/x"}]}]}}),
+                "names no volume",
+            ),
+            (
+                json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "n", "nfs": {}}]}}),
+                "only configMap",
+            ),
             (json!({"metadata": {"name": "a", "uid": "../../etc"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}), "metadata.uid"),
             (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "../x", "image": "i"}]}}), "spec.containers[0].name"),
-            (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "..", "emptyDir": {}}]}}), "spec.volumes"),
+            (
+                json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "..", "emptyDir": {}}]}}),
+                "spec.volumes",
+            ),
         ] {
             let e = parse(&pod).unwrap_err();
             assert!(e.contains(want), "{e}");

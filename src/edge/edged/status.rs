@@ -47,7 +47,11 @@ pub fn pod_status(pod: &Pod, f: &PodFacts, start: &str, host_ip: &str) -> Value 
     let phase = if f.problem.is_some() {
         "Pending"
     } else if all_done {
-        if f.containers.iter().all(|c| c.terminated.as_ref().is_some_and(|t| t.0 == 0)) { "Succeeded" } else { "Failed" }
+        if f.containers.iter().all(|c| c.terminated.as_ref().is_some_and(|t| t.0 == 0)) {
+            "Succeeded"
+        } else {
+            "Failed"
+        }
     } else if all_running || ever_started {
         "Running"
     } else {

@@ -13,7 +13,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::cri::api::{self, ContainerConfig, ContainerMetadata, ImageSpec, LinuxContainerConfig, LinuxContainerSecurityContext, LinuxPodSandboxConfig, LinuxSandboxSecurityContext, NamespaceOption, PodSandboxConfig, PodSandboxMetadata};
+use super::cri::api::{
+    self, ContainerConfig, ContainerMetadata, ImageSpec, LinuxContainerConfig, LinuxContainerSecurityContext, LinuxPodSandboxConfig,
+    LinuxSandboxSecurityContext, NamespaceOption, PodSandboxConfig, PodSandboxMetadata,
+};
 use super::cri::{Cri, CriError};
 use super::spec::{Container, Pod, Restart};
 use crate::core::Context;
@@ -128,7 +131,8 @@ impl Syncer<'_> {
         let sandbox = match ready {
             Some(id) => id,
             None => {
-                std::fs::create_dir_all(&sb_cfg.log_directory).map_err(|e| CriError::Transport("RunPodSandbox".into(), format!("log directory {}: {e}", sb_cfg.log_directory)))?;
+                std::fs::create_dir_all(&sb_cfg.log_directory)
+                    .map_err(|e| CriError::Transport("RunPodSandbox".into(), format!("log directory {}: {e}", sb_cfg.log_directory)))?;
                 let id = self.cri.run_pod_sandbox(sb_cfg.clone()).await?;
                 log::info!(target: super::NAME, "pod {}/{}: sandbox {} started", pod.namespace, pod.name, short(&id));
                 id
@@ -154,7 +158,14 @@ impl Syncer<'_> {
         Ok(facts)
     }
 
-    async fn container(&self, pod: &Pod, spec: &Container, sandbox: &str, sb_cfg: &PodSandboxConfig, mut mine: Vec<&api::Container>) -> Result<ContainerFacts, CriError> {
+    async fn container(
+        &self,
+        pod: &Pod,
+        spec: &Container,
+        sandbox: &str,
+        sb_cfg: &PodSandboxConfig,
+        mut mine: Vec<&api::Container>,
+    ) -> Result<ContainerFacts, CriError> {
         let mut f = ContainerFacts { name: spec.name.clone(), image: spec.image.clone(), ..Default::default() };
         mine.sort_by_key(|c| (c.metadata.as_ref().map(|m| m.attempt).unwrap_or(0), c.created_at));
         // A changed spec: the old containers go, a new one comes.
@@ -212,7 +223,10 @@ impl Syncer<'_> {
                 let since_exit = Duration::from_nanos((now_ns() - st.finished_at).max(0) as u64);
                 if since_exit < delay {
                     let left = delay - since_exit;
-                    f.waiting = Some(("CrashLoopBackOff".into(), format!("back-off {}s restarting failed container {} in pod {}/{}", left.as_secs().max(1), spec.name, pod.namespace, pod.name)));
+                    f.waiting = Some((
+                        "CrashLoopBackOff".into(),
+                        format!("back-off {}s restarting failed container {} in pod {}/{}", left.as_secs().max(1), spec.name, pod.namespace, pod.name),
+                    ));
                     return Ok(f);
                 }
                 attempt + 1
@@ -249,7 +263,11 @@ impl Syncer<'_> {
             log_path: format!("{}/{next_attempt}.log", spec.name),
             linux: Some(LinuxContainerConfig {
                 security_context: Some(LinuxContainerSecurityContext {
-                    namespace_options: Some(NamespaceOption { network: if pod.host_network { api::NAMESPACE_NODE } else { 0 }, pid: api::NAMESPACE_CONTAINER, ipc: 0 }),
+                    namespace_options: Some(NamespaceOption {
+                        network: if pod.host_network { api::NAMESPACE_NODE } else { 0 },
+                        pid: api::NAMESPACE_CONTAINER,
+                        ipc: 0,
+                    }),
                 }),
             }),
             ..Default::default()

@@ -16,8 +16,8 @@ use serde_json::Value;
 use super::cri::api::{KeyValue, Mount};
 use super::spec::{Container, Env, Pod, Volume};
 use crate::core::Context;
-use crate::edge::names;
 use crate::core::Reply;
+use crate::edge::names;
 
 /// An object from MetaManager by cache key.
 async fn get(ctx: &Context, key: &str) -> Result<Value, String> {

@@ -22,8 +22,8 @@ pub mod topics;
 use smol::future::FutureExt as _;
 
 use crate::config::{EventBusConfig, MqttMode};
-use crate::core::{Context, Message, Module, ModuleError, ModuleFuture};
 use crate::core::Reply;
+use crate::core::{Context, Message, Module, ModuleError, ModuleFuture};
 
 pub const NAME: &str = crate::edge::names::EVENTBUS;
 

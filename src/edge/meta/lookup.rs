@@ -12,10 +12,10 @@ use std::time::Duration;
 use super::server::Watchers;
 use super::store::MetaStore;
 use super::NAME;
-use crate::core::{Message, Router};
-use crate::proto::ObjectChange;
-use crate::edge::names;
 use crate::core::Reply;
+use crate::core::{Message, Router};
+use crate::edge::names;
+use crate::proto::ObjectChange;
 
 /// How long a miss waits for the cloud.
 pub const CLOUD_QUERY_TIMEOUT: Duration = Duration::from_secs(5);

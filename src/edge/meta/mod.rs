@@ -28,11 +28,11 @@ pub use lookup::{Lookup, LookupError};
 pub use server::Watchers;
 pub use store::{Change, MetaStore};
 
+use crate::core::Reply;
 use crate::core::{Context, Module, ModuleError, ModuleFuture};
+use crate::edge::names;
 use crate::proto::ObjectChange;
 use crate::store::to_bytes;
-use crate::edge::names;
-use crate::core::Reply;
 
 pub const NAME: &str = crate::edge::names::METAMANAGER;
 
@@ -57,9 +57,8 @@ impl Module for MetaManager {
     fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
         Box::pin(async move {
             let store = Rc::new(MetaStore::open(&self.db).map_err(ModuleError::new)?);
-            let listener = smol::net::TcpListener::bind(self.listen)
-                .await
-                .map_err(|e| ModuleError::new(format!("local API cannot listen on {}: {e}", self.listen)))?;
+            let listener =
+                smol::net::TcpListener::bind(self.listen).await.map_err(|e| ModuleError::new(format!("local API cannot listen on {}: {e}", self.listen)))?;
             let bound = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| self.listen.to_string());
             log::info!(target: NAME, "{} objects cached; local API on {bound}", store.len());
             ctx.ready();

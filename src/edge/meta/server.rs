@@ -102,9 +102,7 @@ impl Query {
     /// Does cache key `<ns>/<kind>/<name>` belong to this query?
     fn matches(&self, key: &str) -> bool {
         let (ns, kind, name) = crate::kube::split_key(key);
-        kind == self.res.kind
-            && self.ns.as_deref().is_none_or(|n| n == ns)
-            && self.name.as_deref().is_none_or(|n| n == name)
+        kind == self.res.kind && self.ns.as_deref().is_none_or(|n| n == ns) && self.name.as_deref().is_none_or(|n| n == name)
     }
 
     /// The narrowest key prefix that holds every match.
@@ -219,11 +217,9 @@ async fn handle(lookup: &Lookup, req: &Request<Incoming>, peer: SocketAddr) -> R
         };
     }
     let rv = items.iter().map(|(_, v, _)| *v).max().unwrap_or(0);
-    let mut body = format!(
-        "{{\"apiVersion\":\"{}\",\"kind\":\"{}\",\"metadata\":{{\"resourceVersion\":\"{rv}\"}},\"items\":[",
-        q.res.api_version, q.res.list_kind
-    )
-    .into_bytes();
+    let mut body =
+        format!("{{\"apiVersion\":\"{}\",\"kind\":\"{}\",\"metadata\":{{\"resourceVersion\":\"{rv}\"}},\"items\":[", q.res.api_version, q.res.list_kind)
+            .into_bytes();
     let mut first = true;
     for (key, _, obj) in &items {
         if !is_json(obj) {

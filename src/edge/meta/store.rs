@@ -98,8 +98,7 @@ impl MetaStore {
     pub fn verify(&self) -> Result<(), DbError> {
         for item in self.tree.iter() {
             let (k, v) = item?;
-            from_bytes::<(u64, Vec<u8>)>(&v)
-                .map_err(|e| DbError::Io(format!("meta entry `{}`: {e}", String::from_utf8_lossy(&k))))?;
+            from_bytes::<(u64, Vec<u8>)>(&v).map_err(|e| DbError::Io(format!("meta entry `{}`: {e}", String::from_utf8_lossy(&k))))?;
         }
         Ok(())
     }

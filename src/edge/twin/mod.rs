@@ -28,13 +28,13 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{json, Map, Value};
 
 use crate::core::message::now_ms;
+use crate::core::Reply;
 use crate::core::{Context, Message, Module, ModuleError, ModuleFuture};
+use crate::edge::names;
 use crate::proto::ObjectChange;
 use model::{error, event_id, message, Device};
 use topic::Action;
 use update::{Desired, Outcome};
-use crate::edge::names;
-use crate::core::Reply;
 
 pub const NAME: &str = crate::edge::names::DEVICETWIN;
 /// Largest twin message accepted from a device, bytes.
@@ -189,7 +189,12 @@ impl State<'_> {
         let props: Vec<Desired> = crate::kube::items(v, "/spec/properties")
             .filter_map(|p| {
                 let pname = p["name"].as_str()?.to_string();
-                let ty = p.pointer("/desired/metadata/type").and_then(Value::as_str).map(model_type).or_else(|| types.and_then(|t| t.get(&pname).cloned())).unwrap_or_else(|| "string".into());
+                let ty = p
+                    .pointer("/desired/metadata/type")
+                    .and_then(Value::as_str)
+                    .map(model_type)
+                    .or_else(|| types.and_then(|t| t.get(&pname).cloned()))
+                    .unwrap_or_else(|| "string".into());
                 Some(Desired { value: p.pointer("/desired/value").and_then(Value::as_str).map(str::to_string), name: pname, ty })
             })
             .collect();

@@ -56,7 +56,13 @@ mod tests {
         let r = parse("$hw/events/device/thermo/state/update").unwrap();
         assert_eq!((r.action, r.id.as_str(), r.base.as_str()), (Action::StateUpdate, "default/thermo", "$hw/events/device/thermo"));
         assert_eq!(parse("$hw/events/node/n1/membership/get").unwrap().action, Action::MembershipGet);
-        for t in ["$hw/events/device/a/b/twin/edge_updated", "$hw/events/device/a/b/state/get", "$hw/events/device/a/b/twin/update/result", "$hw/events/node/n1/membership/updated", "x"] {
+        for t in [
+            "$hw/events/device/a/b/twin/edge_updated",
+            "$hw/events/device/a/b/state/get",
+            "$hw/events/device/a/b/twin/update/result",
+            "$hw/events/node/n1/membership/updated",
+            "x",
+        ] {
             assert_eq!(parse(t), None, "{t}");
         }
     }

@@ -204,15 +204,20 @@ pub fn cloud_sync(dev: &mut Device, twin: &Map<String, Value>, now: u64) -> Resu
         let item = parse_item(v)?;
         let old = live(dev, key);
         let mut t = old.clone().unwrap_or(Twin { ty: item.ty.clone().unwrap_or_else(|| "string".into()), ..Default::default() });
-        for (val, slot, ver, theirs) in [
-            (&item.expected, &mut t.expected, &mut t.expected_version, item.versions.0),
-            (&item.actual, &mut t.actual, &mut t.actual_version, item.versions.1),
-        ] {
+        for (val, slot, ver, theirs) in
+            [(&item.expected, &mut t.expected, &mut t.expected_version, item.versions.0), (&item.actual, &mut t.actual, &mut t.actual_version, item.versions.1)]
+        {
             let Some(val) = val else { continue };
             let theirs = theirs.ok_or_else(|| bad("version not allowed be nil while syncing"))?;
             if let Some(ours) = *ver {
                 if ours.cloud > theirs.cloud || ours.edge > theirs.edge {
-                    return Err((409, format!("stale version of twin {key}: cloud {} edge {} is older than the edge's cloud {} edge {}", theirs.cloud, theirs.edge, ours.cloud, ours.edge)));
+                    return Err((
+                        409,
+                        format!(
+                            "stale version of twin {key}: cloud {} edge {} is older than the edge's cloud {} edge {}",
+                            theirs.cloud, theirs.edge, ours.cloud, ours.edge
+                        ),
+                    ));
                 }
             }
             typed(&t.ty, val).map_err(bad)?;

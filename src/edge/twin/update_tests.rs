@@ -72,7 +72,10 @@ fn deletes_tombstone_optional_twins_only_and_an_update_revives() {
 #[test]
 fn cloud_desired_sets_expected_once_per_version_and_sync_refuses_stale_versions() {
     let mut d = dev();
-    let props = vec![Desired { name: "temp".into(), value: Some("25".into()), ty: "int".into() }, Desired { name: "mode".into(), value: Some("x y".into()), ty: "string".into() }];
+    let props = vec![
+        Desired { name: "temp".into(), value: Some("25".into()), ty: "int".into() },
+        Desired { name: "mode".into(), value: Some("x y".into()), ty: "string".into() },
+    ];
     let (o, skipped) = cloud_desired(&mut d, 7, &props, 10);
     assert_eq!((o.changed, skipped), (vec!["temp".to_string()], vec!["mode".to_string()]));
     assert_eq!(d.twins["temp"].expected_version, Some(Version { cloud: 7, edge: 0 }));

@@ -214,7 +214,8 @@ impl Cri {
     }
 
     pub async fn run_pod_sandbox(&self, config: api::PodSandboxConfig) -> Result<String, CriError> {
-        let r: api::RunPodSandboxResponse = self.runtime("RunPodSandbox", &api::RunPodSandboxRequest { config: Some(config), runtime_handler: String::new() }).await?;
+        let r: api::RunPodSandboxResponse =
+            self.runtime("RunPodSandbox", &api::RunPodSandboxRequest { config: Some(config), runtime_handler: String::new() }).await?;
         Ok(r.pod_sandbox_id)
     }
 
@@ -232,14 +233,18 @@ impl Cri {
     }
 
     pub async fn list_pod_sandbox(&self, labels: std::collections::HashMap<String, String>) -> Result<Vec<api::PodSandbox>, CriError> {
-        let r: api::ListPodSandboxResponse =
-            self.runtime("ListPodSandbox", &api::ListPodSandboxRequest { filter: Some(api::PodSandboxFilter { id: String::new(), label_selector: labels }) }).await?;
+        let r: api::ListPodSandboxResponse = self
+            .runtime("ListPodSandbox", &api::ListPodSandboxRequest { filter: Some(api::PodSandboxFilter { id: String::new(), label_selector: labels }) })
+            .await?;
         Ok(r.items)
     }
 
     pub async fn create_container(&self, sandbox: &str, config: api::ContainerConfig, sandbox_config: api::PodSandboxConfig) -> Result<String, CriError> {
         let r: api::CreateContainerResponse = self
-            .runtime("CreateContainer", &api::CreateContainerRequest { pod_sandbox_id: sandbox.into(), config: Some(config), sandbox_config: Some(sandbox_config) })
+            .runtime(
+                "CreateContainer",
+                &api::CreateContainerRequest { pod_sandbox_id: sandbox.into(), config: Some(config), sandbox_config: Some(sandbox_config) },
+            )
             .await?;
         Ok(r.container_id)
     }
