@@ -48,4 +48,11 @@ if [ ! -x "$KDIR/root/usr/bin/kubectl" ]; then
     && $SUDO dpkg -x kubernetes-client_*.deb root )
 fi
 "$KDIR/root/usr/bin/kubectl" version --client --short 2>/dev/null | sed 's/^/ci\/setup.sh: kubectl /' || true
+# rustfmt and clippy for the format and lint steps of ci/test.sh.
+if command -v rustup >/dev/null 2>&1; then
+  for c in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+  done
+fi
+command -v cargo-clippy >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo-clippy" ] || { echo "ci/setup.sh: clippy is missing (rustup component add clippy)"; exit 1; }
 echo "ci/setup.sh: $(cargo --version)"

@@ -6,13 +6,11 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::api::start_cloud_with_api as start_api;
 use common::Site;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const CONFIG: &str = "[api]\nlisten = \"127.0.0.1:0\"\nwatch_history = 20\n[cloudhub]\nlisten = \"127.0.0.1:0\"";
 

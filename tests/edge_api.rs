@@ -93,7 +93,7 @@ fn local_api_serves_the_cache_online_offline_and_after_kill_9() {
     w.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(w, "GET /api/v1/namespaces/default/configmaps?watch=true HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut seen = String::new();
-    let mut read_until = |w: &mut TcpStream, needle: &str, seen: &mut String| {
+    let read_until = |w: &mut TcpStream, needle: &str, seen: &mut String| {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut buf = [0u8; 4096];
         while !seen.contains(needle) {

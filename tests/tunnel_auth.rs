@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message as WsMessage;
 use futures_rustls::TlsConnector;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use hive::proto::{encode, Frame, Hello};
 use hive::tls::{self, CertAuthority};
 use smol::io::AsyncWriteExt;

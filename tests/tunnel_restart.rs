@@ -37,7 +37,10 @@ fn wait_ready(applied: &Arc<Mutex<Applied>>, n: usize, timeout: Duration) -> Has
     }
 }
 
-fn wait_objects(probes: &[Arc<Mutex<Vec<(String, u64)>>>], want: &[&str], timeout: Duration) {
+/// What each probe edge has seen: (key, version) pairs.
+type Seen = Arc<Mutex<Vec<(String, u64)>>>;
+
+fn wait_objects(probes: &[Seen], want: &[&str], timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
         let behind = probes

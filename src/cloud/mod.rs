@@ -1,5 +1,6 @@
 //! The cloud role: which modules exist and how they are built from config.
-//! Each module lives in its own file here (hub.rs is CloudHub, ...).
+//! Each module lives in its own folder here, named as KubeEdge names it
+//! (hub/ is CloudHub, edgecontroller/ is EdgeController, api/ the API server).
 
 pub mod api;
 pub mod devicecontroller;

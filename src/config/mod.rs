@@ -28,6 +28,7 @@ pub const PROFILES: &[(&str, &str)] = &[("cloud", include_str!("../../profiles/c
 
 /// The configuration of one role.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // built once at start; boxing would buy nothing
 pub enum RoleConfig {
     Cloud(CloudConfig),
     Edge(EdgeConfig),

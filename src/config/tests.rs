@@ -2,6 +2,7 @@
 //! kind of bad input names the file, the line and the key.
 
 use super::*;
+use std::path::PathBuf;
 
 fn err(role: Option<Role>, text: &str) -> (usize, String) {
     match parse(role, "t.toml", text) {

@@ -258,7 +258,7 @@ impl EdgeHub {
                 Ev::In(Incoming::Frame(f)) => {
                     last_heard = Instant::now();
                     match f {
-                        Frame::Message(m) => self.from_cloud(ctx, m).await,
+                        Frame::Message(m) => self.on_cloud_message(ctx, m).await,
                         Frame::Object(change) => {
                             if let Some(ack) = apply_object(ctx, change).await {
                                 if let Err(e) = ws::send(wsock, &ack, self.max_frame()).await {
@@ -322,7 +322,7 @@ impl EdgeHub {
     }
 
     /// Route a message from the cloud to its waiter or its local group.
-    async fn from_cloud(&self, ctx: &Context, mut m: Message) {
+    async fn on_cloud_message(&self, ctx: &Context, mut m: Message) {
         m.source = NAME.to_string();
         if let Err(e) = ctx.router.route_remote(m) {
             log::warn!(target: NAME, "message from cloud not delivered: {e}");

@@ -1,5 +1,7 @@
 //! The edge role: which modules exist and how they are built from config.
-//! Each module lives in its own file here (hub.rs is EdgeHub, ...).
+//! Each module lives in its own file or folder here, named as KubeEdge names
+//! it (hub.rs is EdgeHub, meta/ is MetaManager, twin/ is DeviceTwin, ...);
+//! their router names are in names.rs.
 
 pub mod edged;
 pub mod eventbus;

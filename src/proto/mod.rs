@@ -1,4 +1,6 @@
-//! What crosses the cloud ⇄ edge tunnel. Nothing here does I/O.
+//! What crosses the cloud ⇄ edge tunnel: frames (frame.rs) and ServiceBus
+//! messages (servicebus.rs) are plain data with no I/O; ws.rs carries
+//! frames over a websocket and is the only file here that does I/O.
 
 pub mod frame;
 pub mod servicebus;

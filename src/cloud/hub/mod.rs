@@ -7,6 +7,7 @@
 //! - operation `upsert` / `delete`: the object `<resource>` joins / leaves
 //!   the node's set (ObjectSync); delivery is reliable by inventory sync;
 //! - anything else: a message passed through as-is (not durable).
+//!
 //! Upstream, durable edge messages are applied by the first module of the
 //! group they name, by request, before the cloud acknowledges them.
 //! Must not interpret contents.
@@ -120,7 +121,7 @@ impl Module for CloudHub {
             };
             let from_modules = async {
                 while let Some(msg) = ctx.recv().await {
-                    hub.from_module(&ctx, msg);
+                    hub.on_module_message(&ctx, msg);
                 }
             };
             ex.run(from_modules.or(accept_loop).or(liveness)).await;
@@ -228,7 +229,7 @@ impl Hub {
     }
 
     /// A message from a cloud module for a node.
-    fn from_module(&self, ctx: &Context, mut msg: Message) {
+    fn on_module_message(&self, ctx: &Context, mut msg: Message) {
         let Some((node, rest)) = split_node_resource(&msg.resource).map(|(n, r)| (n.to_string(), r.to_string())) else {
             log::warn!(target: NAME, "message {} has resource `{}`, not node/<name>/...: dropped", msg.id, msg.resource);
             return;

@@ -9,6 +9,7 @@
 //! - `inventory` → bincode `Vec<(key, version)>`;
 //! - `get` (resource = key) → the object, or `error: not found locally: KEY`;
 //! - `list` (resource = a kind, e.g. `device`) → bincode `Vec<ObjectChange>`.
+//!
 //! Every applied change is also announced to group `metachange` (content:
 //! bincode `ObjectChange`; DeviceTwin listens for devices).
 //! It also serves the edge-local read API (KubeEdge's MetaServer,

@@ -65,11 +65,15 @@ fn valid_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
+/// Finds the resource a path segment names, in one API group.
+type ResourceOf = fn(&str) -> Option<Resource>;
+
 /// Parse a path into a query, or a 404/400 response naming what is wrong.
+#[allow(clippy::result_large_err)] // the error is the response itself, built once per bad request
 fn route(path: &str) -> Result<Query, Response<Body>> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let not_found = || http::status(StatusCode::NOT_FOUND, "NotFound", &format!("no such resource path: {path}"));
-    let (res_of, rest): (fn(&str) -> Option<Resource>, &[&str]) = match segs.as_slice() {
+    let (res_of, rest): (ResourceOf, &[&str]) = match segs.as_slice() {
         ["api", "v1", rest @ ..] => (core_resource, rest),
         ["apis", "devices.kubeedge.io", "v1beta1", rest @ ..] => (device_resource, rest),
         _ => return Err(not_found()),
