@@ -4,10 +4,12 @@
 //!
 //! Owns: connection handling and response helpers. Must not know routes.
 
+use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -61,45 +63,93 @@ pub fn stream_of(content_type: &str, chunks: impl futures_lite::Stream<Item = By
     r
 }
 
+/// What one listener allows its clients.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Connections open at once; one more is closed at once (and logged,
+    /// at most once a minute).
+    pub max_connections: usize,
+    /// A request's headers must arrive within this time, and an idle
+    /// keep-alive connection is closed after it. A response being streamed
+    /// (a watch) is never cut by it.
+    pub header_timeout: Duration,
+}
+
 /// As `serve`, with TLS on every connection (handshakes that fail are logged at debug).
-pub async fn serve_tls<H, F>(listener: TcpListener, tls: std::sync::Arc<rustls::ServerConfig>, ex: &LocalExecutor<'_>, handler: Rc<H>, target: &'static str)
-where
+pub async fn serve_tls<H, F>(
+    listener: TcpListener,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    ex: &LocalExecutor<'_>,
+    handler: Rc<H>,
+    target: &'static str,
+    limits: Limits,
+) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + 'static,
     F: Future<Output = Response<Body>> + 'static,
 {
-    accept_loop(listener, ex, handler, target, Some(futures_rustls::TlsAcceptor::from(tls))).await
+    accept_loop(listener, ex, handler, target, Some(futures_rustls::TlsAcceptor::from(tls)), limits).await
 }
 
 /// Serve connections from `listener` on `ex` until the returned future is dropped.
-pub async fn serve<H, F>(listener: TcpListener, ex: &LocalExecutor<'_>, handler: Rc<H>, target: &'static str)
+pub async fn serve<H, F>(listener: TcpListener, ex: &LocalExecutor<'_>, handler: Rc<H>, target: &'static str, limits: Limits)
 where
     H: Fn(Request<Incoming>, SocketAddr) -> F + 'static,
     F: Future<Output = Response<Body>> + 'static,
 {
-    accept_loop(listener, ex, handler, target, None).await
+    accept_loop(listener, ex, handler, target, None, limits).await
 }
 
-async fn accept_loop<H, F>(listener: TcpListener, ex: &LocalExecutor<'_>, handler: Rc<H>, target: &'static str, tls: Option<futures_rustls::TlsAcceptor>)
-where
+/// Counts a connection while it lives.
+struct Open(Rc<Cell<usize>>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+async fn accept_loop<H, F>(
+    listener: TcpListener,
+    ex: &LocalExecutor<'_>,
+    handler: Rc<H>,
+    target: &'static str,
+    tls: Option<futures_rustls::TlsAcceptor>,
+    limits: Limits,
+) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + 'static,
     F: Future<Output = Response<Body>> + 'static,
 {
+    let open = Rc::new(Cell::new(0usize));
+    let mut refused = crate::logging::Throttle::new(Duration::from_secs(60));
+    let mut failed = crate::logging::Throttle::new(Duration::from_secs(10));
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
-                log::warn!(target: target, "accept failed: {e}");
-                smol::Timer::after(std::time::Duration::from_millis(100)).await;
+                if let Some(n) = failed.allow() {
+                    log::warn!(target: target, "accept failed: {e} ({n} more failures not logged)");
+                }
+                smol::Timer::after(Duration::from_millis(100)).await;
                 continue;
             }
         };
+        if open.get() >= limits.max_connections {
+            if let Some(n) = refused.allow() {
+                log::warn!(target: target, "connection from {peer} closed: {} connections open, the most this listener takes ({n} more refused since the last warning)", open.get());
+            }
+            drop(tcp);
+            continue;
+        }
+        open.set(open.get() + 1);
+        let guard = Open(open.clone());
         let _ = tcp.set_nodelay(true);
         let (h, tls) = (handler.clone(), tls.clone());
         ex.spawn(async move {
+            let _guard = guard;
             match tls {
-                None => serve_conn(tcp, peer, h, target).await,
-                Some(acceptor) => match crate::core::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Some(Ok(stream)) => serve_conn(stream, peer, h, target).await,
+                None => serve_conn(tcp, peer, h, target, limits).await,
+                Some(acceptor) => match crate::core::timeout(limits.header_timeout.min(Duration::from_secs(10)), acceptor.accept(tcp)).await {
+                    Some(Ok(stream)) => serve_conn(stream, peer, h, target, limits).await,
                     Some(Err(e)) => log::debug!(target: target, "TLS from {peer}: {e}"),
                     None => log::debug!(target: target, "TLS from {peer}: handshake timed out"),
                 },
@@ -110,7 +160,7 @@ where
 }
 
 /// One HTTP/1.1 connection.
-async fn serve_conn<S, H, F>(io: S, peer: SocketAddr, h: Rc<H>, target: &'static str)
+async fn serve_conn<S, H, F>(io: S, peer: SocketAddr, h: Rc<H>, target: &'static str, limits: Limits)
 where
     S: smol::io::AsyncRead + smol::io::AsyncWrite + Unpin + 'static,
     H: Fn(Request<Incoming>, SocketAddr) -> F + 'static,
@@ -120,7 +170,10 @@ where
         let fut = h(req, peer);
         async move { Ok::<_, Infallible>(fut.await) }
     });
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(smol_hyper::rt::FuturesIo::new(io), svc);
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(smol_hyper::rt::SmolTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .serve_connection(smol_hyper::rt::FuturesIo::new(io), svc);
     if let Err(e) = conn.await {
         log::debug!(target: target, "connection from {peer}: {e}");
     }

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod core;
 pub mod edge;
+pub mod fdlimit;
 pub mod http;
 pub mod kube;
 pub mod logging;

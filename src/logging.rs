@@ -1,7 +1,50 @@
 //! Logging setup: env_logger with millisecond timestamps and the module name
-//! as target. RUST_LOG wins over -v/-q. Owns nothing else.
+//! as target. RUST_LOG wins over -v/-q. Also the two guards against log
+//! floods: `Throttle` (a repeated warning at most once per period, with the
+//! count of those left out) and `clip` (text from outside cut to a length).
+//! Owns nothing else.
+
+use std::time::{Duration, Instant};
 
 use log::LevelFilter;
+
+/// Lets a repeated log line through at most once per `period`.
+pub struct Throttle {
+    period: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl Throttle {
+    pub const fn new(period: Duration) -> Throttle {
+        Throttle { period, last: None, suppressed: 0 }
+    }
+
+    /// `Some(n)` when the line may be logged now (`n` = lines left out
+    /// since the last one), `None` when it is to be left out (and counted).
+    pub fn allow(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        if self.last.is_some_and(|l| now.duration_since(l) < self.period) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+/// `s`, cut to at most `max` bytes (on a character boundary) with the
+/// number of bytes left out: for text from devices, clients and files.
+pub fn clip(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= max {
+        return s.into();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes)", &s[..end], s.len() - end).into()
+}
 
 pub fn init(verbosity: i32) {
     let level = match verbosity {
@@ -30,4 +73,25 @@ pub fn init(verbosity: i32) {
         log::error!(target: "runtime", "module {who} panicked: {info}");
         prev(info);
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttle_lets_one_line_through_per_period_and_counts_the_rest() {
+        let mut t = Throttle::new(Duration::from_secs(3600));
+        assert_eq!(t.allow(), Some(0));
+        assert_eq!(t.allow(), None);
+        assert_eq!(t.allow(), None);
+        t.last = Some(Instant::now() - Duration::from_secs(3601));
+        assert_eq!(t.allow(), Some(2));
+    }
+
+    #[test]
+    fn clip_cuts_on_a_character_boundary() {
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("ééé", 3), "é… (4 more bytes)");
+    }
 }

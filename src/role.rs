@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::cli::RoleArgs;
 use crate::config::{self, Role, RoleConfig, Source};
-use crate::core::{runtime, Module, Router};
+use crate::core::{runtime, Router};
 use crate::EXIT_USAGE;
 
 /// Runtime options from a role's config.
@@ -49,22 +49,27 @@ pub fn run(role: Role, args: RoleArgs, started: Instant) -> i32 {
         RoleConfig::Cloud(c) => (c.data_dir.clone(), c.db_cache_bytes),
         RoleConfig::Edge(c) => (c.data_dir.clone(), c.db_cache_bytes),
     };
+    crate::store::private_files();
+    crate::fdlimit::raise();
+    let router = Router::new();
+    // The edge's databases are verified and rebuilt if corrupt (the cache is
+    // the cloud's to resend); the cloud's is its source of truth.
     let opened = match &cfg {
-        // The edge's database is a cache: rebuild it rather than refuse to start.
-        RoleConfig::Edge(_) => crate::store::open_or_rebuild(&data_dir, cache, crate::edge::verify_db),
-        RoleConfig::Cloud(_) => crate::store::open(&data_dir, cache),
+        RoleConfig::Edge(c) => crate::edge::open_databases(&data_dir, cache).map(|dbs| {
+            let m = crate::edge::modules(c, &router, &dbs);
+            (vec![dbs.cache, dbs.outbox], m)
+        }),
+        RoleConfig::Cloud(c) => crate::store::open(&data_dir, cache).map(|db| {
+            let m = crate::cloud::modules(c, &router, &db);
+            (vec![db], m)
+        }),
     };
-    let db = match opened {
-        Ok(db) => db,
+    let (dbs, modules) = match opened {
+        Ok(x) => x,
         Err(e) => {
             log::error!(target: "runtime", "hive {role} cannot start: {e}");
             return runtime::EXIT_MODULE_FAILED;
         }
-    };
-    let router = Router::new();
-    let modules: Result<Vec<Box<dyn Module>>, String> = match &cfg {
-        RoleConfig::Cloud(c) => crate::cloud::modules(c, &router, &db),
-        RoleConfig::Edge(c) => crate::edge::modules(c, &router, &db),
     };
     let modules = match modules {
         Ok(m) => m,
@@ -76,8 +81,10 @@ pub fn run(role: Role, args: RoleArgs, started: Instant) -> i32 {
     let opts = runtime_options(&cfg, started);
     log::info!(target: "runtime", "hive {} {role} starting (pid {})", env!("CARGO_PKG_VERSION"), std::process::id());
     let code = runtime::run(opts, router, modules);
-    if let Err(e) = db.flush() {
-        log::error!(target: "runtime", "flushing {}: {e}", data_dir.join("db").display());
+    for db in dbs {
+        if let Err(e) = db.flush() {
+            log::error!(target: "runtime", "flushing a database under {}: {e}", data_dir.display());
+        }
     }
     code
 }

@@ -21,9 +21,7 @@ pub fn modules(cfg: &CloudConfig, _router: &Router, db: &sled::Db) -> Result<Vec
         std::sync::Arc::new(store::sled_store::SledStore::open(db, cfg.api.watch_history).map_err(|e| e.to_string())?);
     for m in &cfg.modules {
         match m {
-            CloudModule::ApiServer => {
-                out.push(Box::new(api::ApiServer::new(cfg.api.listen, cfg.data_dir.clone(), cfg.cloudhub.server_names.clone(), store.clone())))
-            }
+            CloudModule::ApiServer => out.push(Box::new(api::ApiServer::new(&cfg.api, cfg.data_dir.clone(), cfg.cloudhub.server_names.clone(), store.clone()))),
             CloudModule::EdgeController => out.push(Box::new(edgecontroller::EdgeController::new(store.clone(), cfg.edgecontroller.clone()))),
             CloudModule::DeviceController => out.push(Box::new(devicecontroller::DeviceController::new(store.clone()))),
             CloudModule::CloudHub => out.push(Box::new(hub::CloudHub::new(cfg.cloudhub.clone(), cfg.data_dir.clone(), db.clone()))),

@@ -59,11 +59,16 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// Changes kept for watches to resume from; older → 410, relist.
     pub watch_history: u64,
+    /// Client connections open at once; more are closed at once.
+    pub max_connections: usize,
+    /// A request's headers must arrive within this (s); an idle keep-alive
+    /// connection is closed after it. Streams (watches) are not cut.
+    pub idle_timeout_s: u64,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { listen: SocketAddr::from(([127, 0, 0, 1], 10350)), watch_history: 10_000 }
+        ApiConfig { listen: SocketAddr::from(([127, 0, 0, 1], 10350)), watch_history: 10_000, max_connections: 1024, idle_timeout_s: 30 }
     }
 }
 
@@ -123,6 +128,11 @@ pub(super) fn check(c: &CloudConfig, name: &str, text: &str, frame_range: RangeI
     for (key, v) in [("node_timeout_s", h.node_timeout_s), ("handshake_timeout_ms", h.handshake_timeout_ms), ("node_queue", h.node_queue as u64)] {
         if v == 0 {
             return Err(invalid_at(name, text, "cloudhub", key, "must be more than 0".into()));
+        }
+    }
+    for (key, v) in [("max_connections", c.api.max_connections as u64), ("idle_timeout_s", c.api.idle_timeout_s)] {
+        if v == 0 {
+            return Err(invalid_at(name, text, "api", key, "must be more than 0".into()));
         }
     }
     Ok(())

@@ -64,11 +64,16 @@ impl Default for EdgeHubConfig {
 pub struct MetaServerConfig {
     /// Edge-local read API (KubeEdge's MetaServer).
     pub listen: SocketAddr,
+    /// Client connections open at once; more are closed at once.
+    pub max_connections: usize,
+    /// A request's headers must arrive within this (s); an idle keep-alive
+    /// connection is closed after it. Streams (watches) are not cut.
+    pub idle_timeout_s: u64,
 }
 
 impl Default for MetaServerConfig {
     fn default() -> Self {
-        MetaServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 10550)) }
+        MetaServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 10550)), max_connections: 256, idle_timeout_s: 30 }
     }
 }
 
@@ -97,6 +102,10 @@ pub struct EventBusConfig {
     /// Per subscription filter, how much the internal broker keeps for
     /// subscribers that lag behind, bytes; beyond it the oldest are dropped.
     pub max_backlog_bytes: usize,
+    /// Subscriptions one device client may hold at once (internal).
+    pub max_subscriptions_per_client: usize,
+    /// Longest topic or filter accepted, bytes.
+    pub max_topic_bytes: usize,
 }
 
 impl Default for EventBusConfig {
@@ -110,6 +119,8 @@ impl Default for EventBusConfig {
             max_payload_bytes: 128 << 10,
             max_clients: 256,
             max_backlog_bytes: 4 << 20,
+            max_subscriptions_per_client: 1024,
+            max_topic_bytes: 512,
         }
     }
 }
@@ -202,6 +213,11 @@ pub(super) fn check(c: &EdgeConfig, name: &str, text: &str, frame_range: RangeIn
     let h = &c.edgehub;
     if !frame_range.contains(&h.max_frame_bytes) {
         return Err(invalid_at(name, text, "edgehub", "max_frame_bytes", frame_msg));
+    }
+    for (key, v) in [("max_connections", c.metaserver.max_connections as u64), ("idle_timeout_s", c.metaserver.idle_timeout_s)] {
+        if v == 0 {
+            return Err(invalid_at(name, text, "metaserver", key, "must be more than 0".into()));
+        }
     }
     for (key, v) in [("ping_interval_s", h.ping_interval_s), ("backoff_min_ms", h.backoff_min_ms), ("connect_timeout_ms", h.connect_timeout_ms)] {
         if v == 0 {

@@ -150,6 +150,9 @@ impl Module for EdgeHub {
                         }
                         up.in_flight.clear();
                         up.sent_upto = up_applied;
+                        if let Err(e) = up.outbox.welcome(up_applied) {
+                            log::error!(target: NAME, "outbox: {e}");
+                        }
                         if let Err(e) = up.outbox.ack(up_applied) {
                             log::error!(target: NAME, "outbox: {e}");
                         }
@@ -209,7 +212,7 @@ impl EdgeHub {
             let _ = tcp.set_nodelay(true);
             let name = tls::server_name(&server.host).map_err(|e| e.to_string())?;
             let tls = connector.connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?;
-            let url = format!("wss://{server}/hive/v1/tunnel");
+            let url = format!("wss://{server}{}", crate::proto::TUNNEL_PATH);
             let (mut wsock, _) =
                 async_tungstenite::client_async_with_config(url, tls, Some(ws::ws_config(self.max_frame()))).await.map_err(|e| format!("websocket: {e}"))?;
             let hello = Frame::Hello(Hello { hive_version: env!("CARGO_PKG_VERSION").into(), arch: std::env::consts::ARCH.into(), inventory });

@@ -15,10 +15,23 @@ pub mod twin;
 use crate::config::{EdgeConfig, EdgeModule};
 use crate::core::{Module, Router};
 
-/// Check the edge database at start: MetaManager's cache and the outbox.
-pub fn verify_db(db: &sled::Db) -> Result<(), crate::store::DbError> {
-    meta::MetaStore::open(db)?.verify()?;
-    outbox::Outbox::verify(db)
+/// The edge's two databases. The cache (MetaManager's objects, DeviceTwin's
+/// twins) can be rebuilt from the cloud; the outbox holds what only this
+/// edge knows (reports not yet applied by the cloud), so it lives in a file
+/// of its own and a corrupt cache never takes it along.
+pub struct Databases {
+    pub cache: sled::Db,
+    pub outbox: sled::Db,
+}
+
+/// Open (verifying, rebuilding if corrupt) both databases under `data_dir`:
+/// `db` (the cache) and `outbox`. An outbox left in the cache by an older
+/// hive is moved into its own file first.
+pub fn open_databases(data_dir: &std::path::Path, cache_bytes: u64) -> Result<Databases, crate::store::DbError> {
+    let cache = crate::store::open_or_rebuild(data_dir, "db", cache_bytes, |db| meta::MetaStore::open(db)?.verify())?;
+    let outbox = crate::store::open_or_rebuild(data_dir, "outbox", (cache_bytes / 4).max(256 << 10), outbox::Outbox::verify)?;
+    outbox::Outbox::adopt_legacy(&cache, &outbox)?;
+    Ok(Databases { cache, outbox })
 }
 
 /// This node's name: the configured one, else the one in the node certificate.
@@ -30,13 +43,22 @@ fn node_name(cfg: &EdgeConfig) -> String {
     crate::tls::node_name_of_pem(&cert).unwrap_or_default()
 }
 
+fn limits(max_connections: usize, idle_timeout_s: u64) -> crate::http::Limits {
+    crate::http::Limits { max_connections, header_timeout: std::time::Duration::from_secs(idle_timeout_s) }
+}
+
 /// Build the modules the config lists, in order.
-pub fn modules(cfg: &EdgeConfig, _router: &Router, db: &sled::Db) -> Result<Vec<Box<dyn Module>>, String> {
+pub fn modules(cfg: &EdgeConfig, _router: &Router, dbs: &Databases) -> Result<Vec<Box<dyn Module>>, String> {
+    let db = &dbs.cache;
     let mut out: Vec<Box<dyn Module>> = Vec::new();
     for m in &cfg.modules {
         match m {
-            EdgeModule::EdgeHub => out.push(Box::new(hub::EdgeHub::new(cfg.edgehub.clone(), cfg.data_dir.clone(), cfg.node_name.clone(), db.clone()))),
-            EdgeModule::MetaManager => out.push(Box::new(meta::MetaManager::new(db.clone(), cfg.metaserver.listen))),
+            EdgeModule::EdgeHub => out.push(Box::new(hub::EdgeHub::new(cfg.edgehub.clone(), cfg.data_dir.clone(), cfg.node_name.clone(), dbs.outbox.clone()))),
+            EdgeModule::MetaManager => out.push(Box::new(meta::MetaManager::new(
+                db.clone(),
+                cfg.metaserver.listen,
+                limits(cfg.metaserver.max_connections, cfg.metaserver.idle_timeout_s),
+            ))),
             EdgeModule::Edged => out.push(Box::new(edged::Edged::new(cfg.edged.clone(), cfg.data_dir.clone(), node_name(cfg)))),
             EdgeModule::ServiceBus => {
                 out.push(Box::new(servicebus::ServiceBus::new(std::time::Duration::from_millis(cfg.servicebus.timeout_ms), cfg.servicebus.max_body_bytes)))

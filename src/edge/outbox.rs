@@ -1,4 +1,5 @@
-//! The edge's durable outbox (sled trees `outbox`, `outbox.keys`): every
+//! The edge's durable outbox (sled trees `outbox`, `outbox.keys` and
+//! `outbox.meta`, in a database of their own, `<data_dir>/outbox`): every
 //! message for the cloud that must not be lost is written here with a
 //! sequence number BEFORE it counts as sent. States are coalesced by key
 //! (only the newest status of a thing is kept); events are appended and
@@ -35,6 +36,10 @@ pub struct Outbox {
 
 const FLOOR: &[u8] = b"floor";
 const EPOCH: &[u8] = b"epoch";
+/// Set once a cloud's Welcome has told this outbox the cloud's mark: its
+/// numbers are known to continue above what the cloud applied.
+const ANCHORED: &[u8] = b"anchored";
+const TREES: [&str; 3] = ["outbox", "outbox.keys", "outbox.meta"];
 
 fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
@@ -65,6 +70,75 @@ impl Outbox {
         db.flush()?;
         let next = (last.max(floor) + 1).max(epoch << 32);
         Ok(Outbox { db: db.clone(), entries, keys, meta, max_events: max_events.max(1), events, dropped: 0, next, floor })
+    }
+
+    /// Move an outbox kept inside `cache` (by hive before the outbox had a
+    /// file of its own) into `outbox`, unless `outbox` already has entries.
+    /// Flushed before the old trees are dropped: a crash in between leaves
+    /// a copy, never nothing.
+    pub fn adopt_legacy(cache: &sled::Db, outbox: &sled::Db) -> Result<(), DbError> {
+        let names = cache.tree_names();
+        if !TREES.iter().any(|t| names.iter().any(|n| n.as_ref() == t.as_bytes())) {
+            return Ok(());
+        }
+        if outbox.open_tree("outbox")?.is_empty() && outbox.open_tree("outbox.meta")?.is_empty() {
+            let mut moved = 0;
+            for t in TREES {
+                let (from, to) = (cache.open_tree(t)?, outbox.open_tree(t)?);
+                for item in from.iter() {
+                    let (k, v) = item?;
+                    to.insert(k, v)?;
+                    moved += 1;
+                }
+            }
+            outbox.flush()?;
+            log::info!(target: "edgehub", "outbox moved into a database of its own ({moved} records)");
+        }
+        for t in TREES {
+            cache.drop_tree(t)?;
+        }
+        cache.flush()?;
+        Ok(())
+    }
+
+    /// The cloud's Welcome says it applied everything up to `applied` for
+    /// this node. An outbox that has never heard the cloud's mark (a new
+    /// one, or one rebuilt after corruption) may hold entries numbered at
+    /// or below it that the cloud has never seen: those are renumbered
+    /// above the mark, in order, before anything is sent. Returns how many
+    /// were renumbered. Afterwards entries at or below the mark are the
+    /// cloud's (applied, the ack lost) and `ack` trims them.
+    pub fn welcome(&mut self, applied: u64) -> Result<usize, DbError> {
+        if self.meta.get(ANCHORED)?.is_some() || self.meta.get(FLOOR)?.is_some() {
+            // (An outbox with a floor has heard the cloud before.)
+            self.next = self.next.max(applied + 1);
+            return Ok(0);
+        }
+        let stale = self.entries.range(..=seq_key(applied)).next().is_some();
+        let mut renumbered = 0;
+        if stale {
+            let all: Vec<_> = self.entries.iter().collect::<Result<_, _>>()?;
+            let mut next = applied.max(self.next - 1) + 1;
+            for (old, v) in all {
+                let (kind, msg): (Kind, Message) = from_bytes(&v)?;
+                let seq = next;
+                next += 1;
+                self.entries.insert(seq_key(seq), v)?;
+                self.entries.remove(&old)?;
+                if kind == Kind::State && self.keys.get(msg.resource.as_bytes())?.as_deref() == Some(&old[..]) {
+                    self.keys.insert(msg.resource.as_bytes(), &seq_key(seq))?;
+                }
+                renumbered += 1;
+            }
+            self.next = next;
+        }
+        self.next = self.next.max(applied + 1);
+        self.meta.insert(ANCHORED, &[1])?;
+        self.db.flush()?;
+        if renumbered > 0 {
+            log::warn!(target: "edgehub", "outbox was new or rebuilt: {renumbered} entries renumbered above the cloud's mark {applied} so that none is taken as already applied");
+        }
+        Ok(renumbered)
     }
 
     /// Store `msg`; returns its sequence number. Durable when this returns.
@@ -209,6 +283,48 @@ mod tests {
         drop(o);
         let o = Outbox::open(&db, 3).unwrap();
         assert_eq!(o.len(), 3, "survives reopen");
+    }
+
+    #[test]
+    fn a_rebuilt_outbox_renumbers_above_the_clouds_mark_and_an_anchored_one_does_not() {
+        let d = tempfile::tempdir().unwrap();
+        let db = crate::store::open(d.path(), 1 << 20).unwrap();
+        let mut o = Outbox::open(&db, 10).unwrap();
+        smol::block_on(async {
+            // Rebuilt while the cloud was away: numbers start low again.
+            let a = o.put(Kind::Event, &m("ns/event/x", "upload")).await.unwrap();
+            let b = o.put(Kind::State, &m("ns/pod/a", "Running")).await.unwrap();
+            assert!(a < b && b < 50 << 32);
+            // The cloud applied far more than that in this node's earlier life.
+            assert_eq!(o.welcome(50 << 32).unwrap(), 2);
+            o.ack(50 << 32).unwrap();
+            let left = o.after(0, 10).unwrap();
+            assert_eq!(left.iter().map(|(_, m)| m.content_text().into_owned()).collect::<Vec<_>>(), vec!["upload", "Running"]);
+            assert!(left.iter().all(|(s, _)| *s > 50 << 32), "{left:?}");
+            // The newer state still replaces the renumbered one.
+            o.put(Kind::State, &m("ns/pod/a", "Failed")).await.unwrap();
+            assert_eq!(o.after(0, 10).unwrap().iter().map(|(_, m)| m.content_text().into_owned()).collect::<Vec<_>>(), vec!["upload", "Failed"]);
+            // Anchored now: entries at or below a later mark are the cloud's.
+            let s = o.after(0, 10).unwrap()[1].0;
+            assert_eq!(o.welcome(s).unwrap(), 0);
+            o.ack(s).unwrap();
+            assert!(o.is_empty());
+        });
+    }
+
+    #[test]
+    fn an_outbox_left_in_the_cache_moves_into_its_own_database() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = crate::store::open(d.path(), 1 << 20).unwrap();
+        let seq = {
+            let mut o = Outbox::open(&cache, 10).unwrap();
+            smol::block_on(o.put(Kind::Event, &m("ns/event/x", "old"))).unwrap()
+        };
+        let own = crate::store::open_named(d.path(), "outbox", 1 << 20).unwrap();
+        Outbox::adopt_legacy(&cache, &own).unwrap();
+        assert!(!cache.tree_names().iter().any(|n| n.as_ref() == b"outbox"));
+        let o = Outbox::open(&own, 10).unwrap();
+        assert_eq!(o.after(0, 10).unwrap().iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![seq]);
     }
 
     #[test]

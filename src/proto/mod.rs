@@ -6,4 +6,7 @@ pub mod frame;
 pub mod servicebus;
 pub mod ws;
 
+/// The websocket path of the cloud ⇄ edge tunnel.
+pub const TUNNEL_PATH: &str = "/hive/v1/tunnel";
+
 pub use frame::{decode, encode, Frame, FrameError, Hello, ObjectChange, Welcome, PROTOCOL_VERSION};

@@ -29,17 +29,25 @@ impl InProc {
                 RoleConfig::Cloud(c) => (c.data_dir.clone(), c.db_cache_bytes),
                 RoleConfig::Edge(c) => (c.data_dir.clone(), c.db_cache_bytes),
             };
-            let db = hive::store::open(&dir, cache).expect("open db");
             let router = Router::new();
-            let mut modules = match &cfg {
-                RoleConfig::Cloud(c) => hive::cloud::modules(c, &router, &db),
-                RoleConfig::Edge(c) => hive::edge::modules(c, &router, &db),
-            }
-            .expect("modules");
-            modules.extend(extra(&db, &router));
+            let (dbs, mut modules) = match &cfg {
+                RoleConfig::Cloud(c) => {
+                    let db = hive::store::open(&dir, cache).expect("open db");
+                    let m = hive::cloud::modules(c, &router, &db).expect("modules");
+                    (vec![db], m)
+                }
+                RoleConfig::Edge(c) => {
+                    let dbs = hive::edge::open_databases(&dir, cache).expect("open dbs");
+                    let m = hive::edge::modules(c, &router, &dbs).expect("modules");
+                    (vec![dbs.cache, dbs.outbox], m)
+                }
+            };
+            modules.extend(extra(&dbs[0], &router));
             let opts = hive::role::runtime_options(&cfg, Instant::now());
             let code = runtime::run_until(opts, router, modules, Some(stop_rx));
-            let _ = db.flush();
+            for db in dbs {
+                let _ = db.flush();
+            }
             code
         });
         InProc { stop, thread: Some(thread) }

@@ -205,3 +205,4 @@ pub mod drivers;
 pub mod inproc;
 pub mod mqtt;
 pub mod proxy;
+pub mod rawmqtt;

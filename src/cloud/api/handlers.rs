@@ -25,6 +25,21 @@ const EMPTY_OPENAPI: &[u8] = &[0x0a, 3, b'2', b'.', b'0', 0x12, 10, 0x0a, 4, b'h
 /// Largest request body accepted (Kubernetes' own limit is 3 MiB).
 pub const MAX_BODY: usize = 3 << 20;
 
+/// POST and PUT bodies must say they are JSON (as Kubernetes checks them).
+fn json_content(req: &Request<Incoming>) -> Result<(), ApiError> {
+    let ct = req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if media == "application/json" {
+        return Ok(());
+    }
+    let what = if ct.is_empty() { "no Content-Type".to_string() } else { format!("Content-Type `{ct}`") };
+    Err(ApiError(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UnsupportedMediaType",
+        format!("{what}: this server accepts request bodies as application/json only (protobuf and YAML bodies are not decoded)"),
+    ))
+}
+
 async fn body_json(req: Request<Incoming>) -> Result<Value, ApiError> {
     let body = Limited::new(req.into_body(), MAX_BODY)
         .collect()
@@ -73,11 +88,13 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
             Ok(ok_json(StatusCode::OK, &shown(&s)?))
         }
         (Method::POST, None) => {
+            json_content(&req)?;
             let (name, v) = prepare(&t, body_json(req).await?, true)?;
             let rev = store.create(&t.res.key(t.ns.as_deref(), &name), &encode(&v))?;
             Ok(ok_json(StatusCode::CREATED, &shown(&Stored { key: String::new(), rev, value: encode(&v) })?))
         }
         (Method::PUT, Some(name)) => {
+            json_content(&req)?;
             let body = body_json(req).await?;
             let expected = rv_of(&body)?;
             let key = t.res.key(t.ns.as_deref(), name);

@@ -34,14 +34,16 @@ pub const NAME: &str = "apiserver";
 
 pub struct ApiServer {
     listen: SocketAddr,
+    limits: http::Limits,
     data_dir: PathBuf,
     server_names: Vec<String>,
     store: Arc<dyn Store + Send + Sync>,
 }
 
 impl ApiServer {
-    pub fn new(listen: SocketAddr, data_dir: PathBuf, server_names: Vec<String>, store: Arc<dyn Store + Send + Sync>) -> ApiServer {
-        ApiServer { listen, data_dir, server_names, store }
+    pub fn new(cfg: &crate::config::ApiConfig, data_dir: PathBuf, server_names: Vec<String>, store: Arc<dyn Store + Send + Sync>) -> ApiServer {
+        let limits = http::Limits { max_connections: cfg.max_connections, header_timeout: std::time::Duration::from_secs(cfg.idle_timeout_s) };
+        ApiServer { listen: cfg.listen, limits, data_dir, server_names, store }
     }
 }
 
@@ -81,7 +83,7 @@ impl Module for ApiServer {
                 }
             });
             let ex = smol::LocalExecutor::new();
-            let serve = http::serve_tls(listener, tls, &ex, handler, NAME);
+            let serve = http::serve_tls(listener, tls, &ex, handler, NAME, self.limits);
             let stop = async {
                 ctx.shutdown.wait().await;
             };

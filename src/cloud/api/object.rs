@@ -26,6 +26,7 @@ pub fn shown(s: &Stored) -> Result<Value, ApiError> {
 /// Check and complete an object for `t`; returns its name and the object to store.
 pub fn prepare(t: &Target, mut v: Value, creating: bool) -> Result<(String, Value), ApiError> {
     let obj = v.as_object_mut().ok_or_else(|| ApiError::bad("the body must be a JSON object"))?;
+    check_data(t.res.kind, obj)?;
     let api_version = t.res.api_version();
     match obj.get("kind").and_then(Value::as_str) {
         Some(k) if k != t.res.kind => return Err(ApiError::bad(format!("kind: `{k}` sent to the {} endpoint", t.res.plural))),
@@ -71,6 +72,45 @@ pub fn prepare(t: &Target, mut v: Value, creating: bool) -> Result<(String, Valu
         meta.insert("creationTimestamp".into(), Value::String(crate::kube::rfc3339_now()));
     }
     Ok((name, v))
+}
+
+/// ConfigMap and Secret data are maps of strings (Secret `data` base64), as
+/// Kubernetes' types say; anything else is a 400 naming the field.
+fn check_data(kind: &str, obj: &Map<String, Value>) -> Result<(), ApiError> {
+    let fields: &[&str] = match kind {
+        "ConfigMap" => &["data", "binaryData"],
+        "Secret" => &["data", "stringData"],
+        _ => return Ok(()),
+    };
+    for f in fields {
+        let Some(v) = obj.get(*f) else { continue };
+        if v.is_null() {
+            continue;
+        }
+        let map = v.as_object().ok_or_else(|| ApiError::bad(format!("{f}: must be a map of strings, not {}", kind_of(v))))?;
+        for (k, v) in map {
+            let Some(s) = v.as_str() else {
+                return Err(ApiError::bad(format!("{f}.{k}: must be a string, not {}", kind_of(v))));
+            };
+            let base64 = (kind == "Secret" && *f == "data") || *f == "binaryData";
+            if base64 {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| ApiError::bad(format!("{f}.{k}: not base64: {e}")))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 pub fn rv_of(v: &Value) -> Result<Option<u64>, ApiError> {

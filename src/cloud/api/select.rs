@@ -70,7 +70,11 @@ pub fn parse_selector(s: &str) -> Result<Vec<(String, bool, String)>, ApiError> 
             } else {
                 return Err(ApiError::bad(format!("labelSelector `{t}`: only key=value, key==value and key!=value are supported")));
             };
-            Ok((k.trim().to_string(), eq, v.trim().to_string()))
+            let k = k.trim();
+            if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b)) {
+                return Err(ApiError::bad(format!("selector `{t}`: `{k}` is not a valid key")));
+            }
+            Ok((k.to_string(), eq, v.trim().to_string()))
         })
         .collect()
 }
@@ -86,5 +90,7 @@ mod tests {
         assert!(labels_match(&v, &parse_selector("app%3Dweb,tier!=back").ok().unwrap()));
         assert!(!labels_match(&v, &parse_selector("app=db").ok().unwrap()));
         assert!(parse_selector("app in (a,b)").is_err());
+        assert!(parse_selector("=").is_err(), "an empty key");
+        assert!(parse_selector("a b=c").is_err());
     }
 }

@@ -34,7 +34,7 @@ use crate::config::CloudHubConfig;
 use crate::core::Reply;
 use crate::core::{timeout, Context, Message, Module, ModuleError, ModuleFuture, Router};
 use crate::proto::ws::{self, Incoming};
-use crate::proto::{Frame, Hello, Welcome};
+use crate::proto::{Frame, Hello, Welcome, TUNNEL_PATH};
 use crate::tls::{self, CertAuthority};
 
 pub const NAME: &str = "cloudhub";
@@ -154,7 +154,21 @@ impl Hub {
             let tls = acceptor.accept(tcp).await.map_err(|e| format!("TLS handshake: {e}"))?;
             let der = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned().ok_or_else(|| "no client certificate".to_string())?;
             let node = tls::node_name_of(&der).map_err(|e| e.to_string())?;
-            let mut wsock = async_tungstenite::accept_async_with_config(tls, Some(ws::ws_config(self.max_frame())))
+            // Only the tunnel's own path is upgraded; anything else is a 404.
+            #[allow(clippy::result_large_err)] // tungstenite's callback type
+            let only_tunnel = |req: &async_tungstenite::tungstenite::handshake::server::Request, resp| {
+                if req.uri().path() == TUNNEL_PATH {
+                    Ok(resp)
+                } else {
+                    let mut r = async_tungstenite::tungstenite::handshake::server::ErrorResponse::new(Some(format!(
+                        "no tunnel at {}; edges connect to {TUNNEL_PATH}",
+                        req.uri().path()
+                    )));
+                    *r.status_mut() = async_tungstenite::tungstenite::http::StatusCode::NOT_FOUND;
+                    Err(r)
+                }
+            };
+            let mut wsock = async_tungstenite::accept_hdr_async_with_config(tls, only_tunnel, Some(ws::ws_config(self.max_frame())))
                 .await
                 .map_err(|e| format!("node {node}: websocket upgrade: {e}"))?;
             let hello = match ws::recv(&mut wsock, self.max_frame()).await {
@@ -188,6 +202,14 @@ impl Hub {
             }
         };
         let Hello { hive_version, arch, inventory } = hello;
+        let twin = self.nodes.borrow_mut().refuse_twin(&node);
+        if let Some(log) = twin {
+            if log {
+                log::error!(target: NAME, "node {node}: refusing a connection from {peer}: its live session was taken over {} times within {} s, so two edges seem to use the certificate of node {node}; give each edge its own (hive cert node NAME)", nodes::MAX_TAKEOVERS, nodes::TAKEOVER_WINDOW.as_secs());
+            }
+            ws::close(&mut wsock, true, &format!("node {node} is connected from elsewhere with the same certificate")).await;
+            return;
+        }
         let (ends, was_not_ready, replaced) = self.nodes.borrow_mut().connect(&node, &hive_version, &arch, self.cfg.node_queue);
         if replaced {
             log::warn!(target: NAME, "node {node}: new connection from {peer} replaces the existing session");

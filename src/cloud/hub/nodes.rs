@@ -76,7 +76,20 @@ pub struct NodeState {
     pub version: String,
     pub arch: String,
     pub session: Option<Session>,
+    /// When recent connections replaced a live session of this node.
+    pub takeovers: std::collections::VecDeque<Instant>,
+    /// The last time a refused twin connection was logged.
+    pub twin_logged: Option<Instant>,
 }
+
+/// Takeovers of a live session within `TAKEOVER_WINDOW` beyond which a
+/// second edge is taken to use the same certificate: new connections are
+/// then refused while the current session is alive, instead of two edges
+/// taking the session from each other for ever.
+pub const MAX_TAKEOVERS: usize = 3;
+pub const TAKEOVER_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+/// A session heard from within this is alive.
+pub const ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Default)]
 pub struct Nodes {
@@ -85,6 +98,25 @@ pub struct Nodes {
 }
 
 impl Nodes {
+    /// Should a new connection for `node` be refused because its live
+    /// session keeps being taken over (two edges, one certificate)?
+    /// `Some(true)` the first time in a while (log it), `Some(false)` after.
+    pub fn refuse_twin(&mut self, node: &str) -> Option<bool> {
+        let st = self.by_name.get_mut(node)?;
+        st.session.as_ref()?;
+        while st.takeovers.front().is_some_and(|t| t.elapsed() > TAKEOVER_WINDOW) {
+            st.takeovers.pop_front();
+        }
+        if st.takeovers.len() < MAX_TAKEOVERS || st.last_seen.elapsed() > ALIVE {
+            return None;
+        }
+        let log = st.twin_logged.is_none_or(|t| t.elapsed() > TAKEOVER_WINDOW * 10);
+        if log {
+            st.twin_logged = Some(Instant::now());
+        }
+        Some(log)
+    }
+
     /// Start a session for `node`, replacing (and kicking) any older one.
     /// Returns the session's ends and whether the node was NotReady before.
     pub fn connect(&mut self, node: &str, version: &str, arch: &str, queue: usize) -> (SessionEnds, bool, bool) {
@@ -104,10 +136,15 @@ impl Nodes {
             version: String::new(),
             arch: String::new(),
             session: None,
+            takeovers: Default::default(),
+            twin_logged: None,
         });
         let replaced = match st.session.take() {
             Some(old) => {
                 let _ = old.kick.try_send("replaced by a newer connection".into());
+                if st.last_seen.elapsed() <= ALIVE {
+                    st.takeovers.push_back(Instant::now());
+                }
                 true
             }
             None => false,

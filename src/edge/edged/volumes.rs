@@ -18,6 +18,7 @@ use super::spec::{Container, Env, Pod, Volume};
 use crate::core::Context;
 use crate::core::Reply;
 use crate::edge::names;
+use std::os::unix::fs::PermissionsExt as _;
 
 /// An object from MetaManager by cache key.
 async fn get(ctx: &Context, key: &str) -> Result<Value, String> {
@@ -51,7 +52,6 @@ pub fn pod_dir(root: &Path, pod: &Pod) -> PathBuf {
 }
 
 fn write(path: &Path, bytes: &[u8], secret: bool) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
     std::fs::write(path, bytes)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(if secret { 0o600 } else { 0o644 }))
 }
@@ -91,12 +91,15 @@ pub async fn prepare(ctx: &Context, root: &Path, pod: &Pod, c: &Container) -> Re
             Volume::EmptyDir => {
                 let d = vol_root.join(vname);
                 std::fs::create_dir_all(&d).map_err(|e| format!("emptyDir {}: {e}", d.display()))?;
+                // As Kubernetes makes it: any user of the pod may write there.
+                std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).map_err(|e| format!("emptyDir {}: {e}", d.display()))?;
                 d
             }
             Volume::ConfigMap(object) | Volume::Secret(object) => {
                 let kind = if matches!(vol, Volume::ConfigMap(_)) { "configmap" } else { "secret" };
                 let d = vol_root.join(vname);
                 std::fs::create_dir_all(&d).map_err(|e| format!("volume {}: {e}", d.display()))?;
+                std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).map_err(|e| format!("volume {}: {e}", d.display()))?;
                 for (k, v) in entries(ctx, ns, kind, object).await? {
                     if !key_ok(&k) {
                         return Err(format!("{kind} {ns}/{object}: key `{k}` cannot be a file name"));

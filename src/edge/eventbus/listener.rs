@@ -4,14 +4,37 @@
 //! and the bounded per-filter logs are rumqttd's, while `$hw/...` topics —
 //! which rumqttd's own listener refuses — work (escape.rs).
 //!
+//! Clients never name a router link: each session gets the id `c<slot>`
+//! from a pool of `max_clients` slots, so no client id can take over hive's
+//! own link (broker.rs) and the router's per-id records stay bounded. A
+//! second CONNECT with a client id already connected ends the older session
+//! (MQTT 3.1.1 §3.1.4).
+//!
+//! Subscriptions: rumqttd's router never frees a filter's log, and it
+//! matches every new topic against every filter it ever saw; clients that
+//! come and go with distinct filters would grow it without end. So a
+//! client's filters are kept here, with its session (filter.rs), and its
+//! link holds one router subscription, `#`, while it has any: the router
+//! keeps a fixed set of filters whatever clients do, and each session
+//! forwards only what its own filters match (MQTT's rules, `$` topics
+//! included).
+//!
+//! Limits, each refused as MQTT allows and logged at most once a minute
+//! with a count: subscriptions per client (SUBACK failure), topic length (a
+//! longer subscription is refused, a longer publish closes the connection),
+//! payload size (exact), and a client that stops reading for `keep_alive`
+//! (or 30 s) loses its connection.
+//!
 //! QoS: publishes are accepted at QoS 0, 1 (PUBACK) and 2 (PUBREC/PUBCOMP);
-//! deliveries to clients are QoS 0, as KubeEdge's internal broker does by
-//! default. Sessions are clean (no persistent sessions, no retained
-//! messages). Optional username/password.
+//! PUBACK means the router has the message (as a broker without persistence
+//! answers), not that DeviceTwin has stored it. Deliveries to clients are
+//! QoS 0, as KubeEdge's internal broker does by default. No retained
+//! messages. Optional username/password.
 //!
 //! Owns: client connections. Must not interpret payloads.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -20,36 +43,82 @@ use rumqttc::mqttbytes::v4::{self as mqtt, ConnAck, ConnectReturnCode, Packet, P
 use rumqttc::mqttbytes::{Error as CodecError, QoS};
 use rumqttd::local::{LinkRx, LinkTx};
 use rumqttd::{Broker, Notification};
+use smol::channel::Sender;
 use smol::future::FutureExt as _;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::{TcpListener, TcpStream};
 
 use super::escape::{escape, unescape};
+use super::filter::Subscriptions;
 use super::NAME;
 use crate::config::EventBusConfig;
+use crate::logging::Throttle;
 
-/// Accept device clients until the module stops.
+/// Longest client id accepted, bytes.
+const MAX_CLIENT_ID: usize = 256;
+/// A client that does not take what it is sent for this long is dropped
+/// (when it set no keep-alive of its own).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Called with each filter a client subscribed (DeviceTwin then pushes
 /// the desired state to devices that just started listening).
 pub type OnSubscribe = Rc<dyn Fn(&str)>;
 
+/// The one router filter every device link subscribes to (see above).
+const ALL: &str = "#";
+
+/// What all sessions share: link slots, who is connected, the log throttle.
+struct Registry {
+    free_slots: VecDeque<usize>,
+    /// MQTT client id → (session number, the way to end that session).
+    connected: HashMap<String, (u64, Sender<()>)>,
+    next_session: u64,
+    refusals: Throttle,
+}
+
+impl Registry {
+    fn new(max_clients: usize) -> Registry {
+        Registry { free_slots: (0..max_clients).collect(), connected: HashMap::new(), next_session: 0, refusals: Throttle::new(Duration::from_secs(60)) }
+    }
+
+    /// Log a refusal, at most once a minute (with how many were not logged).
+    fn refused(&mut self, what: std::fmt::Arguments<'_>) {
+        if let Some(n) = self.refusals.allow() {
+            log::warn!(target: NAME, "{what} ({n} more refusals not logged in the last minute)");
+        }
+    }
+}
+
+type Shared = Rc<RefCell<Registry>>;
+
+/// Accept device clients until the module stops.
 pub async fn serve(listener: TcpListener, broker: Rc<Broker>, cfg: Rc<EventBusConfig>, on_sub: OnSubscribe, ex: &smol::LocalExecutor<'_>) {
-    let clients = Rc::new(Cell::new(0usize));
-    let next_anon = Rc::new(Cell::new(0u64));
+    let reg: Shared = Rc::new(RefCell::new(Registry::new(cfg.max_clients)));
+    let open = Rc::new(Cell::new(0usize));
+    let mut failed = Throttle::new(Duration::from_secs(10));
     loop {
         match listener.accept().await {
             Ok((tcp, peer)) => {
                 let _ = tcp.set_nodelay(true);
-                let (b, c, n, a, o) = (broker.clone(), cfg.clone(), clients.clone(), next_anon.clone(), on_sub.clone());
+                // Room for a CONNACK refusal, not for a slow-loris pile-up.
+                if open.get() >= cfg.max_clients * 2 + 16 {
+                    reg.borrow_mut().refused(format_args!("MQTT connection from {peer} closed: {} connections not yet logged in", open.get()));
+                    continue;
+                }
+                open.set(open.get() + 1);
+                let (b, c, r, o, n) = (broker.clone(), cfg.clone(), reg.clone(), on_sub.clone(), open.clone());
                 ex.spawn(async move {
-                    if let Err(e) = session(tcp, &b, &c, &n, &a, &o).await {
-                        log::info!(target: NAME, "MQTT client {peer}: {e}");
+                    if let Err(e) = session(tcp, &b, &c, &r, &o).await {
+                        log::info!(target: NAME, "MQTT client {peer}: {}", crate::logging::clip(&e, 300));
                     }
+                    n.set(n.get() - 1);
                 })
                 .detach();
             }
             Err(e) => {
-                log::warn!(target: NAME, "MQTT accept failed: {e}");
+                if let Some(n) = failed.allow() {
+                    log::warn!(target: NAME, "MQTT accept failed: {e} ({n} more not logged)");
+                }
                 smol::Timer::after(Duration::from_millis(100)).await;
             }
         }
@@ -80,14 +149,32 @@ impl Conn {
     }
 }
 
+/// Write one packet; a client that does not take it within WRITE_TIMEOUT
+/// is given up (its session ends, its slot comes free).
 async fn send(tcp: &mut TcpStream, write: impl FnOnce(&mut BytesMut) -> Result<usize, CodecError>) -> Result<(), String> {
     let mut out = BytesMut::new();
     write(&mut out).map_err(|e| format!("encode: {e}"))?;
-    tcp.write_all(&out).await.map_err(|e| format!("write: {e}"))
+    write_within(tcp, &out, WRITE_TIMEOUT).await
 }
 
-async fn session(tcp: TcpStream, broker: &Broker, cfg: &EventBusConfig, clients: &Cell<usize>, anon: &Cell<u64>, on_sub: &OnSubscribe) -> Result<(), String> {
-    let mut conn = Conn { tcp: tcp.clone(), buf: BytesMut::new(), max: cfg.max_payload_bytes + 1024 };
+async fn write_within(tcp: &mut TcpStream, bytes: &[u8], limit: Duration) -> Result<(), String> {
+    match crate::core::timeout(limit, tcp.write_all(bytes)).await {
+        Some(r) => r.map_err(|e| format!("write: {e}")),
+        None => Err(format!("not reading what it is sent for {} s", limit.as_secs())),
+    }
+}
+
+/// The limits one session checks.
+struct Limits {
+    max_payload: usize,
+    max_topic: usize,
+    max_subs: usize,
+    write_timeout: Duration,
+}
+
+async fn session(tcp: TcpStream, broker: &Broker, cfg: &EventBusConfig, reg: &Shared, on_sub: &OnSubscribe) -> Result<(), String> {
+    // A packet is its payload plus topic, packet id and header bytes.
+    let mut conn = Conn { tcp: tcp.clone(), buf: BytesMut::new(), max: cfg.max_payload_bytes + cfg.max_topic_bytes + 16 };
     let mut out = tcp;
     let first = async { Some(conn.read().await) }.or(async {
         smol::Timer::after(Duration::from_secs(10)).await;
@@ -103,32 +190,88 @@ async fn session(tcp: TcpStream, broker: &Broker, cfg: &EventBusConfig, clients:
         let ok = connect.login.as_ref().is_some_and(|l| l.username == cfg.username && l.password == cfg.password);
         if !ok {
             refuse(&out, ConnectReturnCode::BadUserNamePassword).await;
-            return Err(format!("client `{}`: bad username or password", connect.client_id));
+            return Err(format!("client `{}`: bad username or password", crate::logging::clip(&connect.client_id, 64)));
         }
     }
-    if clients.get() >= cfg.max_clients {
-        refuse(&out, ConnectReturnCode::ServiceUnavailable).await;
-        return Err(format!("client `{}` refused: {} clients connected (max_clients)", connect.client_id, clients.get()));
+    if connect.client_id.len() > MAX_CLIENT_ID {
+        refuse(&out, ConnectReturnCode::BadClientId).await;
+        return Err(format!("client id of {} bytes refused (at most {MAX_CLIENT_ID})", connect.client_id.len()));
     }
-    let client_id = if connect.client_id.is_empty() {
-        anon.set(anon.get() + 1);
-        format!("hive-anonymous-{}", anon.get())
-    } else {
-        connect.client_id.clone()
+    // A client id already connected: that older session ends (takeover).
+    // (An anonymous session keeps its own sender: nobody can take it over.)
+    let (me, kicked, _anonymous) = {
+        let mut r = reg.borrow_mut();
+        if let Some((_, kick)) = r.connected.remove(&connect.client_id) {
+            kick.close();
+        }
+        r.next_session += 1;
+        let (tx, rx) = smol::channel::bounded::<()>(1);
+        let id = r.next_session;
+        if connect.client_id.is_empty() {
+            (id, rx, Some(tx))
+        } else {
+            r.connected.insert(connect.client_id.clone(), (id, tx));
+            (id, rx, None)
+        }
     };
-    let (mut tx, mut rx) = broker.link(&client_id).map_err(|e| format!("client `{client_id}`: router refused: {e}"))?;
-    clients.set(clients.get() + 1);
-    send(&mut out, |b| ConnAck::new(ConnectReturnCode::Success, false).write(b)).await?;
-    log::debug!(target: NAME, "MQTT client `{client_id}` connected");
-    let keep_alive = Duration::from_millis(u64::from(connect.keep_alive) * 1500);
-    let r = run(&mut conn, &mut out, &mut tx, &mut rx, keep_alive, on_sub).await;
-    clients.set(clients.get().saturating_sub(1));
+    let slot = reg.borrow_mut().free_slots.pop_front();
+    let Some(slot) = slot else {
+        forget(reg, &connect.client_id, me);
+        refuse(&out, ConnectReturnCode::ServiceUnavailable).await;
+        reg.borrow_mut().refused(format_args!(
+            "MQTT client `{}` refused: {} clients connected (max_clients)",
+            crate::logging::clip(&connect.client_id, 64),
+            cfg.max_clients
+        ));
+        return Err("refused: max_clients reached".into());
+    };
+    let name = if connect.client_id.is_empty() { format!("(anonymous, slot {slot})") } else { connect.client_id.clone() };
+    let link = broker.link(&format!("c{slot}"));
+    let (mut tx, mut rx) = match link {
+        Ok(l) => l,
+        Err(e) => {
+            reg.borrow_mut().free_slots.push_back(slot);
+            forget(reg, &connect.client_id, me);
+            refuse(&out, ConnectReturnCode::ServiceUnavailable).await;
+            return Err(format!("client `{name}`: router refused: {e}"));
+        }
+    };
+    let r = async {
+        send(&mut out, |b| ConnAck::new(ConnectReturnCode::Success, false).write(b)).await?;
+        log::debug!(target: NAME, "MQTT client `{name}` connected (link c{slot})");
+        let keep_alive = Duration::from_millis(u64::from(connect.keep_alive) * 1500);
+        let limits = Limits {
+            max_payload: cfg.max_payload_bytes,
+            max_topic: cfg.max_topic_bytes,
+            max_subs: cfg.max_subscriptions_per_client,
+            write_timeout: if keep_alive.is_zero() { WRITE_TIMEOUT } else { keep_alive.min(WRITE_TIMEOUT) },
+        };
+        let mut subs = Subscriptions::default();
+        let run = run(&mut conn, &mut out, &mut tx, &mut rx, keep_alive, on_sub, reg, &limits, &mut subs);
+        run.or(async {
+            let _ = kicked.recv().await;
+            Err("another connection took over its client id".to_string())
+        })
+        .await
+    }
+    .await;
     let bye = rumqttd::protocol::Packet::Disconnect(
         rumqttd::protocol::Disconnect { reason_code: rumqttd::protocol::DisconnectReasonCode::NormalDisconnection },
         None,
     );
     let _ = tx.send(bye).await;
-    r.map_err(|e| format!("client `{client_id}`: {e}"))
+    drop((tx, rx));
+    reg.borrow_mut().free_slots.push_back(slot);
+    forget(reg, &connect.client_id, me);
+    r.map_err(|e| format!("client `{name}`: {e}"))
+}
+
+/// Forget `client_id`'s entry if it is still session `me`'s.
+fn forget(reg: &Shared, client_id: &str, me: u64) {
+    let mut r = reg.borrow_mut();
+    if r.connected.get(client_id).is_some_and(|(s, _)| *s == me) {
+        r.connected.remove(client_id);
+    }
 }
 
 async fn refuse(out: &TcpStream, code: ConnectReturnCode) {
@@ -142,7 +285,18 @@ enum Ev {
     Idle,
 }
 
-async fn run(conn: &mut Conn, out: &mut TcpStream, tx: &mut LinkTx, rx: &mut LinkRx, keep_alive: Duration, on_sub: &OnSubscribe) -> Result<(), String> {
+#[allow(clippy::too_many_arguments)] // one session's parts, borrowed for its life
+async fn run(
+    conn: &mut Conn,
+    out: &mut TcpStream,
+    tx: &mut LinkTx,
+    rx: &mut LinkRx,
+    keep_alive: Duration,
+    on_sub: &OnSubscribe,
+    reg: &Shared,
+    limits: &Limits,
+    subs: &mut Subscriptions,
+) -> Result<(), String> {
     loop {
         let ev = async { Ev::In(conn.read().await) }
             .or(async { Ev::Routed(rx.next().await.map_err(|e| e.to_string())) })
@@ -158,7 +312,7 @@ async fn run(conn: &mut Conn, out: &mut TcpStream, tx: &mut LinkTx, rx: &mut Lin
             Ev::Idle => return Err("keepalive expired".into()),
             Ev::In(Err(e)) => return if e == "connection closed" { Ok(()) } else { Err(e) },
             Ev::In(Ok(p)) => {
-                if !from_client(p, out, tx, on_sub).await? {
+                if !from_client(p, out, tx, on_sub, reg, limits, subs).await? {
                     return Ok(());
                 }
             }
@@ -173,7 +327,9 @@ async fn run(conn: &mut Conn, out: &mut TcpStream, tx: &mut LinkTx, rx: &mut Lin
                     match n {
                         Notification::Forward(f) => {
                             let topic = unescape(std::str::from_utf8(&f.publish.topic).unwrap_or(""));
-                            Publish::new(topic, QoS::AtMostOnce, f.publish.payload.to_vec()).write(&mut buf).map_err(|e| format!("encode: {e}"))?;
+                            if subs.wants(topic) {
+                                Publish::new(topic, QoS::AtMostOnce, f.publish.payload.to_vec()).write(&mut buf).map_err(|e| format!("encode: {e}"))?;
+                            }
                         }
                         Notification::Unschedule => wake = true,
                         _ => {}
@@ -182,7 +338,7 @@ async fn run(conn: &mut Conn, out: &mut TcpStream, tx: &mut LinkTx, rx: &mut Lin
                         next = rx.recv_deadline(std::time::Instant::now()).ok().flatten();
                     }
                 }
-                out.write_all(&buf).await.map_err(|e| format!("write: {e}"))?;
+                write_within(out, &buf, limits.write_timeout).await?;
                 if wake {
                     rx.wake().await.map_err(|e| e.to_string())?;
                 }
@@ -193,13 +349,29 @@ async fn run(conn: &mut Conn, out: &mut TcpStream, tx: &mut LinkTx, rx: &mut Lin
 }
 
 /// Handle one packet from a client; false = it said DISCONNECT.
-async fn from_client(p: Packet, out: &mut TcpStream, tx: &mut LinkTx, on_sub: &OnSubscribe) -> Result<bool, String> {
+async fn from_client(
+    p: Packet,
+    out: &mut TcpStream,
+    tx: &mut LinkTx,
+    on_sub: &OnSubscribe,
+    reg: &Shared,
+    limits: &Limits,
+    subs: &mut Subscriptions,
+) -> Result<bool, String> {
     match p {
         Packet::Publish(p) => {
-            if !rumqttd::protocol::valid_topic(&p.topic) {
-                return Err(format!("invalid topic `{}`", p.topic));
+            if p.topic.len() > limits.max_topic {
+                return Err(format!("publish to a topic of {} bytes (at most {})", p.topic.len(), limits.max_topic));
             }
-            tx.publish(escape(&p.topic), p.payload).map_err(|e| format!("router: {e}"))?;
+            if p.payload.len() > limits.max_payload {
+                return Err(format!("publish of {} bytes to {} (at most {})", p.payload.len(), crate::logging::clip(&p.topic, 100), limits.max_payload));
+            }
+            if !rumqttd::protocol::valid_topic(&p.topic) {
+                return Err(format!("invalid topic `{}`", crate::logging::clip(&p.topic, 100)));
+            }
+            // A copy: the codec's payload shares the whole read buffer,
+            // which the router's log would otherwise keep alive.
+            tx.publish(escape(&p.topic), bytes::Bytes::copy_from_slice(&p.payload)).map_err(|e| format!("router: {e}"))?;
             match p.qos {
                 QoS::AtMostOnce => {}
                 QoS::AtLeastOnce => send(out, |b| PubAck::new(p.pkid).write(b)).await?,
@@ -210,20 +382,22 @@ async fn from_client(p: Packet, out: &mut TcpStream, tx: &mut LinkTx, on_sub: &O
         Packet::Subscribe(s) => {
             let mut codes = Vec::with_capacity(s.filters.len());
             for f in &s.filters {
-                if rumqttd::protocol::valid_filter(&f.path) && tx.subscribe(escape(&f.path)).is_ok() {
-                    codes.push(SubscribeReasonCode::Success(QoS::AtMostOnce));
-                } else {
-                    codes.push(SubscribeReasonCode::Failure);
-                }
+                let ok = subscribe(tx, reg, limits, subs, &f.path);
+                codes.push(if ok { SubscribeReasonCode::Success(QoS::AtMostOnce) } else { SubscribeReasonCode::Failure });
             }
-            send(out, |b| SubAck::new(s.pkid, codes).write(b)).await?;
-            for f in &s.filters {
-                on_sub(&f.path);
+            send(out, |b| SubAck::new(s.pkid, codes.clone()).write(b)).await?;
+            for (f, c) in s.filters.iter().zip(&codes) {
+                if matches!(c, SubscribeReasonCode::Success(_)) {
+                    on_sub(&f.path);
+                }
             }
         }
         Packet::Unsubscribe(u) => {
             for t in &u.topics {
-                let _ = tx.unsubscribe(escape(t));
+                subs.remove(t);
+            }
+            if subs.is_empty() {
+                let _ = tx.unsubscribe(ALL);
             }
             send(out, |b| UnsubAck::new(u.pkid).write(b)).await?;
         }
@@ -233,4 +407,25 @@ async fn from_client(p: Packet, out: &mut TcpStream, tx: &mut LinkTx, on_sub: &O
         _ => {}
     }
     Ok(true)
+}
+
+/// Subscribe to `filter` within the limits; false = refused (logged).
+fn subscribe(tx: &mut LinkTx, reg: &Shared, limits: &Limits, subs: &mut Subscriptions, filter: &str) -> bool {
+    if subs.contains(filter) {
+        return true;
+    }
+    let short = crate::logging::clip(filter, 100);
+    if filter.len() > limits.max_topic || !rumqttd::protocol::valid_filter(filter) {
+        reg.borrow_mut().refused(format_args!("MQTT subscription to `{short}` refused: not a valid filter of at most {} bytes", limits.max_topic));
+        return false;
+    }
+    if subs.len() >= limits.max_subs {
+        reg.borrow_mut().refused(format_args!("MQTT subscription to `{short}` refused: the client holds {} (max_subscriptions_per_client)", subs.len()));
+        return false;
+    }
+    if subs.is_empty() && tx.subscribe(ALL).is_err() {
+        return false;
+    }
+    subs.insert(filter);
+    true
 }

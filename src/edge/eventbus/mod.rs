@@ -16,6 +16,7 @@
 mod broker;
 mod client;
 mod escape;
+mod filter;
 mod listener;
 pub mod topics;
 
@@ -44,10 +45,10 @@ enum Bus {
 }
 
 impl Bus {
-    async fn next(&mut self) -> Result<(String, Vec<u8>), String> {
+    async fn next(&mut self) -> Result<broker::BrokerEvent, String> {
         match self {
             Bus::Internal(b) => b.next().await,
-            Bus::External(c) => c.next().await,
+            Bus::External(c) => c.next().await.map(|(t, p)| broker::BrokerEvent::Published(t, p)),
         }
     }
     fn publish(&mut self, topic: &str, payload: Vec<u8>) -> Result<(), String> {
@@ -67,27 +68,14 @@ impl Module for EventBus {
     }
     fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
         Box::pin(async move {
-            let ex = smol::LocalExecutor::new();
             let mut bus = match self.cfg.mode {
                 MqttMode::Internal => {
-                    let b = broker::Internal::start(&self.cfg, topics::FILTERS).map_err(ModuleError::new)?;
-                    let listener = smol::net::TcpListener::bind(self.cfg.listen)
-                        .await
+                    let listener = std::net::TcpListener::bind(self.cfg.listen)
                         .map_err(|e| ModuleError::new(format!("MQTT broker cannot listen on {}: {e}", self.cfg.listen)))?;
                     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                    let b = broker::Internal::start(&self.cfg, topics::FILTERS, listener).map_err(ModuleError::new)?;
                     let auth = if self.cfg.username.is_empty() { "no login" } else { "username/password" };
                     log::info!(target: NAME, "MQTT broker listening on {addr} ({auth})");
-                    let (broker, cfg) = (b.broker.clone(), std::rc::Rc::new(self.cfg.clone()));
-                    let router = ctx.router.clone();
-                    let on_sub: listener::OnSubscribe = std::rc::Rc::new(move |filter: &str| {
-                        let m = Message::new(NAME, "twin", filter, "subscribed", Vec::new());
-                        let _ = router.send_to_group("twin", m);
-                    });
-                    ex.spawn(async move {
-                        let inner = smol::LocalExecutor::new();
-                        inner.run(listener::serve(listener, broker, cfg, on_sub, &inner)).await
-                    })
-                    .detach();
                     Bus::Internal(b)
                 }
                 MqttMode::External => {
@@ -97,17 +85,21 @@ impl Module for EventBus {
                 }
             };
             ctx.ready();
-            ex.run(async {
+            async {
                 loop {
                     let ev = async { Err(bus.next().await) }.or(async { Ok(ctx.recv().await) }).await;
                     match ev {
                         Ok(None) => return Ok(()),
                         Ok(Some(m)) => from_module(&ctx, &mut bus, m),
-                        Err(Ok((topic, payload))) => to_modules(&ctx, topic, payload),
+                        Err(Ok(broker::BrokerEvent::Published(topic, payload))) => to_modules(&ctx, topic, payload),
+                        Err(Ok(broker::BrokerEvent::Subscribed(filter))) => {
+                            let m = Message::new(NAME, "twin", &filter, "subscribed", Vec::new());
+                            let _ = ctx.router.send_to_group("twin", m);
+                        }
                         Err(Err(e)) => return Err(ModuleError::new(e)),
                     }
                 }
-            })
+            }
             .await
         })
     }

@@ -40,11 +40,12 @@ pub const NAME: &str = crate::edge::names::METAMANAGER;
 pub struct MetaManager {
     db: sled::Db,
     listen: SocketAddr,
+    limits: crate::http::Limits,
 }
 
 impl MetaManager {
-    pub fn new(db: sled::Db, listen: SocketAddr) -> MetaManager {
-        MetaManager { db, listen }
+    pub fn new(db: sled::Db, listen: SocketAddr, limits: crate::http::Limits) -> MetaManager {
+        MetaManager { db, listen, limits }
     }
 }
 
@@ -66,7 +67,7 @@ impl Module for MetaManager {
             let watchers = Rc::new(RefCell::new(Watchers::default()));
             let lookup = Rc::new(Lookup { store: store.clone(), watchers: watchers.clone(), router: ctx.router.clone() });
             let ex = smol::LocalExecutor::new();
-            let api = server::serve(listener, &ex, lookup.clone());
+            let api = server::serve(listener, &ex, lookup.clone(), self.limits);
             let messages = handle_messages(&ctx, &ex, &store, &lookup);
             ex.run(messages.or(api)).await;
             watchers.borrow_mut().close_all();

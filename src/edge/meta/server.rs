@@ -124,7 +124,12 @@ impl Query {
     }
 }
 
-/// Open watches.
+/// Watches open at once on the edge-local API; one more is answered 429.
+pub const MAX_WATCHES: usize = 1024;
+
+/// Open watches. A watch whose client went away is forgotten the next time
+/// a watch is opened or a change is sent (its channel and the events queued
+/// in it are freed then), so closed watches never pile up.
 #[derive(Default)]
 pub struct Watchers {
     list: Vec<(Query, Sender<Bytes>)>,
@@ -153,7 +158,23 @@ impl Watchers {
             return;
         }
         let line = event_line(kind, object);
-        self.list.retain(|(q, tx)| !q.matches(key) || tx.try_send(line.clone()).is_ok());
+        self.list.retain(|(q, tx)| !tx.is_closed() && (!q.matches(key) || tx.try_send(line.clone()).is_ok()));
+    }
+
+    /// Register a watch, unless `MAX_WATCHES` are open (closed ones are dropped first).
+    fn add(&mut self, q: Query, tx: Sender<Bytes>) -> Result<(), usize> {
+        self.list.retain(|(_, tx)| !tx.is_closed());
+        if self.list.len() >= MAX_WATCHES {
+            return Err(self.list.len());
+        }
+        self.list.push((q, tx));
+        Ok(())
+    }
+
+    /// Watches open now (after dropping closed ones).
+    pub fn open(&mut self) -> usize {
+        self.list.retain(|(_, tx)| !tx.is_closed());
+        self.list.len()
     }
 
     pub fn close_all(&mut self) {
@@ -166,7 +187,7 @@ fn is_json(b: &[u8]) -> bool {
 }
 
 /// Serve the API on `listener` until dropped.
-pub async fn serve(listener: TcpListener, ex: &LocalExecutor<'_>, lookup: Rc<Lookup>) {
+pub async fn serve(listener: TcpListener, ex: &LocalExecutor<'_>, lookup: Rc<Lookup>, limits: http::Limits) {
     let handler = Rc::new(move |req: Request<Incoming>, peer: SocketAddr| {
         let lookup = lookup.clone();
         async move {
@@ -175,7 +196,7 @@ pub async fn serve(listener: TcpListener, ex: &LocalExecutor<'_>, lookup: Rc<Loo
             r
         }
     });
-    http::serve(listener, ex, handler, NAME).await
+    http::serve(listener, ex, handler, NAME, limits).await
 }
 
 async fn handle(lookup: &Lookup, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
@@ -206,7 +227,13 @@ async fn handle(lookup: &Lookup, req: &Request<Incoming>, peer: SocketAddr) -> R
                 return http::status(StatusCode::GONE, "Expired", "too many objects for one watch; list, then watch");
             }
         }
-        watchers.borrow_mut().list.push((q, tx));
+        if let Err(n) = watchers.borrow_mut().add(q, tx) {
+            return http::status(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                &format!("{n} watches are open on this edge (the most it serves); close one and retry"),
+            );
+        }
         return http::stream("application/json", rx);
     }
     if q.name.is_some() {

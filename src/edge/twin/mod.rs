@@ -203,7 +203,7 @@ impl State<'_> {
         dev.model = model;
         let (out, skipped) = update::cloud_desired(dev, version, &props, now_ms());
         for s in skipped {
-            log::warn!(target: NAME, "device {id}: desired value of `{s}` does not fit its type or KubeEdge's value rules; not applied");
+            log::warn!(target: NAME, "device {id}: desired value of `{}` does not fit its type or KubeEdge's value rules; not applied", crate::logging::clip(&s, 64));
         }
         let dev = dev.clone();
         if let Err(e) = self.store.put(&dev) {
@@ -276,7 +276,7 @@ impl State<'_> {
                 };
                 match outcome {
                     Err((code, reason)) => {
-                        log::info!(target: NAME, "{}: refused ({code}): {reason}", m.resource);
+                        log::info!(target: NAME, "{}: refused ({code}): {}", crate::logging::clip(&m.resource, 200), crate::logging::clip(&reason, 300));
                         self.publish(&topic, error(&eid, now, code, &reason));
                     }
                     Ok(out) => self.after_update(&req, &eid, out, cloud, now).await,
@@ -352,7 +352,7 @@ impl State<'_> {
             return;
         };
         if !update::state_ok(&state) {
-            log::info!(target: NAME, "{}: state `{state}` is not one of online, offline, ok, unknown, unhealthy; ignored", req.id);
+            log::info!(target: NAME, "{}: state `{}` is not one of online, offline, ok, unknown, unhealthy; ignored", req.id, crate::logging::clip(&state, 64));
             return;
         }
         dev.state = state.clone();
