@@ -122,7 +122,8 @@ pub fn prune_corrupt_copies(data_dir: &Path, name: &str, keep: usize) {
     copies.sort();
     let old = copies.len().saturating_sub(keep);
     for (_, p) in copies.drain(..old) {
-        match std::fs::remove_dir_all(&p) {
+        let removed = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        match removed {
             Ok(()) => log::info!(target: "store", "removed the old corrupt copy {}", p.display()),
             Err(e) => log::warn!(target: "store", "cannot remove the old corrupt copy {}: {e}", p.display()),
         }

@@ -106,6 +106,20 @@ fn the_cloud_api_behaves_like_kubernetes() {
     assert_eq!(api.get("/api/v1/namespaces/default/widgets").0, 404);
     assert_eq!(api.send("PATCH", &format!("{pods}/db"), &json!({})).0, 200);
     assert_eq!(api.call("PATCH", &format!("{pods}/db"), "application/json-patch+json", b"[]", true).0, 415);
+    // Bodies must be JSON and say so; data must be strings (Secret data base64).
+    let (c, e) = api.call("POST", pods, "text/plain", br#"{"metadata":{"name":"t"}}"#, true);
+    assert!(c == 415 && e.contains("text/plain"), "{c} {e}");
+    let (c, e) = api.call("POST", pods, "application/vnd.kubernetes.protobuf", b"k8s\0", true);
+    assert!(c == 415 && e.contains("protobuf"), "{c} {e}");
+    assert_eq!(api.call("POST", pods, "application/json; charset=utf-8", br#"{"metadata":{"name":"utf"}}"#, true).0, 201);
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let (c, e) = api.send("POST", cms, &json!({"metadata": {"name": "n"}, "data": {"k": 1}}));
+    assert!(c == 400 && e["message"].as_str().unwrap().contains("data.k"), "{e}");
+    let (c, e) = api.send("POST", "/api/v1/namespaces/default/secrets", &json!({"metadata": {"name": "s"}, "data": {"p": "not base64!"}}));
+    assert!(c == 400 && e["message"].as_str().unwrap().contains("data.p"), "{e}");
+    assert_eq!(api.get(&format!("{cms}/n")).0, 404, "nothing stored");
+    let (c, e) = api.get(&format!("{pods}?labelSelector=%3D"));
+    assert_eq!(c, 400, "an empty selector key: {e}");
 
     // History overflow: an old revision is 410 Gone.
     for i in 0..30 {

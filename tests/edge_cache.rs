@@ -75,6 +75,9 @@ fn good_cache_is_kept_corrupt_one_is_moved_aside_and_rebuilt() {
     p.wait_for("hive edge ready", Duration::from_secs(20));
     p.signal("TERM");
     assert_eq!(p.wait_exit(Duration::from_secs(10)).code(), Some(0));
-    assert_eq!(aside_dirs(&edge), 2);
+    assert_eq!(aside_dirs(&edge), 1, "only the newest corrupt copy is kept");
+    let kept =
+        std::fs::read_dir(&edge).unwrap().map(|e| e.unwrap().path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with("db.corrupt-")).unwrap();
+    assert!(kept.is_file(), "the newest copy (the file that stood where the database should be) is the one kept");
     assert!(!p.seen.iter().any(|l| l.contains("panicked")));
 }

@@ -133,6 +133,29 @@ fn refusals_and_the_cloud_keeps_serving() {
         let _second = join(port, good_cfg.clone()).await.expect("second");
         assert!(closed_by_cloud(&mut first).await.is_some(), "first session not closed");
         cloud.wait_for("replaces the existing session", Duration::from_secs(5));
+
+        // 11. Two edges with one certificate: after a few takeovers of a live
+        // session, newcomers are refused (logged once) instead of flapping.
+        let twin = site.node_cert("twin-1");
+        let (ca2, cert2, key2) = creds(&twin);
+        let twin_cfg = tls::client_config(&ca2, &cert2, &key2).unwrap();
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(join(port, twin_cfg.clone()).await.expect("takeover"));
+        }
+        let r = join(port, twin_cfg.clone()).await;
+        assert!(r.is_err(), "a fifth takeover within a minute was let in");
+        cloud.wait_for("two edges seem to use the certificate of node twin-1", Duration::from_secs(5));
+        let _ = join(port, twin_cfg.clone()).await;
+        let twice = cloud.drain().iter().filter(|l| l.contains("two edges seem to use")).count();
+        assert_eq!(twice, 1, "the twin is logged once, not per attempt");
+        drop(held);
+
+        // 12. The tunnel lives at one path; any other is not upgraded.
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let tls = TlsConnector::from(good_cfg.clone()).connect(tls::server_name("127.0.0.1").unwrap(), tcp).await.unwrap();
+        let r = async_tungstenite::client_async(format!("wss://127.0.0.1:{port}/elsewhere"), tls).await;
+        assert!(matches!(&r, Err(async_tungstenite::tungstenite::Error::Http(resp)) if resp.status() == 404), "{:?}", r.err());
     });
 
     // After all of that, a real edge process still connects and is Ready.

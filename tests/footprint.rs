@@ -1,0 +1,36 @@
+//! Memory budgets of real processes (RSS is stable enough to assert; times
+//! are not). The numbers that matter on a board: a cloud and a connected
+//! edge with every module on, idle.
+
+mod common;
+
+use std::time::Duration;
+
+use common::rawmqtt::rss_kib;
+use common::Site;
+
+/// Budgets in KiB. Measured on x86_64 glibc at the time of writing: cloud
+/// ~7.7 MiB, edge ~8.5 MiB (both were ~29 MiB before sled's metrics
+/// histograms stopped touching ~22 MiB at open).
+const CLOUD_IDLE_KIB: u64 = 12 << 10;
+const EDGE_IDLE_KIB: u64 = 12 << 10;
+
+#[test]
+fn an_idle_cloud_and_a_connected_edge_stay_within_their_memory_budgets() {
+    let site = Site::new();
+    let (mut cloud, hub) = site.start_cloud("");
+    site.node_cert("edge-1");
+    let mut edge = site.start_edge("edge-1", hub, "");
+    edge.wait_for("connected to cloud", Duration::from_secs(20));
+    cloud.wait_for("node edge-1 is Ready", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(2));
+    let (c, e) = (rss_kib(cloud.child.id()), rss_kib(edge.child.id()));
+    eprintln!("idle RSS: cloud {c} KiB, edge {e} KiB");
+    assert!(c > 0 && e > 0, "no RSS read");
+    assert!(c <= CLOUD_IDLE_KIB, "cloud idle RSS {c} KiB over its budget of {CLOUD_IDLE_KIB} KiB");
+    assert!(e <= EDGE_IDLE_KIB, "edge idle RSS {e} KiB over its budget of {EDGE_IDLE_KIB} KiB");
+    edge.signal("TERM");
+    edge.wait_exit(Duration::from_secs(10));
+    cloud.signal("TERM");
+    cloud.wait_exit(Duration::from_secs(10));
+}
