@@ -9,6 +9,8 @@ pub mod config;
 pub mod core;
 pub mod edge;
 pub mod fdlimit;
+#[cfg(test)]
+pub mod fuzz;
 pub mod http;
 pub mod kube;
 pub mod logging;

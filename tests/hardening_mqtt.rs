@@ -14,6 +14,8 @@ use common::inproc::free_port;
 use common::mqtt::{publish, Sub};
 use common::rawmqtt::{rss_kib, Raw};
 use common::{Proc, Site};
+use rumqttc::mqttbytes::v4::{Packet, PubAck};
+use rumqttc::mqttbytes::QoS;
 
 fn start_edge(site: &Site, hub: u16, mqtt: u16, eventbus: &str) -> (Proc, u16) {
     let mut e = site.start_edge("edge-1", hub, &format!("[eventbus]\nlisten = \"127.0.0.1:{mqtt}\"\n{eventbus}"));
@@ -117,6 +119,7 @@ fn stale_subscriptions_are_capped_and_the_edge_keeps_answering_under_a_topic_flo
         }
         worst = worst.max(local_get(api));
     }
+    eprintln!("slowest local API GET during the flood: {worst:?}");
     // Before the fix a GET took 6.4 s with 10,000 stale filters; a generous bound, not a speed target.
     assert!(worst < Duration::from_secs(2), "the local API took {worst:?} under the flood");
     assert!(edge.child.try_wait().unwrap().is_none(), "the edge stopped");
@@ -165,4 +168,69 @@ fn a_subscriber_that_stops_reading_loses_its_slot_and_payloads_are_capped_exactl
     }
     drop(stuck);
     edge.wait_for("client `stuck`: not reading what it is sent", Duration::from_secs(5));
+}
+
+/// The next PUBLISH (topic, QoS, packet id, DUP), skipping other packets.
+fn next_publish(c: &mut Raw) -> Option<(String, QoS, u16, bool)> {
+    loop {
+        match c.read()? {
+            Packet::Publish(p) => return Some((p.topic.clone(), p.qos, p.pkid, p.dup)),
+            _ => continue,
+        }
+    }
+}
+
+#[test]
+fn qos_1_is_delivered_at_the_minimum_of_publish_and_subscription_with_a_window_and_resends() {
+    let site = Site::new();
+    let (_cloud, hub) = site.start_cloud("");
+    site.node_cert("edge-1");
+    let mqtt = free_port();
+    let (_edge, _) = start_edge(&site, hub, mqtt, "");
+    let (mut sub1, _) = Raw::connect(mqtt, "q1", 60);
+    assert_eq!(sub1.subscribe_at(&["q/#".to_string()], QoS::ExactlyOnce), vec![Some(QoS::AtLeastOnce)], "QoS 2 asked, 1 granted");
+    let (mut sub0, _) = Raw::connect(mqtt, "q0", 60);
+    assert_eq!(sub0.subscribe_at(&["q/#".to_string()], QoS::AtMostOnce), vec![Some(QoS::AtMostOnce)]);
+    let (mut publisher, _) = Raw::connect(mqtt, "qp", 60);
+    assert!(publisher.publish_acked("q/one", b"1"));
+    assert!(publisher.publish("q/zero", b"0"));
+    let (t, q, pkid, _) = next_publish(&mut sub1).expect("q/one at the QoS 1 subscriber");
+    assert_eq!((t.as_str(), q), ("q/one", QoS::AtLeastOnce));
+    assert_ne!(pkid, 0);
+    assert_eq!(next_publish(&mut sub1).map(|p| (p.0, p.1)), Some(("q/zero".into(), QoS::AtMostOnce)), "a QoS 0 publish stays QoS 0");
+    assert_eq!(next_publish(&mut sub0).map(|p| (p.0, p.1)), Some(("q/one".into(), QoS::AtMostOnce)), "a QoS 0 subscription gets QoS 0");
+    // Not acknowledged: sent again with DUP within the resend time.
+    let (t, q, again, dup) = next_publish(&mut sub1).expect("a resend");
+    assert_eq!((t.as_str(), q, again, dup), ("q/one", QoS::AtLeastOnce, pkid, true));
+    let ack = |c: &mut Raw, id: u16| assert!(c.write(|b| PubAck::new(id).write(b)));
+    ack(&mut sub1, pkid);
+    // The window: at most 32 unacknowledged; the rest follow as acks come.
+    for i in 0..40 {
+        assert!(publisher.publish_acked(&format!("q/w/{i}"), b"w"));
+    }
+    let mut ids = Vec::new();
+    sub1.tcp.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
+    while let Some((t, q, id, dup)) = next_publish(&mut sub1) {
+        if !dup {
+            assert_eq!((t, q), (format!("q/w/{}", ids.len()), QoS::AtLeastOnce), "in order");
+            ids.push(id);
+        }
+        if ids.len() == 40 {
+            break;
+        }
+    }
+    assert_eq!(ids.len(), 32, "the window is 32 unacknowledged messages");
+    sub1.tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for id in ids.drain(..) {
+        ack(&mut sub1, id);
+    }
+    let mut rest = 0;
+    while rest < 8 {
+        let (t, _, id, dup) = next_publish(&mut sub1).expect("the rest after the acks");
+        if !dup {
+            assert_eq!(t, format!("q/w/{}", 32 + rest));
+            ack(&mut sub1, id);
+            rest += 1;
+        }
+    }
 }

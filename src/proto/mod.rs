@@ -6,6 +6,9 @@ pub mod frame;
 pub mod servicebus;
 pub mod ws;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 /// The websocket path of the cloud ⇄ edge tunnel.
 pub const TUNNEL_PATH: &str = "/hive/v1/tunnel";
 

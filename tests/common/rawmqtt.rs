@@ -57,13 +57,20 @@ impl Raw {
 
     /// Subscribe to `filters` in one SUBSCRIBE; the SUBACK's codes (true = granted).
     pub fn subscribe(&mut self, filters: &[String]) -> Vec<bool> {
+        self.subscribe_at(filters, QoS::AtMostOnce).iter().map(|g| g.is_some()).collect()
+    }
+
+    /// Subscribe at `qos`; the QoS granted per filter (None = refused).
+    pub fn subscribe_at(&mut self, filters: &[String], qos: QoS) -> Vec<Option<QoS>> {
         self.pkid = self.pkid % 60000 + 1;
-        let mut s = Subscribe::new_many(filters.iter().map(|f| SubscribeFilter::new(f.clone(), QoS::AtMostOnce)));
+        let mut s = Subscribe::new_many(filters.iter().map(|f| SubscribeFilter::new(f.clone(), qos)));
         s.pkid = self.pkid;
         assert!(self.write(|b| s.write(b)), "subscribe: connection closed");
         loop {
             match self.read() {
-                Some(Packet::SubAck(a)) => return a.return_codes.iter().map(|c| matches!(c, SubscribeReasonCode::Success(_))).collect(),
+                Some(Packet::SubAck(a)) => {
+                    return a.return_codes.iter().map(|c| if let SubscribeReasonCode::Success(q) = c { Some(*q) } else { None }).collect()
+                }
                 Some(_) => continue,
                 None => panic!("no SUBACK"),
             }

@@ -17,6 +17,9 @@ pub mod resources;
 pub mod route;
 mod select;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::rc::Rc;

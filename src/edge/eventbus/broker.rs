@@ -21,7 +21,7 @@ use rumqttd::{Broker, Config, Notification, RouterConfig};
 use smol::channel::{self, Receiver, Sender};
 use smol::future::FutureExt as _;
 
-use super::escape::{escape, unescape};
+use super::escape::{escape, unescape, unwrap, wrap};
 use super::listener;
 use crate::config::EventBusConfig;
 
@@ -112,7 +112,8 @@ impl Internal {
                 // hive's publishes: blocking calls, on this thread only.
                 ex.spawn(async move {
                     while let Ok((topic, payload)) = publish_rx.recv().await {
-                        if let Err(e) = tx.publish(escape(&topic), payload) {
+                        // QoS 1: a device that subscribed at QoS 1 gets hive's messages (deltas, results) acknowledged.
+                        if let Err(e) = tx.publish(escape(&topic), wrap(1, &payload)) {
                             log::warn!(target: super::NAME, "publish {topic}: {e}");
                         }
                     }
@@ -123,7 +124,8 @@ impl Internal {
                         match rx.next().await {
                             Ok(Some(Notification::Forward(f))) => {
                                 let topic = unescape(&String::from_utf8_lossy(&f.publish.topic)).to_string();
-                                if events_tx.send(BrokerEvent::Published(topic, f.publish.payload.to_vec())).await.is_err() {
+                                let (_, payload) = unwrap(&f.publish.payload);
+                                if events_tx.send(BrokerEvent::Published(topic, payload.to_vec())).await.is_err() {
                                     return;
                                 }
                             }

@@ -3,8 +3,10 @@
 //! client) and never routes such topics, but every KubeEdge device topic
 //! is `$hw/...`. So EventBus's listener talks MQTT itself and hands the
 //! router escaped names: a leading `$` or `~` gets a `~` in front.
-//! (A consequence: a `#` or `+/...` filter also matches `$hw/...` topics,
-//! where MQTT says it should not.)
+//! (Device filters are matched by the listener itself, by MQTT's rules:
+//! see filter.rs.) Payloads inside the router carry the QoS they were
+//! published with in one leading byte, so a delivery can be the minimum of
+//! that and the subscription's (MQTT 3.1.1 §3.8.4).
 //!
 //! Owns: the mapping. Must not do I/O.
 
@@ -22,9 +24,32 @@ pub fn unescape(topic: &str) -> &str {
     topic.strip_prefix('~').unwrap_or(topic)
 }
 
+/// A payload for the router, with its publish QoS (0 or 1; 2 counts as 1).
+pub fn wrap(qos: u8, payload: &[u8]) -> bytes::Bytes {
+    let mut b = Vec::with_capacity(payload.len() + 1);
+    b.push(qos.min(1));
+    b.extend_from_slice(payload);
+    b.into()
+}
+
+/// A payload from the router: (publish QoS, payload).
+pub fn unwrap(b: &[u8]) -> (u8, &[u8]) {
+    match b.split_first() {
+        Some((q, rest)) => ((*q).min(1), rest),
+        None => (0, b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payloads_carry_their_qos_through_the_router() {
+        assert_eq!(unwrap(&wrap(1, b"x")), (1, &b"x"[..]));
+        assert_eq!(unwrap(&wrap(2, b"")), (1, &b""[..]));
+        assert_eq!(unwrap(&wrap(0, b"{}")), (0, &b"{}"[..]));
+    }
 
     #[test]
     fn round_trips_and_never_starts_with_dollar() {

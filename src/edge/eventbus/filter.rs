@@ -3,17 +3,18 @@
 //! filter starting with a wildcard does not match topics starting with
 //! `$` (§4.7.2), so `#` does not see `$hw/...`.
 //!
-//! Exact filters are kept in a set (one lookup per message); only the
-//! wildcard ones are matched one by one.
+//! Exact filters are kept in a map (one lookup per message); only the
+//! wildcard ones are matched one by one. Each keeps its granted QoS; a
+//! message goes out at the highest QoS of the filters it matches (§3.3.5).
 //!
 //! Owns: those rules. Must not do I/O.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 #[derive(Default)]
 pub struct Subscriptions {
-    exact: HashSet<String>,
-    wild: Vec<String>,
+    exact: HashMap<String, u8>,
+    wild: Vec<(String, u8)>,
 }
 
 impl Subscriptions {
@@ -26,35 +27,38 @@ impl Subscriptions {
     }
 
     pub fn contains(&self, filter: &str) -> bool {
-        self.exact.contains(filter) || self.wild.iter().any(|f| f == filter)
+        self.exact.contains_key(filter) || self.wild.iter().any(|(f, _)| f == filter)
     }
 
-    /// Add `filter`; false if it was there already.
-    pub fn insert(&mut self, filter: &str) -> bool {
-        if self.contains(filter) {
-            return false;
-        }
+    /// Add `filter` at `qos` (a repeated SUBSCRIBE replaces the QoS);
+    /// false if it was there already.
+    pub fn insert(&mut self, filter: &str, qos: u8) -> bool {
         if filter.contains(['+', '#']) {
-            self.wild.push(filter.to_string());
+            if let Some(w) = self.wild.iter_mut().find(|(f, _)| f == filter) {
+                w.1 = qos;
+                return false;
+            }
+            self.wild.push((filter.to_string(), qos));
+            true
         } else {
-            self.exact.insert(filter.to_string());
+            self.exact.insert(filter.to_string(), qos).is_none()
         }
-        true
     }
 
     /// Remove `filter`; false if it was not there.
     pub fn remove(&mut self, filter: &str) -> bool {
-        if self.exact.remove(filter) {
+        if self.exact.remove(filter).is_some() {
             return true;
         }
         let before = self.wild.len();
-        self.wild.retain(|f| f != filter);
+        self.wild.retain(|(f, _)| f != filter);
         self.wild.len() != before
     }
 
-    /// Does any subscription take `topic`?
-    pub fn wants(&self, topic: &str) -> bool {
-        self.exact.contains(topic) || self.wild.iter().any(|f| matches(f, topic))
+    /// The highest QoS of the subscriptions that take `topic`, if any.
+    pub fn wants(&self, topic: &str) -> Option<u8> {
+        let exact = self.exact.get(topic).copied();
+        self.wild.iter().filter(|(f, _)| matches(f, topic)).map(|(_, q)| *q).chain(exact).max()
     }
 }
 
@@ -105,10 +109,12 @@ mod tests {
     #[test]
     fn exact_and_wildcard_subscriptions_are_kept_apart() {
         let mut s = Subscriptions::default();
-        assert!(s.insert("a/b") && s.insert("x/#") && !s.insert("a/b"));
+        assert!(s.insert("a/b", 0) && s.insert("x/#", 1) && !s.insert("a/b", 0));
         assert_eq!(s.len(), 2);
-        assert!(s.wants("a/b") && s.wants("x/y/z") && !s.wants("a/c"));
+        assert_eq!((s.wants("a/b"), s.wants("x/y/z"), s.wants("a/c")), (Some(0), Some(1), None));
+        assert!(s.insert("a/+", 1));
+        assert_eq!(s.wants("a/b"), Some(1), "the highest QoS of the matching filters");
         assert!(s.remove("x/#") && !s.remove("x/#"));
-        assert!(!s.wants("x/y"));
+        assert_eq!(s.wants("x/y"), None);
     }
 }

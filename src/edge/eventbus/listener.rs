@@ -27,8 +27,10 @@
 //!
 //! QoS: publishes are accepted at QoS 0, 1 (PUBACK) and 2 (PUBREC/PUBCOMP);
 //! PUBACK means the router has the message (as a broker without persistence
-//! answers), not that DeviceTwin has stored it. Deliveries to clients are
-//! QoS 0, as KubeEdge's internal broker does by default. No retained
+//! answers), not that DeviceTwin has stored it. Subscriptions are granted
+//! QoS 0 or 1; a delivery goes at the minimum of the publish's and the
+//! subscription's QoS (§3.8.4), QoS 1 with a window of unacknowledged
+//! messages and DUP resends of late ones (inflight.rs). No retained
 //! messages. Optional username/password.
 //!
 //! Owns: client connections. Must not interpret payloads.
@@ -48,8 +50,9 @@ use smol::future::FutureExt as _;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::{TcpListener, TcpStream};
 
-use super::escape::{escape, unescape};
+use super::escape::{escape, unescape, unwrap, wrap};
 use super::filter::Subscriptions;
+use super::inflight::{Inflight, RESEND_AFTER};
 use super::NAME;
 use crate::config::EventBusConfig;
 use crate::logging::Throttle;
@@ -282,6 +285,7 @@ async fn refuse(out: &TcpStream, code: ConnectReturnCode) {
 enum Ev {
     In(Result<Packet, String>),
     Routed(Result<Option<Notification>, String>),
+    Resend,
     Idle,
 }
 
@@ -297,9 +301,24 @@ async fn run(
     limits: &Limits,
     subs: &mut Subscriptions,
 ) -> Result<(), String> {
+    let mut inflight = Inflight::default();
     loop {
+        let (full, waiting) = (inflight.is_full(), !inflight.is_empty());
         let ev = async { Ev::In(conn.read().await) }
-            .or(async { Ev::Routed(rx.next().await.map_err(|e| e.to_string())) })
+            .or(async {
+                // A full QoS 1 window: take nothing more until the client acknowledges.
+                if full {
+                    std::future::pending::<()>().await;
+                }
+                Ev::Routed(rx.next().await.map_err(|e| e.to_string()))
+            })
+            .or(async {
+                if !waiting {
+                    std::future::pending::<()>().await;
+                }
+                smol::Timer::after(RESEND_AFTER / 2).await;
+                Ev::Resend
+            })
             .or(async {
                 if keep_alive.is_zero() {
                     std::future::pending::<()>().await;
@@ -311,6 +330,18 @@ async fn run(
         match ev {
             Ev::Idle => return Err("keepalive expired".into()),
             Ev::In(Err(e)) => return if e == "connection closed" { Ok(()) } else { Err(e) },
+            Ev::In(Ok(Packet::PubAck(a))) => {
+                inflight.ack(a.pkid);
+            }
+            Ev::Resend => {
+                let mut buf = BytesMut::new();
+                for (pkid, p) in inflight.overdue(std::time::Instant::now()) {
+                    let mut m = Publish::new(p.topic.clone(), QoS::AtLeastOnce, p.payload.to_vec());
+                    (m.pkid, m.dup) = (pkid, true);
+                    m.write(&mut buf).map_err(|e| format!("encode: {e}"))?;
+                }
+                write_within(out, &buf, limits.write_timeout).await?;
+            }
             Ev::In(Ok(p)) => {
                 if !from_client(p, out, tx, on_sub, reg, limits, subs).await? {
                     return Ok(());
@@ -323,18 +354,29 @@ async fn run(
                 let mut buf = BytesMut::new();
                 let mut wake = false;
                 let mut next = Some(first);
+                let now = std::time::Instant::now();
                 while let Some(n) = next.take() {
                     match n {
                         Notification::Forward(f) => {
                             let topic = unescape(std::str::from_utf8(&f.publish.topic).unwrap_or(""));
-                            if subs.wants(topic) {
-                                Publish::new(topic, QoS::AtMostOnce, f.publish.payload.to_vec()).write(&mut buf).map_err(|e| format!("encode: {e}"))?;
+                            let (published, payload) = unwrap(&f.publish.payload);
+                            match subs.wants(topic).map(|granted| granted.min(published)) {
+                                None => {}
+                                Some(0) => {
+                                    Publish::new(topic, QoS::AtMostOnce, payload.to_vec()).write(&mut buf).map(drop).map_err(|e| format!("encode: {e}"))?
+                                }
+                                Some(_) => {
+                                    let payload = bytes::Bytes::copy_from_slice(payload);
+                                    let mut m = Publish::new(topic, QoS::AtLeastOnce, payload.to_vec());
+                                    m.pkid = inflight.push(topic, payload, now);
+                                    m.write(&mut buf).map_err(|e| format!("encode: {e}"))?;
+                                }
                             }
                         }
                         Notification::Unschedule => wake = true,
                         _ => {}
                     }
-                    if buf.len() < 256 << 10 {
+                    if buf.len() < 256 << 10 && !inflight.is_full() {
                         next = rx.recv_deadline(std::time::Instant::now()).ok().flatten();
                     }
                 }
@@ -371,7 +413,7 @@ async fn from_client(
             }
             // A copy: the codec's payload shares the whole read buffer,
             // which the router's log would otherwise keep alive.
-            tx.publish(escape(&p.topic), bytes::Bytes::copy_from_slice(&p.payload)).map_err(|e| format!("router: {e}"))?;
+            tx.publish(escape(&p.topic), wrap(p.qos as u8, &p.payload)).map_err(|e| format!("router: {e}"))?;
             match p.qos {
                 QoS::AtMostOnce => {}
                 QoS::AtLeastOnce => send(out, |b| PubAck::new(p.pkid).write(b)).await?,
@@ -382,8 +424,10 @@ async fn from_client(
         Packet::Subscribe(s) => {
             let mut codes = Vec::with_capacity(s.filters.len());
             for f in &s.filters {
-                let ok = subscribe(tx, reg, limits, subs, &f.path);
-                codes.push(if ok { SubscribeReasonCode::Success(QoS::AtMostOnce) } else { SubscribeReasonCode::Failure });
+                // QoS 0 or 1 granted (a QoS 2 request gets 1, as MQTT allows).
+                let qos = if f.qos == QoS::AtMostOnce { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+                let ok = subscribe(tx, reg, limits, subs, &f.path, qos as u8);
+                codes.push(if ok { SubscribeReasonCode::Success(qos) } else { SubscribeReasonCode::Failure });
             }
             send(out, |b| SubAck::new(s.pkid, codes.clone()).write(b)).await?;
             for (f, c) in s.filters.iter().zip(&codes) {
@@ -410,8 +454,9 @@ async fn from_client(
 }
 
 /// Subscribe to `filter` within the limits; false = refused (logged).
-fn subscribe(tx: &mut LinkTx, reg: &Shared, limits: &Limits, subs: &mut Subscriptions, filter: &str) -> bool {
+fn subscribe(tx: &mut LinkTx, reg: &Shared, limits: &Limits, subs: &mut Subscriptions, filter: &str, qos: u8) -> bool {
     if subs.contains(filter) {
+        subs.insert(filter, qos);
         return true;
     }
     let short = crate::logging::clip(filter, 100);
@@ -426,6 +471,6 @@ fn subscribe(tx: &mut LinkTx, reg: &Shared, limits: &Limits, subs: &mut Subscrip
     if subs.is_empty() && tx.subscribe(ALL).is_err() {
         return false;
     }
-    subs.insert(filter);
+    subs.insert(filter, qos);
     true
 }

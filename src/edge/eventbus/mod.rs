@@ -17,6 +17,9 @@ mod broker;
 mod client;
 mod escape;
 mod filter;
+#[cfg(test)]
+mod fuzz_tests;
+mod inflight;
 mod listener;
 pub mod topics;
 

@@ -408,6 +408,8 @@ fn resource_of(id: &str) -> String {
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests {
     #[test]
     fn filters_match_like_mqtt() {
