@@ -15,7 +15,7 @@ use common::api::start_cloud_with_api;
 use common::drivers::{app, Applied, Cmd};
 use common::inproc::{cloud_config, credentials, free_port, InProc};
 use common::rawmqtt::{rss_kib, Raw};
-use common::{hive_bin, Proc, Site};
+use common::{closed_within, hive_bin, http_get as get, Proc, Site};
 
 fn start_edge(root: &Path, cloud_port: u16, mqtt: u16, metaserver: &str) -> (Proc, u16) {
     let cfg = root.join("edge.toml");
@@ -31,32 +31,6 @@ fn start_edge(root: &Path, cloud_port: u16, mqtt: u16, metaserver: &str) -> (Pro
     let api = line.rsplit(':').next().and_then(|x| x.trim().parse().ok()).unwrap_or_else(|| panic!("no port in {line}"));
     p.wait_for("hive edge ready", Duration::from_secs(20));
     (p, api)
-}
-
-fn get(port: u16, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("local API");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut raw = String::new();
-    let _ = s.read_to_string(&mut raw);
-    let code = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (code, raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
-}
-
-/// True once the peer closed `s` (read returns 0 or fails) within `secs`.
-fn closed_within(s: &mut TcpStream, secs: u64) -> bool {
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut b = [0u8; 4096];
-    while Instant::now() < deadline {
-        match s.read(&mut b) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-            Err(_) => return true,
-        }
-    }
-    false
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use rumqttc::mqttbytes::v4::{self as mqtt, Connect, Packet, Publish, Subscribe, SubscribeFilter, SubscribeReasonCode};
@@ -102,18 +102,7 @@ impl Raw {
 
     /// True once the broker has closed this connection (within `secs`).
     pub fn closed_within(&mut self, secs: u64) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        self.tcp.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-        let mut chunk = [0u8; 65536];
-        while Instant::now() < deadline {
-            match self.tcp.read(&mut chunk) {
-                Ok(0) => return true,
-                Ok(_) => {}
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-                Err(_) => return true,
-            }
-        }
-        false
+        super::closed_within(&mut self.tcp, secs)
     }
 }
 

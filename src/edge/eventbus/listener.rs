@@ -42,14 +42,14 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use rumqttc::mqttbytes::v4::{self as mqtt, ConnAck, ConnectReturnCode, Packet, PubAck, PubComp, PubRec, Publish, SubAck, SubscribeReasonCode, UnsubAck};
-use rumqttc::mqttbytes::{Error as CodecError, QoS};
+use rumqttc::mqttbytes::QoS;
 use rumqttd::local::{LinkRx, LinkTx};
 use rumqttd::{Broker, Notification};
 use smol::channel::Sender;
 use smol::future::FutureExt as _;
-use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::{TcpListener, TcpStream};
 
+use super::conn::{refuse, send, write_within, Conn, WRITE_TIMEOUT};
 use super::escape::{escape, unescape, unwrap, wrap};
 use super::filter::Subscriptions;
 use super::inflight::{Inflight, RESEND_AFTER};
@@ -59,9 +59,6 @@ use crate::logging::Throttle;
 
 /// Longest client id accepted, bytes.
 const MAX_CLIENT_ID: usize = 256;
-/// A client that does not take what it is sent for this long is dropped
-/// (when it set no keep-alive of its own).
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Called with each filter a client subscribed (DeviceTwin then pushes
 /// the desired state to devices that just started listening).
@@ -125,45 +122,6 @@ pub async fn serve(listener: TcpListener, broker: Rc<Broker>, cfg: Rc<EventBusCo
                 smol::Timer::after(Duration::from_millis(100)).await;
             }
         }
-    }
-}
-
-struct Conn {
-    tcp: TcpStream,
-    buf: BytesMut,
-    max: usize,
-}
-
-impl Conn {
-    async fn read(&mut self) -> Result<Packet, String> {
-        loop {
-            match mqtt::read(&mut self.buf, self.max) {
-                Ok(p) => return Ok(p),
-                Err(CodecError::InsufficientBytes(_)) => {}
-                Err(e) => return Err(format!("bad MQTT packet: {e}")),
-            }
-            let mut chunk = [0u8; 4096];
-            let n = self.tcp.read(&mut chunk).await.map_err(|e| format!("read: {e}"))?;
-            if n == 0 {
-                return Err("connection closed".into());
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-}
-
-/// Write one packet; a client that does not take it within WRITE_TIMEOUT
-/// is given up (its session ends, its slot comes free).
-async fn send(tcp: &mut TcpStream, write: impl FnOnce(&mut BytesMut) -> Result<usize, CodecError>) -> Result<(), String> {
-    let mut out = BytesMut::new();
-    write(&mut out).map_err(|e| format!("encode: {e}"))?;
-    write_within(tcp, &out, WRITE_TIMEOUT).await
-}
-
-async fn write_within(tcp: &mut TcpStream, bytes: &[u8], limit: Duration) -> Result<(), String> {
-    match crate::core::timeout(limit, tcp.write_all(bytes)).await {
-        Some(r) => r.map_err(|e| format!("write: {e}")),
-        None => Err(format!("not reading what it is sent for {} s", limit.as_secs())),
     }
 }
 
@@ -275,11 +233,6 @@ fn forget(reg: &Shared, client_id: &str, me: u64) {
     if r.connected.get(client_id).is_some_and(|(s, _)| *s == me) {
         r.connected.remove(client_id);
     }
-}
-
-async fn refuse(out: &TcpStream, code: ConnectReturnCode) {
-    let mut o = out.clone();
-    let _ = send(&mut o, |b| ConnAck::new(code, false).write(b)).await;
 }
 
 enum Ev {

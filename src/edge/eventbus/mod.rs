@@ -15,6 +15,7 @@
 
 mod broker;
 mod client;
+mod conn;
 mod escape;
 mod filter;
 #[cfg(test)]
