@@ -7,8 +7,16 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
-/// Copies of corrupt databases kept for inspection (the newest ones).
-pub const CORRUPT_COPIES_KEPT: usize = 1;
+/// Copies of a corrupt database kept for inspection (the newest ones): one
+/// of a cache the cloud can resend; more of an outbox, which may hold the
+/// only record of reports never delivered.
+pub fn corrupt_copies_kept(name: &str) -> usize {
+    if name == "outbox" {
+        5
+    } else {
+        1
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -64,10 +72,14 @@ pub fn open(data_dir: &Path, cache_bytes: u64) -> Result<sled::Db, DbError> {
 pub fn open_named(data_dir: &Path, name: &str, cache_bytes: u64) -> Result<sled::Db, DbError> {
     let path = data_dir.join(name);
     std::fs::create_dir_all(data_dir).map_err(|e| DbError::Open { path: path.clone(), reason: format!("cannot create {}: {e}", data_dir.display()) })?;
-    std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| DbError::Open { path: path.clone(), reason: format!("cannot make {} private (0700): {e}", data_dir.display()) })?;
+    // Tightened where this user may; a directory it does not own is warned about, not refused.
+    if let Err(e) = std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700)) {
+        log::warn!(target: "store", "cannot make {} private (0700): {e}; other users may read what it holds", data_dir.display());
+    }
     if path.exists() {
-        make_private(&path).map_err(|e| DbError::Open { path: path.clone(), reason: format!("cannot make its files private (0600): {e}") })?;
+        if let Err(e) = make_private(&path) {
+            log::warn!(target: "store", "cannot make the files of {} private (0600): {e}", path.display());
+        }
     }
     let cfg = sled::Config::new().path(&path).cache_capacity(cache_bytes).flush_every_ms(Some(1000)).mode(sled::Mode::LowSpace);
     // A database just closed in this process may still be locked for a moment
@@ -90,7 +102,7 @@ pub fn open_named(data_dir: &Path, name: &str, cache_bytes: u64) -> Result<sled:
 /// for inspection, logged) and a fresh one is opened: for a cache the cloud
 /// can rebuild, never a crash loop.
 pub fn open_or_rebuild(data_dir: &Path, name: &str, cache_bytes: u64, verify: impl Fn(&sled::Db) -> Result<(), DbError>) -> Result<sled::Db, DbError> {
-    prune_corrupt_copies(data_dir, name, CORRUPT_COPIES_KEPT);
+    prune_corrupt_copies(data_dir, name, corrupt_copies_kept(name));
     let why = match open_named(data_dir, name, cache_bytes) {
         Ok(db) => match verify(&db) {
             Ok(()) => return Ok(db),
@@ -103,7 +115,7 @@ pub fn open_or_rebuild(data_dir: &Path, name: &str, cache_bytes: u64, verify: im
     std::fs::rename(&path, &aside)
         .map_err(|e| DbError::Open { path: path.clone(), reason: format!("{why}; and it cannot be moved aside to {}: {e}", aside.display()) })?;
     log::error!(target: "store", "{why}: moved it aside to {} and starting with an empty one", aside.display());
-    prune_corrupt_copies(data_dir, name, CORRUPT_COPIES_KEPT);
+    prune_corrupt_copies(data_dir, name, corrupt_copies_kept(name));
     open_named(data_dir, name, cache_bytes)
 }
 

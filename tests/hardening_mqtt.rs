@@ -141,10 +141,11 @@ fn a_subscriber_that_stops_reading_loses_its_slot_and_payloads_are_capped_exactl
     let mqtt = free_port();
     let (mut edge, _) = start_edge(&site, hub, mqtt, "max_clients = 2\nmax_payload_bytes = 1000\n");
     // Exact cap: 1,000 bytes pass, 1,001 close the connection.
-    let (mut p, _) = Raw::connect(mqtt, "pub", 2);
+    let (mut p, _) = Raw::connect(mqtt, "pub", 60);
     assert!(p.publish_acked("load/x", &[b'a'; 1000]), "a payload of exactly max_payload_bytes was refused");
-    assert!(!p.publish_acked("load/x", &[b'a'; 1001]) || p.closed_within(3), "a payload of max_payload_bytes + 1 was accepted");
-    // A subscriber (keep-alive 4 s: given up after 6 s of stalled writes) that never reads what it is sent.
+    assert!(!p.publish_acked("load/x", &[b'a'; 1001]), "a payload of max_payload_bytes + 1 was acknowledged");
+    assert!(p.closed_within(3), "a payload of max_payload_bytes + 1 left the connection open");
+    // A subscriber (keep-alive 4 s: given up after 6 s of stalled writes) that pings but never reads what it is sent.
     let (mut stuck, _) = Raw::connect(mqtt, "stuck", 4);
     assert_eq!(stuck.subscribe(&["load/#".to_string()]), vec![true]);
     let (mut p, code) = Raw::connect(mqtt, "pub2", 60);
@@ -164,6 +165,8 @@ fn a_subscriber_that_stops_reading_loses_its_slot_and_payloads_are_capped_exactl
             break;
         }
         assert!(Instant::now() < deadline, "the stuck subscriber still holds its slot");
+        // Its keep-alive stays fresh: only its stalled writes can end it.
+        stuck.write(|b| rumqttc::mqttbytes::v4::PingReq.write(b));
         std::thread::sleep(Duration::from_millis(300));
     }
     drop(stuck);
@@ -233,4 +236,37 @@ fn qos_1_is_delivered_at_the_minimum_of_publish_and_subscription_with_a_window_a
             rest += 1;
         }
     }
+}
+
+#[test]
+fn keep_alive_counts_what_a_client_sends_not_what_it_is_sent() {
+    let site = Site::new();
+    let (_cloud, hub) = site.start_cloud("");
+    site.node_cert("edge-1");
+    let mqtt = free_port();
+    let (mut edge, _) = start_edge(&site, hub, mqtt, "");
+    // Keep-alive 2 s: dropped after 3 s of silence, though it reads everything it is sent.
+    let (mut silent, _) = Raw::connect(mqtt, "silent", 2);
+    assert_eq!(silent.subscribe(&["busy/#".to_string()]), vec![true]);
+    let mut r = silent.tcp.try_clone().unwrap();
+    r.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let t0 = Instant::now();
+    let reader = std::thread::spawn(move || {
+        let mut b = [0u8; 65536];
+        loop {
+            match r.read(&mut b) {
+                Ok(0) | Err(_) => return t0.elapsed(),
+                Ok(_) => {}
+            }
+        }
+    });
+    // Traffic for it all along, for longer than its keep-alive.
+    let (mut p, _) = Raw::connect(mqtt, "busy-publisher", 60);
+    while t0.elapsed() < Duration::from_secs(7) && !reader.is_finished() {
+        assert!(p.publish("busy/x", b"tick"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let gone = reader.join().unwrap();
+    assert!(gone < Duration::from_secs(6), "a silent client was kept for {gone:?} while it was sent traffic");
+    edge.wait_for("client `silent`: keepalive expired", Duration::from_secs(5));
 }

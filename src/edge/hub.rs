@@ -150,8 +150,14 @@ impl Module for EdgeHub {
                         }
                         up.in_flight.clear();
                         up.sent_upto = up_applied;
-                        if let Err(e) = up.outbox.welcome(up_applied) {
-                            log::error!(target: NAME, "outbox: {e}");
+                        if let Err(e) = up.outbox.welcome(up_applied).await {
+                            // Never trim by the cloud's mark what could not be renumbered above it.
+                            log::error!(target: NAME, "outbox: {e}; not sending it this time");
+                            ws::close(&mut wsock, false, "edge storage error").await;
+                            let delay = backoff(attempt, self.cfg.backoff_min_ms, self.cfg.backoff_max_ms);
+                            attempt = attempt.saturating_add(1);
+                            smol::Timer::after(delay).await;
+                            continue;
                         }
                         if let Err(e) = up.outbox.ack(up_applied) {
                             log::error!(target: NAME, "outbox: {e}");

@@ -108,37 +108,50 @@ impl Outbox {
     /// above the mark, in order, before anything is sent. Returns how many
     /// were renumbered. Afterwards entries at or below the mark are the
     /// cloud's (applied, the ack lost) and `ack` trims them.
-    pub fn welcome(&mut self, applied: u64) -> Result<usize, DbError> {
+    /// The renumbering and the anchor mark are one sled transaction over
+    /// the three trees, flushed before this returns: a crash leaves either
+    /// the old numbers or the new ones, never a mix.
+    pub async fn welcome(&mut self, applied: u64) -> Result<usize, DbError> {
         if self.meta.get(ANCHORED)?.is_some() || self.meta.get(FLOOR)?.is_some() {
             // (An outbox with a floor has heard the cloud before.)
             self.next = self.next.max(applied + 1);
             return Ok(0);
         }
         let stale = self.entries.range(..=seq_key(applied)).next().is_some();
-        let mut renumbered = 0;
+        // (old key, new number, the state key it holds if it is a state)
+        let mut moves: Vec<(sled::IVec, u64, sled::IVec, Option<Vec<u8>>)> = Vec::new();
+        let mut next = self.next;
         if stale {
-            let all: Vec<_> = self.entries.iter().collect::<Result<_, _>>()?;
-            let mut next = applied.max(self.next - 1) + 1;
-            for (old, v) in all {
+            next = applied.max(self.next - 1) + 1;
+            for item in self.entries.iter() {
+                let (old, v) = item?;
                 let (kind, msg): (Kind, Message) = from_bytes(&v)?;
-                let seq = next;
+                let state_key =
+                    (kind == Kind::State && self.keys.get(msg.resource.as_bytes())?.as_deref() == Some(&old[..])).then(|| msg.resource.into_bytes());
+                moves.push((old, next, v, state_key));
                 next += 1;
-                self.entries.insert(seq_key(seq), v)?;
-                self.entries.remove(&old)?;
-                if kind == Kind::State && self.keys.get(msg.resource.as_bytes())?.as_deref() == Some(&old[..]) {
-                    self.keys.insert(msg.resource.as_bytes(), &seq_key(seq))?;
-                }
-                renumbered += 1;
             }
-            self.next = next;
         }
-        self.next = self.next.max(applied + 1);
-        self.meta.insert(ANCHORED, &[1])?;
-        self.db.flush()?;
-        if renumbered > 0 {
-            log::warn!(target: "edgehub", "outbox was new or rebuilt: {renumbered} entries renumbered above the cloud's mark {applied} so that none is taken as already applied");
+        use sled::Transactional as _;
+        (&self.entries, &self.keys, &self.meta)
+            .transaction(|(entries, keys, meta)| {
+                for (old, seq, v, state_key) in &moves {
+                    entries.remove(old)?;
+                    entries.insert(&seq_key(*seq), v)?;
+                    if let Some(k) = state_key {
+                        keys.insert(k.as_slice(), &seq_key(*seq))?;
+                    }
+                }
+                meta.insert(ANCHORED, &[1])?;
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| DbError::Io(format!("outbox renumbering: {e:?}")))?;
+        crate::store::flush(&self.db).await?;
+        self.next = next.max(applied + 1);
+        if !moves.is_empty() {
+            log::warn!(target: "edgehub", "outbox was new or rebuilt: {} entries renumbered above the cloud's mark {applied} so that none is taken as already applied", moves.len());
         }
-        Ok(renumbered)
+        Ok(moves.len())
     }
 
     /// Store `msg`; returns its sequence number. Durable when this returns.
@@ -296,7 +309,7 @@ mod tests {
             let b = o.put(Kind::State, &m("ns/pod/a", "Running")).await.unwrap();
             assert!(a < b && b < 50 << 32);
             // The cloud applied far more than that in this node's earlier life.
-            assert_eq!(o.welcome(50 << 32).unwrap(), 2);
+            assert_eq!(o.welcome(50 << 32).await.unwrap(), 2);
             o.ack(50 << 32).unwrap();
             let left = o.after(0, 10).unwrap();
             assert_eq!(left.iter().map(|(_, m)| m.content_text().into_owned()).collect::<Vec<_>>(), vec!["upload", "Running"]);
@@ -306,7 +319,7 @@ mod tests {
             assert_eq!(o.after(0, 10).unwrap().iter().map(|(_, m)| m.content_text().into_owned()).collect::<Vec<_>>(), vec!["upload", "Failed"]);
             // Anchored now: entries at or below a later mark are the cloud's.
             let s = o.after(0, 10).unwrap()[1].0;
-            assert_eq!(o.welcome(s).unwrap(), 0);
+            assert_eq!(o.welcome(s).await.unwrap(), 0);
             o.ack(s).unwrap();
             assert!(o.is_empty());
         });

@@ -95,7 +95,9 @@ fn check_data(kind: &str, obj: &Map<String, Value>) -> Result<(), ApiError> {
             let base64 = (kind == "Secret" && *f == "data") || *f == "binaryData";
             if base64 {
                 use base64::Engine as _;
-                base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| ApiError::bad(format!("{f}.{k}: not base64: {e}")))?;
+                // As Go's decoder (and so Kubernetes) does, line breaks are ignored.
+                let s: String = s.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+                base64::engine::general_purpose::STANDARD.decode(&s).map_err(|e| ApiError::bad(format!("{f}.{k}: not base64: {e}")))?;
             }
         }
     }

@@ -99,9 +99,14 @@ impl Internal {
                 let _ = ready_tx.send(Ok(()));
                 let ex = smol::LocalExecutor::new();
                 let subs = events_tx.clone();
+                let dropped = std::cell::RefCell::new(crate::logging::Throttle::new(std::time::Duration::from_secs(60)));
                 let on_sub: listener::OnSubscribe = std::rc::Rc::new(move |f: &str| {
-                    // Telemetry for DeviceTwin (a desired-state push): a full queue drops it.
-                    let _ = subs.try_send(BrokerEvent::Subscribed(f.to_string()));
+                    // For DeviceTwin's desired-state push; a full queue drops it (counted).
+                    if subs.try_send(BrokerEvent::Subscribed(f.to_string())).is_err() {
+                        if let Some(n) = dropped.borrow_mut().allow() {
+                            log::warn!(target: super::NAME, "subscription to {} not announced to DeviceTwin: the module is {QUEUE} events behind ({n} more dropped)", crate::logging::clip(f, 100));
+                        }
+                    }
                 });
                 let broker = std::rc::Rc::new(broker);
                 ex.spawn(async move {

@@ -44,10 +44,10 @@ impl Conn {
 
 /// Write one packet; a client that does not take it within WRITE_TIMEOUT
 /// is given up (its session ends, its slot comes free).
-pub async fn send(tcp: &mut TcpStream, write: impl FnOnce(&mut BytesMut) -> Result<usize, CodecError>) -> Result<(), String> {
+pub async fn send(tcp: &mut TcpStream, limit: Duration, write: impl FnOnce(&mut BytesMut) -> Result<usize, CodecError>) -> Result<(), String> {
     let mut out = BytesMut::new();
     write(&mut out).map_err(|e| format!("encode: {e}"))?;
-    write_within(tcp, &out, WRITE_TIMEOUT).await
+    write_within(tcp, &out, limit).await
 }
 
 pub async fn write_within(tcp: &mut TcpStream, bytes: &[u8], limit: Duration) -> Result<(), String> {
@@ -60,5 +60,5 @@ pub async fn write_within(tcp: &mut TcpStream, bytes: &[u8], limit: Duration) ->
 /// Answer CONNECT with a refusal (best effort: the session ends anyway).
 pub async fn refuse(out: &TcpStream, code: ConnectReturnCode) {
     let mut o = out.clone();
-    let _ = send(&mut o, |b| ConnAck::new(code, false).write(b)).await;
+    let _ = send(&mut o, WRITE_TIMEOUT, |b| ConnAck::new(code, false).write(b)).await;
 }

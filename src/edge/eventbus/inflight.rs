@@ -30,10 +30,6 @@ impl Inflight {
         self.by_pkid.len() >= WINDOW
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.by_pkid.is_empty()
-    }
-
     /// Take a packet id (1..=65535, not in flight) for a new message.
     pub fn push(&mut self, topic: &str, payload: bytes::Bytes, now: Instant) -> u16 {
         loop {
@@ -49,6 +45,11 @@ impl Inflight {
     /// The client acknowledged `pkid`; false if it was not in flight.
     pub fn ack(&mut self, pkid: u16) -> bool {
         self.by_pkid.remove(&pkid).is_some()
+    }
+
+    /// When the oldest unacknowledged message is due to be sent again.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.by_pkid.values().map(|p| p.sent + RESEND_AFTER).min()
     }
 
     /// Messages whose PUBACK is overdue at `now`; their clock restarts.
@@ -78,6 +79,7 @@ mod tests {
         assert!(f.ack(ids[0]) && !f.ack(ids[0]));
         assert!(!f.is_full());
         assert!(f.overdue(t0 + Duration::from_secs(1)).is_empty());
+        assert_eq!(f.next_due(), Some(t0 + RESEND_AFTER));
         assert_eq!(f.overdue(t0 + RESEND_AFTER).len(), WINDOW - 1);
         assert!(f.overdue(t0 + RESEND_AFTER + Duration::from_secs(1)).is_empty(), "the clock restarts");
         // Ids wrap past 65535 without reusing one still in flight.

@@ -30,8 +30,10 @@
 //! answers), not that DeviceTwin has stored it. Subscriptions are granted
 //! QoS 0 or 1; a delivery goes at the minimum of the publish's and the
 //! subscription's QoS (§3.8.4), QoS 1 with a window of unacknowledged
-//! messages and DUP resends of late ones (inflight.rs). No retained
-//! messages. Optional username/password.
+//! messages and DUP resends of late ones (inflight.rs). Sessions are clean
+//! (a disconnect drops what was in flight); no retained messages. Optional
+//! username/password. Keep-alive counts what the client sends, not what it
+//! is sent.
 //!
 //! Owns: client connections. Must not interpret payloads.
 
@@ -52,7 +54,7 @@ use smol::net::{TcpListener, TcpStream};
 use super::conn::{refuse, send, write_within, Conn, WRITE_TIMEOUT};
 use super::escape::{escape, unescape, unwrap, wrap};
 use super::filter::Subscriptions;
-use super::inflight::{Inflight, RESEND_AFTER};
+use super::inflight::Inflight;
 use super::NAME;
 use crate::config::EventBusConfig;
 use crate::logging::Throttle;
@@ -158,6 +160,17 @@ async fn session(tcp: TcpStream, broker: &Broker, cfg: &EventBusConfig, reg: &Sh
         refuse(&out, ConnectReturnCode::BadClientId).await;
         return Err(format!("client id of {} bytes refused (at most {MAX_CLIENT_ID})", connect.client_id.len()));
     }
+    // A slot first: a refused newcomer must not end the session it would replace.
+    let slot = reg.borrow_mut().free_slots.pop_front();
+    let Some(slot) = slot else {
+        refuse(&out, ConnectReturnCode::ServiceUnavailable).await;
+        reg.borrow_mut().refused(format_args!(
+            "MQTT client `{}` refused: {} clients connected (max_clients)",
+            crate::logging::clip(&connect.client_id, 64),
+            cfg.max_clients
+        ));
+        return Err("refused: max_clients reached".into());
+    };
     // A client id already connected: that older session ends (takeover).
     // (An anonymous session keeps its own sender: nobody can take it over.)
     let (me, kicked, _anonymous) = {
@@ -175,17 +188,6 @@ async fn session(tcp: TcpStream, broker: &Broker, cfg: &EventBusConfig, reg: &Sh
             (id, rx, None)
         }
     };
-    let slot = reg.borrow_mut().free_slots.pop_front();
-    let Some(slot) = slot else {
-        forget(reg, &connect.client_id, me);
-        refuse(&out, ConnectReturnCode::ServiceUnavailable).await;
-        reg.borrow_mut().refused(format_args!(
-            "MQTT client `{}` refused: {} clients connected (max_clients)",
-            crate::logging::clip(&connect.client_id, 64),
-            cfg.max_clients
-        ));
-        return Err("refused: max_clients reached".into());
-    };
     let name = if connect.client_id.is_empty() { format!("(anonymous, slot {slot})") } else { connect.client_id.clone() };
     let link = broker.link(&format!("c{slot}"));
     let (mut tx, mut rx) = match link {
@@ -198,7 +200,7 @@ async fn session(tcp: TcpStream, broker: &Broker, cfg: &EventBusConfig, reg: &Sh
         }
     };
     let r = async {
-        send(&mut out, |b| ConnAck::new(ConnectReturnCode::Success, false).write(b)).await?;
+        send(&mut out, WRITE_TIMEOUT, |b| ConnAck::new(ConnectReturnCode::Success, false).write(b)).await?;
         log::debug!(target: NAME, "MQTT client `{name}` connected (link c{slot})");
         let keep_alive = Duration::from_millis(u64::from(connect.keep_alive) * 1500);
         let limits = Limits {
@@ -255,8 +257,10 @@ async fn run(
     subs: &mut Subscriptions,
 ) -> Result<(), String> {
     let mut inflight = Inflight::default();
+    // Keep-alive counts only what the client sends (§3.1.2.10), not what it is sent.
+    let mut last_in = std::time::Instant::now();
     loop {
-        let (full, waiting) = (inflight.is_full(), !inflight.is_empty());
+        let (full, resend_at) = (inflight.is_full(), inflight.next_due());
         let ev = async { Ev::In(conn.read().await) }
             .or(async {
                 // A full QoS 1 window: take nothing more until the client acknowledges.
@@ -266,20 +270,23 @@ async fn run(
                 Ev::Routed(rx.next().await.map_err(|e| e.to_string()))
             })
             .or(async {
-                if !waiting {
-                    std::future::pending::<()>().await;
-                }
-                smol::Timer::after(RESEND_AFTER / 2).await;
+                match resend_at {
+                    Some(at) => smol::Timer::at(at).await,
+                    None => std::future::pending().await,
+                };
                 Ev::Resend
             })
             .or(async {
                 if keep_alive.is_zero() {
                     std::future::pending::<()>().await;
                 }
-                smol::Timer::after(keep_alive).await;
+                smol::Timer::at(last_in + keep_alive).await;
                 Ev::Idle
             })
             .await;
+        if matches!(ev, Ev::In(_)) {
+            last_in = std::time::Instant::now();
+        }
         match ev {
             Ev::Idle => return Err("keepalive expired".into()),
             Ev::In(Err(e)) => return if e == "connection closed" { Ok(()) } else { Err(e) },
@@ -369,11 +376,11 @@ async fn from_client(
             tx.publish(escape(&p.topic), wrap(p.qos as u8, &p.payload)).map_err(|e| format!("router: {e}"))?;
             match p.qos {
                 QoS::AtMostOnce => {}
-                QoS::AtLeastOnce => send(out, |b| PubAck::new(p.pkid).write(b)).await?,
-                QoS::ExactlyOnce => send(out, |b| PubRec::new(p.pkid).write(b)).await?,
+                QoS::AtLeastOnce => send(out, limits.write_timeout, |b| PubAck::new(p.pkid).write(b)).await?,
+                QoS::ExactlyOnce => send(out, limits.write_timeout, |b| PubRec::new(p.pkid).write(b)).await?,
             }
         }
-        Packet::PubRel(r) => send(out, |b| PubComp::new(r.pkid).write(b)).await?,
+        Packet::PubRel(r) => send(out, limits.write_timeout, |b| PubComp::new(r.pkid).write(b)).await?,
         Packet::Subscribe(s) => {
             let mut codes = Vec::with_capacity(s.filters.len());
             for f in &s.filters {
@@ -382,7 +389,7 @@ async fn from_client(
                 let ok = subscribe(tx, reg, limits, subs, &f.path, qos as u8);
                 codes.push(if ok { SubscribeReasonCode::Success(qos) } else { SubscribeReasonCode::Failure });
             }
-            send(out, |b| SubAck::new(s.pkid, codes.clone()).write(b)).await?;
+            send(out, limits.write_timeout, |b| SubAck::new(s.pkid, codes.clone()).write(b)).await?;
             for (f, c) in s.filters.iter().zip(&codes) {
                 if matches!(c, SubscribeReasonCode::Success(_)) {
                     on_sub(&f.path);
@@ -396,9 +403,9 @@ async fn from_client(
             if subs.is_empty() {
                 let _ = tx.unsubscribe(ALL);
             }
-            send(out, |b| UnsubAck::new(u.pkid).write(b)).await?;
+            send(out, limits.write_timeout, |b| UnsubAck::new(u.pkid).write(b)).await?;
         }
-        Packet::PingReq => send(out, |b| mqtt::PingResp.write(b)).await?,
+        Packet::PingReq => send(out, limits.write_timeout, |b| mqtt::PingResp.write(b)).await?,
         Packet::Disconnect => return Ok(false),
         Packet::Connect(_) => return Err("second CONNECT".into()),
         _ => {}

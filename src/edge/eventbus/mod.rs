@@ -17,7 +17,7 @@ mod broker;
 mod client;
 mod conn;
 mod escape;
-mod filter;
+pub mod filter;
 #[cfg(test)]
 mod fuzz_tests;
 mod inflight;
@@ -98,7 +98,10 @@ impl Module for EventBus {
                         Err(Ok(broker::BrokerEvent::Published(topic, payload))) => to_modules(&ctx, topic, payload),
                         Err(Ok(broker::BrokerEvent::Subscribed(filter))) => {
                             let m = Message::new(NAME, "twin", &filter, "subscribed", Vec::new());
-                            let _ = ctx.router.send_to_group("twin", m);
+                            match ctx.router.send_to_group("twin", m) {
+                                Ok(_) | Err(crate::core::RouterError::EmptyGroup(_)) => {}
+                                Err(e) => log::warn!(target: NAME, "subscription to {} not announced to DeviceTwin: {e}", crate::logging::clip(&filter, 100)),
+                            }
                         }
                         Err(Err(e)) => return Err(ModuleError::new(e)),
                     }

@@ -123,7 +123,11 @@ impl State<'_> {
     fn publish(&self, topic: &str, payload: Vec<u8>) {
         let m = self.ctx.message("bus", topic, "publish", payload);
         if let Err(e) = self.ctx.router.send(crate::edge::names::EVENTBUS, m) {
-            log::debug!(target: NAME, "{topic}: not published: {e}");
+            static NOT_PUBLISHED: std::sync::Mutex<crate::logging::Throttle> =
+                std::sync::Mutex::new(crate::logging::Throttle::new(std::time::Duration::from_secs(60)));
+            if let Some(n) = NOT_PUBLISHED.lock().ok().and_then(|mut t| t.allow()) {
+                log::warn!(target: NAME, "{}: not published: {e} ({n} more not logged)", crate::logging::clip(topic, 200));
+            }
         }
     }
 
@@ -388,17 +392,9 @@ impl State<'_> {
 }
 
 /// MQTT filter matching (`+` one level, `#` the rest).
+/// MQTT 3.1.1's matching (§4.7, `#` does not match `$hw/...`), as EventBus applies it.
 fn topic_matches(topic: &str, filter: &str) -> bool {
-    let mut t = topic.split('/');
-    for f in filter.split('/') {
-        match (f, t.next()) {
-            ("#", _) => return true,
-            ("+", Some(_)) => {}
-            (f, Some(x)) if f == x => {}
-            _ => return false,
-        }
-    }
-    t.next().is_none()
+    crate::edge::eventbus::filter::matches(filter, topic)
 }
 
 /// `{ns}/{name}` → the cloud resource `{ns}/device/{name}`.
@@ -414,10 +410,11 @@ mod tests {
     #[test]
     fn filters_match_like_mqtt() {
         let t = "$hw/events/device/default/thermo/twin/update/delta";
-        for f in ["$hw/events/device/#", "$hw/events/device/+/+/twin/update/delta", t, "#"] {
+        for f in ["$hw/events/device/#", "$hw/events/device/+/+/twin/update/delta", t] {
             assert!(super::topic_matches(t, f), "{f}");
         }
-        for f in ["$hw/events/device/+/twin/update/delta", "$hw/events/device/default/other/#", "$hw/+"] {
+        // `#` and `+/...` do not match `$` topics (MQTT 3.1.1 §4.7.2): a `#` subscriber pushes nothing.
+        for f in ["$hw/events/device/+/twin/update/delta", "$hw/events/device/default/other/#", "$hw/+", "#", "+/events/#"] {
             assert!(!super::topic_matches(t, f), "{f}");
         }
     }
