@@ -115,6 +115,8 @@ pub fn open_or_rebuild(data_dir: &Path, name: &str, cache_bytes: u64, verify: im
     std::fs::rename(&path, &aside)
         .map_err(|e| DbError::Open { path: path.clone(), reason: format!("{why}; and it cannot be moved aside to {}: {e}", aside.display()) })?;
     log::error!(target: "store", "{why}: moved it aside to {} and starting with an empty one", aside.display());
+    // Whatever sealed the old database says nothing about the new one.
+    let _ = std::fs::remove_file(data_dir.join(format!("{name}.seal")));
     prune_corrupt_copies(data_dir, name, corrupt_copies_kept(name));
     open_named(data_dir, name, cache_bytes)
 }

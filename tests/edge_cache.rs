@@ -81,3 +81,70 @@ fn good_cache_is_kept_corrupt_one_is_moved_aside_and_rebuilt() {
     assert!(kept.is_file(), "the newest copy (the file that stood where the database should be) is the one kept");
     assert!(!p.seen.iter().any(|l| l.contains("panicked")));
 }
+
+/// A cache of `n` configmaps written the way MetaManager writes them.
+fn fill(edge: &std::path::Path, n: u64) {
+    let db = hive::store::open(edge, 1 << 20).unwrap();
+    let meta = MetaStore::open(&db).unwrap();
+    let big = format!("{{\"data\":\"{}\"}}", "x".repeat(2000));
+    for i in 0..n {
+        let c = ObjectChange { key: format!("default/configmap/c{i}"), version: 10 + i, content: Some(big.clone().into_bytes()) };
+        smol::block_on(meta.apply(&c)).unwrap();
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_cache_that_lost_writes_after_a_clean_stop_is_detected_and_rebuilt() {
+    for damage in ["cut to half", "overwritten with random bytes", "rolled back to an older copy"] {
+        let dir = tempfile::tempdir().unwrap();
+        let edge = edge_dir_with_creds(dir.path());
+        fill(&edge, 100);
+        let older = dir.path().join("older-db");
+        copy_dir(&edge.join("db"), &older);
+        fill(&edge, 200);
+        // A clean run seals what the cache holds.
+        let mut p = start_edge(dir.path());
+        p.wait_for("200 objects cached", Duration::from_secs(20));
+        p.signal("TERM");
+        assert_eq!(p.wait_exit(Duration::from_secs(10)).code(), Some(0));
+        assert_eq!(std::fs::read_to_string(edge.join("db.seal")).unwrap().trim(), "200", "sealed at the clean stop (200 changes applied)");
+        let file = edge.join("db").join("db");
+        let len = std::fs::metadata(&file).unwrap().len();
+        match damage {
+            "cut to half" => std::fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(len / 2).unwrap(),
+            "overwritten with random bytes" => {
+                let mut rng = fastrand::Rng::with_seed(7);
+                std::fs::write(&file, (0..len).map(|_| rng.u8(..)).collect::<Vec<u8>>()).unwrap();
+            }
+            _ => {
+                // A flash that kept an older state of the file (a lost write-back, a restored backup).
+                std::fs::remove_dir_all(edge.join("db")).unwrap();
+                copy_dir(&older, &edge.join("db"));
+            }
+        }
+        let mut p = start_edge(dir.path());
+        let why = p.wait_for("moved it aside", Duration::from_secs(20));
+        eprintln!("{damage}: {why}");
+        if damage.starts_with("rolled back") {
+            assert!(why.contains("lost writes"), "the seal caught it: {why}");
+        }
+        p.wait_for("0 objects cached", Duration::from_secs(20));
+        p.wait_for("hive edge ready", Duration::from_secs(20));
+        p.signal("TERM");
+        assert_eq!(p.wait_exit(Duration::from_secs(10)).code(), Some(0), "{damage}");
+        assert!(!p.seen.iter().any(|l| l.contains("panicked")), "{damage}");
+    }
+}

@@ -28,7 +28,7 @@ pub struct Databases {
 /// `db` (the cache) and `outbox`. An outbox left in the cache by an older
 /// hive is moved into its own file first.
 pub fn open_databases(data_dir: &std::path::Path, cache_bytes: u64) -> Result<Databases, crate::store::DbError> {
-    let cache = crate::store::open_or_rebuild(data_dir, "db", cache_bytes, |db| meta::MetaStore::open(db)?.verify())?;
+    let cache = crate::store::open_or_rebuild(data_dir, "db", cache_bytes, |db| meta::MetaStore::open_sealed(db, data_dir)?.verify())?;
     let outbox = crate::store::open_or_rebuild(data_dir, "outbox", (cache_bytes / 4).max(256 << 10), outbox::Outbox::verify)?;
     outbox::Outbox::adopt_legacy(&cache, &outbox)?;
     Ok(Databases { cache, outbox })
@@ -56,6 +56,7 @@ pub fn modules(cfg: &EdgeConfig, _router: &Router, dbs: &Databases) -> Result<Ve
             EdgeModule::EdgeHub => out.push(Box::new(hub::EdgeHub::new(cfg.edgehub.clone(), cfg.data_dir.clone(), cfg.node_name.clone(), dbs.outbox.clone()))),
             EdgeModule::MetaManager => out.push(Box::new(meta::MetaManager::new(
                 db.clone(),
+                cfg.data_dir.clone(),
                 cfg.metaserver.listen,
                 limits(cfg.metaserver.max_connections, cfg.metaserver.idle_timeout_s),
             ))),

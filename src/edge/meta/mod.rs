@@ -39,13 +39,14 @@ pub const NAME: &str = crate::edge::names::METAMANAGER;
 
 pub struct MetaManager {
     db: sled::Db,
+    data_dir: std::path::PathBuf,
     listen: SocketAddr,
     limits: crate::http::Limits,
 }
 
 impl MetaManager {
-    pub fn new(db: sled::Db, listen: SocketAddr, limits: crate::http::Limits) -> MetaManager {
-        MetaManager { db, listen, limits }
+    pub fn new(db: sled::Db, data_dir: std::path::PathBuf, listen: SocketAddr, limits: crate::http::Limits) -> MetaManager {
+        MetaManager { db, data_dir, listen, limits }
     }
 }
 
@@ -58,7 +59,7 @@ impl Module for MetaManager {
     }
     fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
         Box::pin(async move {
-            let store = Rc::new(MetaStore::open(&self.db).map_err(ModuleError::new)?);
+            let store = Rc::new(MetaStore::open_sealed(&self.db, &self.data_dir).map_err(ModuleError::new)?);
             let listener =
                 smol::net::TcpListener::bind(self.listen).await.map_err(|e| ModuleError::new(format!("local API cannot listen on {}: {e}", self.listen)))?;
             let bound = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| self.listen.to_string());
@@ -69,8 +70,20 @@ impl Module for MetaManager {
             let ex = smol::LocalExecutor::new();
             let api = server::serve(listener, &ex, lookup.clone(), self.limits);
             let messages = handle_messages(&ctx, &ex, &store, &lookup);
-            ex.run(messages.or(api)).await;
+            // The seal follows the cache at most a second behind; exactly at a clean stop.
+            let reseal = async {
+                loop {
+                    smol::Timer::after(std::time::Duration::from_secs(1)).await;
+                    if let Err(e) = store.reseal(false) {
+                        log::warn!(target: NAME, "cache seal: {e}");
+                    }
+                }
+            };
+            ex.run(messages.or(api).or(reseal)).await;
             watchers.borrow_mut().close_all();
+            if let Err(e) = store.flush_and_reseal().await {
+                log::warn!(target: NAME, "cache seal: {e}");
+            }
             Ok(())
         })
     }
