@@ -59,7 +59,9 @@ pub fn write_file(path: &Path, data: &str, secret: bool) -> Result<(), TlsError>
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| file_err(parent, format!("cannot create directory: {e}")))?;
     }
-    let tmp = path.with_extension("tmp");
+    // A temporary name of its own: two writers (or ca.key and ca.pem) never share one.
+    let tmp =
+        path.with_file_name(format!(".{}.{}-{:x}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file"), std::process::id(), fastrand::u64(..)));
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

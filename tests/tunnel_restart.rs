@@ -77,6 +77,8 @@ fn cloud_restart_under_200_edges_reconnects_with_jitter_and_resyncs() {
     let cloud_dir = dir.path().join("cloud");
     let port = free_port();
     let applied = Arc::new(Mutex::new(Applied::default()));
+    // The CA exists before the cloud starts: the test and the cloud must not both create it.
+    hive::tls::CertAuthority::load_or_create(&cloud_dir).expect("ca");
     let (cloud, cmds) = start_cloud(&cloud_dir, port, &applied);
     let mut edges = Vec::new();
     let mut probes = Vec::new();
