@@ -77,6 +77,17 @@ fn read(path: &Path) -> Result<String, TlsError> {
     std::fs::read_to_string(path).map_err(|e| file_err(path, format!("cannot read: {e}")))
 }
 
+/// A certificate another creator is about to put next to its key: wait for
+/// it, at most 5 s (a key without one after that is reported by `load`).
+fn wait_for(cert: &Path) {
+    for _ in 0..100 {
+        if cert.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// The cloud's certificate authority: `ca.pem` + `ca.key` in a directory.
 pub struct CertAuthority {
     pub cert_pem: String,
@@ -95,6 +106,7 @@ impl CertAuthority {
     pub fn load_or_create(dir: &Path) -> Result<CertAuthority, TlsError> {
         let (cp, kp) = (Self::cert_path(dir), Self::key_path(dir));
         if cp.exists() || kp.exists() {
+            wait_for(&cp);
             return Self::load(dir);
         }
         let key = KeyPair::generate().map_err(gen_err)?;
@@ -108,9 +120,22 @@ impl CertAuthority {
         params.not_before = now - TimeDuration::hours(1);
         params.not_after = now + TimeDuration::days(3650);
         let cert = params.self_signed(&key).map_err(gen_err)?;
-        write_file(&kp, &key.serialize_pem(), true)?;
-        write_file(&cp, &cert.pem(), false)?;
-        log::info!(target: "tls", "created certificate authority {}", cp.display());
+        // Two creators at once (a cloud starting while `hive cert` runs) must
+        // not end with a key from one and a certificate from the other: the
+        // key is linked into place only if none is there (link(2) is
+        // exclusive), and only its winner puts its certificate next to it.
+        let tmp_key = kp.with_file_name(format!(".ca.key.{}-{:x}.tmp", std::process::id(), fastrand::u64(..)));
+        write_file(&tmp_key, &key.serialize_pem(), true)?;
+        let won = std::fs::hard_link(&tmp_key, &kp);
+        let _ = std::fs::remove_file(&tmp_key);
+        match won {
+            Ok(()) => {
+                write_file(&cp, &cert.pem(), false)?;
+                log::info!(target: "tls", "created certificate authority {}", cp.display());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => wait_for(&cp),
+            Err(e) => return Err(file_err(&kp, format!("cannot create: {e}"))),
+        }
         Self::load(dir)
     }
 
@@ -273,6 +298,26 @@ mod tests {
         client_config(&ca.cert_pem, &cert, &key).unwrap();
         let (scert, skey) = ca.issue_server(&["cloud.example".into(), "10.1.2.3".into()]).unwrap();
         server_config(&ca.cert_pem, &scert, &skey).unwrap();
+    }
+
+    #[test]
+    fn concurrent_creators_end_with_one_ca() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().to_path_buf();
+        let pems: Vec<String> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8).map(|_| s.spawn(|| CertAuthority::load_or_create(&dir).unwrap().cert_pem)).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(pems.iter().all(|p| *p == pems[0]), "creators disagree on the CA");
+        let ca = CertAuthority::load(&dir).unwrap();
+        assert_eq!(ca.cert_pem, pems[0]);
+        // The key on disk belongs to the certificate on disk.
+        let key = KeyPair::from_pem(&std::fs::read_to_string(CertAuthority::key_path(&dir)).unwrap()).unwrap();
+        let der = &certs(&ca.cert_pem, "ca").unwrap()[0];
+        let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
+        assert_eq!(&*cert.public_key().subject_public_key.data, key.public_key_raw(), "ca.key does not match ca.pem");
+        let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
     #[test]
