@@ -9,8 +9,19 @@ use serde_json::Value;
 
 /// Now, as Kubernetes writes times (`2026-11-25T17:30:00Z`).
 pub fn rfc3339_now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", now.year(), now.month() as u8, now.day(), now.hour(), now.minute(), now.second())
+    rfc3339(time::OffsetDateTime::now_utc().unix_timestamp(), None).unwrap_or_default()
+}
+
+/// A Unix time in Kubernetes' RFC 3339 form: `2006-01-02T15:04:05Z`
+/// (metav1.Time), or with `micros` `2006-01-02T15:04:05.000000Z`
+/// (metav1.MicroTime). None outside the years 0–9999.
+pub fn rfc3339(secs: i64, micros: Option<u32>) -> Option<String> {
+    let t = time::OffsetDateTime::from_unix_timestamp(secs).ok().filter(|t| (0..=9999).contains(&t.year()))?;
+    let base = format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", t.year(), t.month() as u8, t.day(), t.hour(), t.minute(), t.second());
+    Some(match micros {
+        Some(us) => format!("{base}.{us:06}Z"),
+        None => format!("{base}Z"),
+    })
 }
 
 /// A random (version 4) UUID for `metadata.uid`.

@@ -15,7 +15,8 @@ use serde_json::Value;
 pub use super::error::ApiError;
 use super::list::list_or_watch;
 use super::object::{encode, keep_identity, ok_json, prepare, rv_of, shown};
-use super::route::{discovery, route};
+use super::protobuf;
+use super::route::{discovery, route, Target};
 use crate::cloud::store::{Store, Stored};
 use crate::http::{self, Body};
 
@@ -25,22 +26,41 @@ const EMPTY_OPENAPI: &[u8] = &[0x0a, 3, b'2', b'.', b'0', 0x12, 10, 0x0a, 4, b'h
 /// Largest request body accepted (Kubernetes' own limit is 3 MiB).
 pub const MAX_BODY: usize = 3 << 20;
 
-/// POST and PUT bodies must say they are JSON (as Kubernetes checks them).
-fn json_content(req: &Request<Incoming>) -> Result<(), ApiError> {
+/// How a request body is encoded, from its Content-Type (as Kubernetes
+/// checks it): JSON, or Kubernetes' protobuf for the kinds protobuf.rs has.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Json,
+    Protobuf,
+}
+
+fn encoding(req: &Request<Incoming>, patch: bool) -> Result<Encoding, ApiError> {
     let ct = req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if media == "application/json" {
-        return Ok(());
+    match media.as_str() {
+        "application/merge-patch+json" | "application/strategic-merge-patch+json" if patch => return Ok(Encoding::Json),
+        _ if patch => {
+            return Err(ApiError(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaType",
+                format!("patch type `{ct}`: use application/merge-patch+json (or strategic-merge-patch+json)"),
+            ))
+        }
+        "application/json" => return Ok(Encoding::Json),
+        protobuf::MEDIA_TYPE => return Ok(Encoding::Protobuf),
+        _ => {}
     }
     let what = if ct.is_empty() { "no Content-Type".to_string() } else { format!("Content-Type `{ct}`") };
     Err(ApiError(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "UnsupportedMediaType",
-        format!("{what}: this server accepts request bodies as application/json only (protobuf and YAML bodies are not decoded)"),
+        format!("{what}: this server accepts request bodies as application/json or {} (YAML is not decoded)", protobuf::MEDIA_TYPE),
     ))
 }
 
-async fn body_json(req: Request<Incoming>) -> Result<Value, ApiError> {
+/// The request's body as a JSON value, whichever encoding it came in.
+async fn body_object(t: &Target, req: Request<Incoming>, patch: bool) -> Result<Value, ApiError> {
+    let enc = encoding(&req, patch)?;
     let body = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
@@ -52,7 +72,10 @@ async fn body_json(req: Request<Incoming>) -> Result<Value, ApiError> {
             }
         })?
         .to_bytes();
-    serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("request body is not valid JSON: {e}")))
+    match enc {
+        Encoding::Json => serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("request body is not valid JSON: {e}"))),
+        Encoding::Protobuf => protobuf::decode(&body, t.res),
+    }
 }
 
 /// Handle one authenticated request. A write is answered only once it is
@@ -88,14 +111,12 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
             Ok(ok_json(StatusCode::OK, &shown(&s)?))
         }
         (Method::POST, None) => {
-            json_content(&req)?;
-            let (name, v) = prepare(&t, body_json(req).await?, true)?;
+            let (name, v) = prepare(&t, body_object(&t, req, false).await?, true)?;
             let rev = store.create(&t.res.key(t.ns.as_deref(), &name), &encode(&v))?;
             Ok(ok_json(StatusCode::CREATED, &shown(&Stored { key: String::new(), rev, value: encode(&v) })?))
         }
         (Method::PUT, Some(name)) => {
-            json_content(&req)?;
-            let body = body_json(req).await?;
+            let body = body_object(&t, req, false).await?;
             let expected = rv_of(&body)?;
             let key = t.res.key(t.ns.as_deref(), name);
             let cur = store.get(&key)?.ok_or_else(|| ApiError::not_found(format!("{} \"{name}\" not found", t.res.plural)))?;
@@ -118,15 +139,7 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
             Ok(ok_json(StatusCode::OK, &shown(&Stored { key, rev, value: encode(&v) })?))
         }
         (Method::PATCH, Some(name)) => {
-            let ct = req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-            if !ct.starts_with("application/merge-patch+json") && !ct.starts_with("application/strategic-merge-patch+json") {
-                return Err(ApiError(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "UnsupportedMediaType",
-                    format!("patch type `{ct}`: use application/merge-patch+json"),
-                ));
-            }
-            let patch = body_json(req).await?;
+            let patch = body_object(&t, req, true).await?;
             let key = t.res.key(t.ns.as_deref(), name);
             let cur = store.get(&key)?.ok_or_else(|| ApiError::not_found(format!("{} \"{name}\" not found", t.res.plural)))?;
             let mut v: Value = serde_json::from_slice(&cur.value).map_err(|e| ApiError::bad(e.to_string()))?;

@@ -4,7 +4,7 @@
 //! Owns: the listener, bearer-token authentication and the access log.
 //! Must not reach into other modules. Paths are parsed in route.rs, objects
 //! checked in object.rs, selectors in select.rs, lists and watches served
-//! in list.rs, writes in handlers.rs, ServiceBus calls in proxy.rs, errors
+//! in list.rs, writes in handlers.rs, protobuf bodies in protobuf/, ServiceBus calls in proxy.rs, errors
 //! in error.rs, the resource table in resources.rs, tokens in auth.rs.
 
 pub mod auth;
@@ -12,6 +12,7 @@ pub mod error;
 pub mod handlers;
 mod list;
 mod object;
+mod protobuf;
 mod proxy;
 pub mod resources;
 pub mod route;

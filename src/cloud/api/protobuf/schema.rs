@@ -1,0 +1,119 @@
+//! The Kubernetes protobuf messages hive decodes, as tables: for each field
+//! its number, JSON name and type, from Kubernetes' generated.proto of
+//! k8s.io/api core/v1 and k8s.io/apimachinery meta/v1 (checked against the
+//! k8s-pb crate's messages in tests/protobuf.rs). A field number not in a
+//! table is refused, never skipped: adding a kind means adding its table.
+//!
+//! Owns: these tables and the kind → table lookup. Must not read bytes
+//! (wire.rs) or build JSON (convert.rs).
+
+/// What a field holds, and so how its wire value becomes JSON.
+#[derive(Debug, Clone, Copy)]
+pub enum Ty {
+    Str,
+    /// int32 / int64 (a varint, two's complement).
+    Int,
+    Bool,
+    Msg(&'static Msg),
+    /// metav1.Time {seconds, nanos}: `2006-01-02T15:04:05Z`; zero is null.
+    Time,
+    /// A message whose one `bytes` field 1 holds JSON (metav1.FieldsV1,
+    /// runtime.RawExtension): that JSON.
+    RawJson,
+    /// map<string, string>.
+    MapStr,
+    /// map<string, bytes>: values in base64.
+    MapBytes,
+}
+
+/// One field of a message.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    pub no: u32,
+    pub name: &'static str,
+    pub ty: Ty,
+    /// `repeated`: a JSON array.
+    pub list: bool,
+    /// A Go pointer (`*bool`, `*int64`, `*Time`): present means set, so a
+    /// zero value is kept. Other scalars follow Go's `omitempty` and are
+    /// left out when zero (Go's marshaller writes every non-pointer field).
+    pub ptr: bool,
+}
+
+/// One message type.
+#[derive(Debug)]
+pub struct Msg {
+    pub name: &'static str,
+    pub fields: &'static [Field],
+}
+
+const fn f(no: u32, name: &'static str, ty: Ty) -> Field {
+    Field { no, name, ty, list: false, ptr: false }
+}
+const fn list(no: u32, name: &'static str, ty: Ty) -> Field {
+    Field { no, name, ty, list: true, ptr: false }
+}
+const fn ptr(no: u32, name: &'static str, ty: Ty) -> Field {
+    Field { no, name, ty, list: false, ptr: true }
+}
+
+use Ty::*;
+
+pub static OWNER_REFERENCE: Msg = Msg {
+    name: "OwnerReference",
+    fields: &[f(5, "apiVersion", Str), f(1, "kind", Str), f(3, "name", Str), f(4, "uid", Str), ptr(6, "controller", Bool), ptr(7, "blockOwnerDeletion", Bool)],
+};
+
+pub static MANAGED_FIELDS_ENTRY: Msg = Msg {
+    name: "ManagedFieldsEntry",
+    fields: &[
+        f(1, "manager", Str),
+        f(2, "operation", Str),
+        f(3, "apiVersion", Str),
+        ptr(4, "time", Time),
+        f(6, "fieldsType", Str),
+        ptr(7, "fieldsV1", RawJson),
+        f(8, "subresource", Str),
+    ],
+};
+
+pub static OBJECT_META: Msg = Msg {
+    name: "ObjectMeta",
+    fields: &[
+        f(1, "name", Str),
+        f(2, "generateName", Str),
+        f(3, "namespace", Str),
+        f(4, "selfLink", Str),
+        f(5, "uid", Str),
+        f(6, "resourceVersion", Str),
+        f(7, "generation", Int),
+        f(8, "creationTimestamp", Time),
+        ptr(9, "deletionTimestamp", Time),
+        ptr(10, "deletionGracePeriodSeconds", Int),
+        f(11, "labels", MapStr),
+        f(12, "annotations", MapStr),
+        list(13, "ownerReferences", Msg(&OWNER_REFERENCE)),
+        list(14, "finalizers", Str),
+        list(17, "managedFields", Msg(&MANAGED_FIELDS_ENTRY)),
+    ],
+};
+
+pub static CONFIG_MAP: Msg =
+    Msg { name: "ConfigMap", fields: &[f(1, "metadata", Msg(&OBJECT_META)), ptr(4, "immutable", Bool), f(2, "data", MapStr), f(3, "binaryData", MapBytes)] };
+
+pub static SECRET: Msg = Msg {
+    name: "Secret",
+    fields: &[f(1, "metadata", Msg(&OBJECT_META)), ptr(5, "immutable", Bool), f(2, "data", MapBytes), f(4, "stringData", MapStr), f(3, "type", Str)],
+};
+
+/// The message of a kind whose protobuf form hive decodes.
+pub fn kind(kind: &str) -> Option<&'static Msg> {
+    match kind {
+        "ConfigMap" => Some(&CONFIG_MAP),
+        "Secret" => Some(&SECRET),
+        _ => None,
+    }
+}
+
+/// Kinds `kind` knows, for error messages.
+pub const KINDS: &str = "ConfigMap, Secret";
