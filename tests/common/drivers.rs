@@ -188,10 +188,22 @@ impl Module for Probe {
                     return Ok(());
                 }
                 let q = ctx.message("meta", "", "inventory", Vec::new());
-                if let Ok(r) = ctx.request("metamanager", q).await {
-                    if let Ok(inv) = hive::store::from_bytes::<Vec<(String, u64)>>(&r.content) {
-                        *self.seen.lock().unwrap() = inv;
+                // Raced with shutdown: MetaManager may stop first, and a
+                // request to it would wait out its timeout.
+                let answer = async { Some(ctx.request("metamanager", q).await) }
+                    .or(async {
+                        ctx.shutdown.wait().await;
+                        None
+                    })
+                    .await;
+                match answer {
+                    None => return Ok(()),
+                    Some(Ok(r)) => {
+                        if let Ok(inv) = hive::store::from_bytes::<Vec<(String, u64)>>(&r.content) {
+                            *self.seen.lock().unwrap() = inv;
+                        }
                     }
+                    Some(Err(_)) => {}
                 }
             }
         })
