@@ -12,6 +12,8 @@ need gcc gcc
 need git git
 need kill procps
 need python3 python3
+# The official Kubernetes Python client's test runs in a venv (below).
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 # MQTT: clients for the EventBus/DeviceTwin tests, a broker for external mode and the bench.
 need mosquitto_pub mosquitto-clients
 [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
@@ -48,6 +50,15 @@ if [ ! -x "$KDIR/root/usr/bin/kubectl" ]; then
     && $SUDO dpkg -x kubernetes-client_*.deb root )
 fi
 "$KDIR/root/usr/bin/kubectl" version --client --short 2>/dev/null | sed 's/^/ci\/setup.sh: kubectl /' || true
+# The official Kubernetes Python client (PyPI), for tests/python_client.rs.
+VENV=/var/cache/hive-venv
+PYCLIENT=kubernetes==37.0.2
+if ! "$VENV/bin/python" -c 'import kubernetes, sys; sys.exit(kubernetes.__version__ != sys.argv[1])' "${PYCLIENT#*==}" >/dev/null 2>&1; then
+  echo "ci/setup.sh: installing $PYCLIENT into $VENV"
+  $SUDO python3 -m venv "$VENV"
+  $SUDO "$VENV/bin/pip" install -q --disable-pip-version-check "$PYCLIENT"
+fi
+"$VENV/bin/python" -c 'import kubernetes; print("ci/setup.sh: python kubernetes client", kubernetes.__version__)'
 # rustfmt and clippy for the format and lint steps of ci/test.sh.
 if command -v rustup >/dev/null 2>&1; then
   for c in rustfmt clippy; do

@@ -24,6 +24,77 @@ pub fn rfc3339(secs: i64, micros: Option<u32>) -> Option<String> {
     })
 }
 
+/// The Unix time of a Kubernetes time (`2006-01-02T15:04:05Z`, optionally
+/// with a fraction of a second and a `+hh:mm` offset); None if it is not one.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r).filter(|d| d.bytes().all(|c| c.is_ascii_digit())).and_then(|d| d.parse().ok()) };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let month = time::Month::try_from(u8::try_from(num(5..7)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(i32::try_from(num(0..4)?).ok()?, month, u8::try_from(num(8..10)?).ok()?).ok()?;
+    let (h, m, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && matches!(rest.as_bytes()[0], b'+' | b'-') && rest.as_bytes()[3] == b':' => {
+            let (oh, om): (i64, i64) = (rest[1..3].parse().ok()?, rest[4..6].parse().ok()?);
+            let o = oh * 3600 + om * 60;
+            if rest.starts_with('-') {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return None,
+    };
+    let day_secs = h * 3600 + m * 60 + sec;
+    Some(date.midnight().assume_utc().unix_timestamp() + day_secs - offset)
+}
+
+/// Fields of a NodeSystemInfo that typed clients require (the official
+/// Python client refuses a node without them).
+pub const NODE_INFO_FIELDS: &[&str] = &[
+    "architecture",
+    "bootID",
+    "containerRuntimeVersion",
+    "kernelVersion",
+    "kubeProxyVersion",
+    "kubeletVersion",
+    "machineID",
+    "operatingSystem",
+    "osImage",
+    "systemUUID",
+];
+
+/// Give a node status's `nodeInfo` every required field (empty where
+/// nothing was reported yet), keeping what is there.
+pub fn complete_node_info(status: &mut Value) {
+    let Some(st) = status.as_object_mut() else { return };
+    let info = st.entry("nodeInfo").or_insert_with(|| Value::Object(Default::default()));
+    if !info.is_object() {
+        *info = Value::Object(Default::default());
+    }
+    if let Some(info) = info.as_object_mut() {
+        for f in NODE_INFO_FIELDS {
+            if !info.get(*f).is_some_and(Value::is_string) {
+                info.insert((*f).to_string(), Value::String(String::new()));
+            }
+        }
+    }
+}
+
 /// A random (version 4) UUID for `metadata.uid`.
 pub fn new_uid() -> String {
     format!(
@@ -71,6 +142,18 @@ pub fn split_key(key: &str) -> (&str, &str, &str) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn rfc3339_times_parse_back() {
+        assert_eq!(parse_rfc3339("2026-01-01T00:00:00Z"), Some(1_767_225_600));
+        assert_eq!(parse_rfc3339("2026-01-01T01:00:00.123456+01:00"), Some(1_767_225_600));
+        for secs in [0, 1_767_225_600, 253_402_300_799] {
+            assert_eq!(parse_rfc3339(&rfc3339(secs, Some(7)).unwrap()), Some(secs));
+        }
+        for bad in ["", "2026-13-01T00:00:00Z", "2026-01-01T00:00:00", "2026-01-01T24:00:00Z", "2026-01-01T00:00:00.Z", "２026-01-01T00:00:00Z"] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn merge_patch_follows_rfc7386() {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::api::start_cloud_with_api as start_api;
 use common::Site;
-use serde_json::json;
+use serde_json::{json, Value};
 
 const CONFIG: &str = "[api]\nlisten = \"127.0.0.1:0\"\nwatch_history = 20\n[cloudhub]\nlisten = \"127.0.0.1:0\"";
 
@@ -125,12 +125,15 @@ fn the_cloud_api_behaves_like_kubernetes() {
     let (c, e) = api.get(&format!("{pods}?labelSelector=%3D"));
     assert_eq!(c, 400, "an empty selector key: {e}");
 
-    // History overflow: an old revision is 410 Gone.
+    // History overflow: an old revision is an ERROR event with a 410 Expired Status, as Kubernetes sends it.
     for i in 0..30 {
         api.send("POST", "/api/v1/namespaces/default/configmaps", &json!({"metadata": {"name": format!("c{i}")}, "data": {"k": "v"}}));
     }
-    let (c, e) = api.get(&format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv1}"));
-    assert_eq!((c, &e["reason"]), (410, &json!("Expired")), "{e}");
+    let (c, e) = api.call("GET", &format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv1}"), "application/json", b"", true);
+    assert_eq!(c, 200, "{e}");
+    let event: Value = e.lines().find(|l| l.starts_with('{')).and_then(|l| serde_json::from_str(l).ok()).unwrap_or_else(|| panic!("no event in {e:?}"));
+    assert_eq!((&event["type"], &event["object"]["code"], &event["object"]["reason"]), (&json!("ERROR"), &json!(410), &json!("Expired")), "{e}");
+    assert!(e.ends_with("0\r\n\r\n"), "the watch ends after the error: {e:?}");
 
     // A KubeEdge Device as written, unknown fields kept.
     let device = json!({"apiVersion": "devices.kubeedge.io/v1beta1", "kind": "Device",

@@ -112,6 +112,19 @@ fn pods_run_restart_report_and_go_away() {
     assert!(st["containerStatuses"][0]["state"]["waiting"]["message"].as_str().unwrap().contains("missing-config"), "{st}");
     assert!(running_tasks(&ctrd).contains(&id), "web still runs");
 
+    // Events, derived from the reports, as `kubectl describe pod` reads them.
+    let reasons = |name: &str| -> Vec<String> {
+        let (_, v) = api.get(&format!("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3D{name},involvedObject.kind%3DPod"));
+        v["items"].as_array().map(|a| a.iter().filter_map(|e| e["reason"].as_str().map(String::from)).collect()).unwrap_or_default()
+    };
+    for (pod, want) in [("web", &["Pulled", "Created", "Started"][..]), ("crash", &["Started", "BackOff"]), ("noimage", &["Failed"])] {
+        let got = reasons(pod);
+        assert!(want.iter().all(|w| got.iter().any(|g| g == w)), "events of {pod}: {got:?}, want {want:?}");
+    }
+    let (_, node_events) = api.get("/api/v1/namespaces/default/events?fieldSelector=involvedObject.kind%3DNode,involvedObject.uid%3Dedge-1");
+    let got: Vec<&str> = node_events["items"].as_array().unwrap().iter().filter_map(|e| e["reason"].as_str()).collect();
+    assert!(got.contains(&"RegisteredNode") && got.contains(&"NodeReady"), "node events: {got:?}");
+
     // Delete: its containers go within the grace period.
     for name in ["web", "crash", "noimage", "nocmd", "nocm"] {
         let (c, _) = api.call("DELETE", &format!("/api/v1/namespaces/default/pods/{name}"), "application/json", b"", true);

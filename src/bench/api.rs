@@ -116,6 +116,15 @@ impl Client {
         .map_err(|e| e.to_string())?;
         super::read_response(s)
     }
+
+    /// Create namespace `ns` (201, or 409 if it is there already).
+    pub(super) fn namespace(&self, s: &mut BufReader<Tls>, ns: &str) -> Result<(), String> {
+        let body = format!(r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{ns}"}}}}"#);
+        match self.call(s, "POST", "/api/v1/namespaces", body.as_bytes())? {
+            (201 | 409, _) => Ok(()),
+            (code, body) => Err(format!("create namespace {ns}: {code} {}", String::from_utf8_lossy(&body))),
+        }
+    }
 }
 
 fn configmap(name: &str) -> Vec<u8> {
@@ -222,6 +231,9 @@ fn measure(dir: &Path, objects: usize, watchers: usize, rounds: u64, out: &Path)
     let pid = cloud.child.id().to_string();
     let rss_idle = rss_of(&pid);
     let c = Arc::new(Client::of(dir, cloud.port)?);
+    for ns in ["bench", "fan"] {
+        c.namespace(&mut c.connect()?, ns)?;
+    }
 
     // 1. Writes.
     let conns = 8;

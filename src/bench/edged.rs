@@ -73,6 +73,7 @@ fn measure(dir: &Path, socket: &Path, count: usize, out: &Path) -> Result<(), St
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        c.namespace(&mut s, "bench")?;
         let mut lat = Vec::new();
         let mut rss20 = 0;
         let mut created = 0;

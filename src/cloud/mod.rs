@@ -5,6 +5,7 @@
 pub mod api;
 pub mod devicecontroller;
 pub mod edgecontroller;
+pub mod events;
 pub mod hub;
 pub mod nodeset;
 pub mod status;

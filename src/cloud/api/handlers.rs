@@ -14,9 +14,11 @@ use serde_json::Value;
 
 pub use super::error::ApiError;
 use super::list::list_or_watch;
+use super::namespace;
 use super::object::{encode, keep_identity, ok_json, prepare, rv_of, shown};
 use super::protobuf;
 use super::route::{discovery, route, Target};
+use super::table;
 use crate::cloud::store::{Store, Stored};
 use crate::http::{self, Body};
 
@@ -46,15 +48,15 @@ fn encoding(req: &Request<Incoming>, patch: bool) -> Result<Encoding, ApiError> 
                 format!("patch type `{ct}`: use application/merge-patch+json (or strategic-merge-patch+json)"),
             ))
         }
-        "application/json" => return Ok(Encoding::Json),
+        // No Content-Type is JSON, Kubernetes' first media type (kubectl 1.20's `create namespace` sends none).
+        "application/json" | "" => return Ok(Encoding::Json),
         protobuf::MEDIA_TYPE => return Ok(Encoding::Protobuf),
         _ => {}
     }
-    let what = if ct.is_empty() { "no Content-Type".to_string() } else { format!("Content-Type `{ct}`") };
     Err(ApiError(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "UnsupportedMediaType",
-        format!("{what}: this server accepts request bodies as application/json or {} (YAML is not decoded)", protobuf::MEDIA_TYPE),
+        format!("Content-Type `{ct}`: this server accepts request bodies as application/json or {} (YAML is not decoded)", protobuf::MEDIA_TYPE),
     ))
 }
 
@@ -104,14 +106,29 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
     }
     let t = route(&path)?;
     let method = req.method().clone();
+    let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let want = if method == Method::GET { table::wanted(accept, &query)? } else { None };
     match (method, &t.name) {
-        (Method::GET, None) => list_or_watch(&*store, &t, &query),
+        (Method::GET, None) => list_or_watch(&*store, &t, &query, want),
         (Method::GET, Some(name)) => {
             let s = store.get(&t.res.key(t.ns.as_deref(), name))?.ok_or_else(|| ApiError::not_found(format!("{} \"{name}\" not found", t.res.plural)))?;
-            Ok(ok_json(StatusCode::OK, &shown(&s)?))
+            let v = shown(&s)?;
+            Ok(ok_json(
+                StatusCode::OK,
+                &match want {
+                    Some(w) => table::table(t.res.kind, vec![table::row(t.res.kind, &v, w)], Some(s.rev.to_string()), w, true),
+                    None => v,
+                },
+            ))
         }
         (Method::POST, None) => {
-            let (name, v) = prepare(&t, body_object(&t, req, false).await?, true)?;
+            let (name, mut v) = prepare(&t, body_object(&t, req, false).await?, true)?;
+            if t.res.namespaced {
+                namespace::check_open(&*store, t.ns.as_deref().unwrap_or("default"))?;
+            }
+            if t.res.kind == "Namespace" {
+                namespace::complete(&mut v);
+            }
             let rev = store.create(&t.res.key(t.ns.as_deref(), &name), &encode(&v))?;
             Ok(ok_json(StatusCode::CREATED, &shown(&Stored { key: String::new(), rev, value: encode(&v) })?))
         }
@@ -162,6 +179,7 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
             let rev = store.update(&key, &encode(&v), Some(expected))?;
             Ok(ok_json(StatusCode::OK, &shown(&Stored { key, rev, value: encode(&v) })?))
         }
+        (Method::DELETE, Some(name)) if t.res.kind == "Namespace" && !t.status => Ok(ok_json(StatusCode::OK, &namespace::delete(&*store, name)?)),
         (Method::DELETE, Some(name)) => {
             let gone = store.delete(&t.res.key(t.ns.as_deref(), name), None)?;
             Ok(ok_json(StatusCode::OK, &shown(&gone)?))

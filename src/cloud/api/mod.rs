@@ -3,20 +3,24 @@
 //!
 //! Owns: the listener, bearer-token authentication and the access log.
 //! Must not reach into other modules. Paths are parsed in route.rs, objects
-//! checked in object.rs, selectors in select.rs, lists and watches served
-//! in list.rs, writes in handlers.rs, protobuf bodies in protobuf/, ServiceBus calls in proxy.rs, errors
-//! in error.rs, the resource table in resources.rs, tokens in auth.rs.
+//! checked in object.rs, selectors in select.rs, namespaces in namespace.rs, lists and watches served
+//! in list.rs (pages in page.rs), writes in handlers.rs, protobuf bodies in protobuf/, server-side printing in table/, ServiceBus calls in proxy.rs, errors
+//! in error.rs, the resource table in resources.rs, tokens in auth.rs, health checks in health.rs.
 
 pub mod auth;
 pub mod error;
 pub mod handlers;
+mod health;
 mod list;
+mod namespace;
 mod object;
+mod page;
 mod protobuf;
 mod proxy;
 pub mod resources;
 pub mod route;
 mod select;
+mod table;
 
 #[cfg(test)]
 mod fuzz_tests;
@@ -67,6 +71,7 @@ impl Module for ApiServer {
             let (cert, key) = ca.issue_server(&self.server_names).map_err(ModuleError::new)?;
             let tls = crate::tls::plain_server_config(&cert, &key).map_err(ModuleError::new)?;
             let token = Rc::new(auth::admin_token(&self.data_dir, &bound.to_string(), &ca.cert_pem).map_err(ModuleError::new)?);
+            namespace::ensure_defaults(&*self.store).map_err(|e| ModuleError::new(format!("creating the default namespaces: {e}")))?;
             log::info!(target: NAME, "listening on {bound} (HTTPS, bearer token)");
             ctx.ready();
             let store = self.store.clone();
@@ -77,7 +82,10 @@ impl Module for ApiServer {
                 async move {
                     let (method, path) = (req.method().clone(), req.uri().path().to_string());
                     let auth = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-                    let resp = if !auth::token_ok(auth, &token) {
+                    let health = if method == hyper::Method::GET { health::answer(&*store, &path, req.uri().query().unwrap_or("")) } else { None };
+                    let resp = if let Some(h) = health {
+                        h
+                    } else if !auth::token_ok(auth, &token) {
                         http::status(StatusCode::UNAUTHORIZED, "Unauthorized", "a valid bearer token is required")
                     } else {
                         serve(store, &tunnel, req).await.unwrap_or_else(|e| e.response())

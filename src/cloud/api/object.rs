@@ -27,6 +27,9 @@ pub fn shown(s: &Stored) -> Result<Value, ApiError> {
 pub fn prepare(t: &Target, mut v: Value, creating: bool) -> Result<(String, Value), ApiError> {
     let obj = v.as_object_mut().ok_or_else(|| ApiError::bad("the body must be a JSON object"))?;
     check_data(t.res.kind, obj)?;
+    if t.res.kind == "Secret" {
+        fold_string_data(obj);
+    }
     let api_version = t.res.api_version();
     match obj.get("kind").and_then(Value::as_str) {
         Some(k) if k != t.res.kind => return Err(ApiError::bad(format!("kind: `{k}` sent to the {} endpoint", t.res.plural))),
@@ -70,8 +73,37 @@ pub fn prepare(t: &Target, mut v: Value, creating: bool) -> Result<(String, Valu
     if creating {
         meta.entry("uid").or_insert(Value::String(crate::kube::new_uid()));
         meta.insert("creationTimestamp".into(), Value::String(crate::kube::rfc3339_now()));
+        if t.res.kind == "Pod" {
+            meta.insert("generation".into(), Value::from(1));
+            let qos = qos_class(v.get("spec").unwrap_or(&Value::Null));
+            // A new pod is Pending until its edge reports (a client's status is not taken).
+            v["status"] = serde_json::json!({"phase": "Pending", "qosClass": qos});
+        }
     }
     Ok((name, v))
+}
+
+/// A pod's QoS class from its containers' resources, as Kubernetes decides
+/// it: BestEffort without any request or limit, Guaranteed when every
+/// container limits CPU and memory and requests (where given) equal the
+/// limits, else Burstable.
+pub fn qos_class(spec: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["initContainers", "containers"].iter().filter_map(|f| spec.get(*f).and_then(Value::as_array)).flatten().collect();
+    let map = |c: &Value, which: &str| c.pointer(&format!("/resources/{which}")).and_then(Value::as_object).cloned().unwrap_or_default();
+    let any = containers.iter().any(|c| !map(c, "requests").is_empty() || !map(c, "limits").is_empty());
+    if !any {
+        return "BestEffort";
+    }
+    let guaranteed = !containers.is_empty()
+        && containers.iter().all(|c| {
+            let (req, lim) = (map(c, "requests"), map(c, "limits"));
+            ["cpu", "memory"].iter().all(|r| lim.contains_key(*r) && req.get(*r).is_none_or(|q| Some(q) == lim.get(*r)))
+        });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
 }
 
 /// ConfigMap and Secret data are maps of strings (Secret `data` base64), as
@@ -102,6 +134,22 @@ fn check_data(kind: &str, obj: &Map<String, Value>) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// A Secret's `stringData` is written into `data` (base64, winning over a
+/// `data` key of the same name) and not stored, as Kubernetes does.
+fn fold_string_data(obj: &mut Map<String, Value>) {
+    use base64::Engine as _;
+    let Some(Value::Object(sd)) = obj.remove("stringData") else { return };
+    if !obj.get("data").is_some_and(Value::is_object) {
+        obj.insert("data".into(), Value::Object(Map::new()));
+    }
+    if let Some(data) = obj.get_mut("data").and_then(Value::as_object_mut) {
+        for (k, v) in sd {
+            let text = v.as_str().unwrap_or("");
+            data.insert(k, Value::String(base64::engine::general_purpose::STANDARD.encode(text)));
+        }
+    }
 }
 
 fn kind_of(v: &Value) -> &'static str {

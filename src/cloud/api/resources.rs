@@ -25,6 +25,8 @@ pub const RESOURCES: &[Resource] = &[
     Resource { group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true, short: &["cm"] },
     Resource { group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true, short: &[] },
     Resource { group: "", version: "v1", plural: "nodes", kind: "Node", namespaced: false, short: &["no"] },
+    Resource { group: "", version: "v1", plural: "events", kind: "Event", namespaced: true, short: &["ev"] },
+    Resource { group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false, short: &["ns"] },
     Resource { group: DEVICES_GROUP, version: DEVICES_VERSION, plural: "devices", kind: "Device", namespaced: true, short: &[] },
     Resource { group: DEVICES_GROUP, version: DEVICES_VERSION, plural: "devicemodels", kind: "DeviceModel", namespaced: true, short: &[] },
 ];

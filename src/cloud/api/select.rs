@@ -7,17 +7,72 @@ use serde_json::Value;
 
 use super::error::ApiError;
 
-/// Label selector terms, then field selector terms (`metadata.name`, `metadata.namespace`, `spec.nodeName`).
+/// Label selector terms, then field selector terms (the fields of `selectable_fields`).
 pub struct Selectors {
     pub labels: Vec<(String, bool, String)>,
     pub fields: Vec<(String, bool, String)>,
 }
 
+/// The fields a field selector may name for `kind`, as Kubernetes allows them.
+pub fn selectable_fields(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "Pod" => &[
+            "metadata.name",
+            "metadata.namespace",
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ],
+        "Node" => &["metadata.name", "spec.unschedulable"],
+        "Namespace" => &["metadata.name", "status.phase"],
+        "Secret" => &["metadata.name", "metadata.namespace", "type"],
+        "Event" => &[
+            "metadata.name",
+            "metadata.namespace",
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        "Device" => &["metadata.name", "metadata.namespace", "spec.nodeName"],
+        _ => &["metadata.name", "metadata.namespace"],
+    }
+}
+
+/// 400 naming the first field of `fields` that `kind` cannot be selected by.
+pub fn check_fields(kind: &str, fields: &[(String, bool, String)]) -> Result<(), super::error::ApiError> {
+    let ok = selectable_fields(kind);
+    match fields.iter().find(|(k, _, _)| !ok.contains(&k.as_str())) {
+        Some((k, _, _)) => Err(super::error::ApiError::bad(format!("fieldSelector `{k}`: {kind} objects can be selected by {} only", ok.join(", ")))),
+        None => Ok(()),
+    }
+}
+
 pub fn selected(v: &Value, sel: &Selectors) -> bool {
     labels_match(v, &sel.labels)
         && sel.fields.iter().all(|(k, eq, want)| {
-            let have = v.pointer(&format!("/{}", k.replace('.', "/"))).and_then(Value::as_str).unwrap_or("");
-            (have == want) == *eq
+            // An Event's `source` is its source component.
+            let path = if k == "source" { "/source/component".to_string() } else { format!("/{}", k.replace('.', "/")) };
+            let have = match v.pointer(&path) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Bool(b)) => b.to_string(),
+                Some(Value::Number(n)) => n.to_string(),
+                // An unset boolean is false, as Kubernetes compares it.
+                _ if k == "spec.unschedulable" => "false".into(),
+                _ => String::new(),
+            };
+            (have == *want) == *eq
         })
 }
 

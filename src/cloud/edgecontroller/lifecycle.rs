@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use super::place::pod_node;
 use super::upstream::set_conditions;
+use crate::cloud::events::{self, About};
 use crate::cloud::status::{update_status, StatusError};
 use crate::cloud::store::{Store, StoreError};
 use crate::config::EdgeControllerConfig;
@@ -30,6 +31,8 @@ pub struct Lifecycle {
     not_ready: HashMap<String, (Instant, bool)>,
     /// Nodes the store shows Ready at start, not heard of since: deadline.
     unconfirmed: HashMap<String, Instant>,
+    /// When expired events were last swept.
+    swept: Instant,
 }
 
 /// Kubernetes' name for an architecture (GOARCH).
@@ -65,7 +68,7 @@ impl Lifecycle {
                 unconfirmed.insert(name.to_string(), deadline);
             }
         }
-        Ok(Lifecycle { cfg, not_ready: HashMap::new(), unconfirmed })
+        Ok(Lifecycle { cfg, not_ready: HashMap::new(), unconfirmed, swept: Instant::now() })
     }
 
     /// A `nodestatus` message from CloudHub: `{"node","ready","hiveVersion","arch"}`.
@@ -101,25 +104,44 @@ impl Lifecycle {
                     "labels": {"kubernetes.io/hostname": node, "kubernetes.io/os": "linux", "kubernetes.io/arch": arch, "node-role.kubernetes.io/edge": ""}},
                 "spec": {}, "status": {}});
             match store.create(&key, &serde_json::to_vec(&obj).unwrap_or_default()) {
-                Ok(_) => log::info!(target: TARGET, "node {node} registered"),
+                Ok(_) => {
+                    log::info!(target: TARGET, "node {node} registered");
+                    let msg = format!("Node {node} event: Registered Node {node} in Controller");
+                    events::record(store, &About::node(node), false, "RegisteredNode", &msg, "node-controller");
+                }
                 Err(StoreError::AlreadyExists(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }
+        let mut was = None;
         update_status(store, &key, |_, st| {
             let old = crate::kube::items(st, "/conditions").find(|c| c["type"] == "Ready").cloned();
+            was = old.as_ref().and_then(|c| c["status"].as_str()).map(String::from);
             set_conditions(st, vec![ready_condition(ready, old.as_ref())]);
             if let Some(i) = &info {
                 merge(st, &json!({ "nodeInfo": i }));
             }
+            crate::kube::complete_node_info(st);
             Ok(())
-        })
-        .map(|_| ())
+        })?;
+        if was.as_deref() != Some(if ready { "True" } else { "Unknown" }) {
+            let (reason, by) = if ready { ("NodeReady", "hive-edge") } else { ("NodeNotReady", "node-controller") };
+            events::record(store, &About::node(node), !ready, reason, &format!("Node {node} status is now: {reason}"), by);
+        }
+        Ok(())
     }
 
     /// Once a second: start-up grace expiries, then pods of nodes NotReady too long.
     pub fn tick(&mut self, store: &dyn Store) {
         let now = Instant::now();
+        if now.duration_since(self.swept) >= Duration::from_secs(60) {
+            self.swept = now;
+            match events::expire(store, time::OffsetDateTime::now_utc().unix_timestamp()) {
+                Ok(0) => {}
+                Ok(n) => log::info!(target: TARGET, "{n} expired events deleted"),
+                Err(e) => log::warn!(target: TARGET, "expired events not deleted (will retry): {e}"),
+            }
+        }
         let expired: Vec<String> = self.unconfirmed.iter().filter(|(_, d)| **d <= now).map(|(n, _)| n.clone()).collect();
         for node in expired {
             self.unconfirmed.remove(&node);

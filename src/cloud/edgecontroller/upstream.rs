@@ -23,20 +23,34 @@ pub fn apply(store: &dyn Store, node: &str, resource: &str, content: &[u8]) -> R
     }
     let parts: Vec<&str> = resource.split('/').collect();
     match parts.as_slice() {
-        [ns, "pod", name, "status"] if !ns.is_empty() && !name.is_empty() => update_status(store, &format!("pods/{ns}/{name}"), |pod, st| {
-            match pod_node(pod) {
-                Some(n) if n == node => {}
-                other => return Err(format!("pod {ns}/{name} is bound to {}, not to node {node}", other.unwrap_or("no node"))),
+        [ns, "pod", name, "status"] if !ns.is_empty() && !name.is_empty() => {
+            let mut seen = None;
+            let written = update_status(store, &format!("pods/{ns}/{name}"), |pod, st| {
+                match pod_node(pod) {
+                    Some(n) if n == node => {}
+                    other => return Err(format!("pod {ns}/{name} is bound to {}, not to node {node}", other.unwrap_or("no node"))),
+                }
+                seen = Some((pod.clone(), st.clone()));
+                // The edge reports what it sees; the QoS class is the API's (set at create).
+                let qos = st.get("qosClass").cloned();
+                *st = status.clone();
+                if let (Some(q), Some(o)) = (qos, st.as_object_mut()) {
+                    o.entry("qosClass").or_insert(q);
+                }
+                Ok(())
+            });
+            if let (Ok(Written::At(_)), Some((pod, before))) = (&written, &seen) {
+                crate::cloud::events::pod_changes(store, pod, before.get("containerStatuses").map(|_| before), &status);
             }
-            *st = status.clone();
-            Ok(())
-        }),
+            written
+        }
         ["", "node", name, "status"] => {
             if *name != node {
                 return Err(StatusError::Refused(format!("node {node} may not write the status of node {name}")));
             }
             update_status(store, &format!("nodes/{name}"), |_, st| {
                 merge_node_status(st, &status);
+                crate::kube::complete_node_info(st);
                 Ok(())
             })
         }
@@ -110,10 +124,10 @@ mod tests {
     fn a_node_report_merges_conditions_by_type() {
         let s = store();
         apply(&s, "e1", "/node/e1/status", br#"{"capacity":{"cpu":"2"},"conditions":[{"type":"RuntimeReady","status":"True"}]}"#).unwrap();
-        assert_eq!(
-            status_of(&s, "nodes/e1"),
-            json!({"capacity": {"cpu": "2"}, "conditions": [{"type": "Ready", "status": "True"}, {"type": "RuntimeReady", "status": "True"}]})
-        );
+        let mut st = status_of(&s, "nodes/e1");
+        let info = st.as_object_mut().unwrap().remove("nodeInfo").unwrap();
+        assert!(crate::kube::NODE_INFO_FIELDS.iter().all(|f| info[*f].is_string()), "every field typed clients require: {info}");
+        assert_eq!(st, json!({"capacity": {"cpu": "2"}, "conditions": [{"type": "Ready", "status": "True"}, {"type": "RuntimeReady", "status": "True"}]}));
         apply(&s, "e1", "/node/e1/status", br#"{"conditions":[{"type":"RuntimeReady","status":"False"}]}"#).unwrap();
         assert_eq!(status_of(&s, "nodes/e1")["conditions"][1], json!({"type": "RuntimeReady", "status": "False"}));
     }

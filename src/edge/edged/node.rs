@@ -1,6 +1,6 @@
 //! This node as Kubernetes shows it, from Edged's side: capacity and
 //! allocatable (CPUs and memory from /proc), the runtime's name and
-//! version, the host's address, and a Ready condition that says whether
+//! version, machine and boot ids, the OS image, the host's address, and a Ready condition that says whether
 //! the container runtime answers. Reported to the cloud
 //! (`/node/<name>/status`) when it changes and after each reconnect.
 //!
@@ -34,6 +34,17 @@ fn mem_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The first line of a small system file, trimmed, or "" if it cannot be read.
+fn first_line(path: &str) -> String {
+    std::fs::read_to_string(path).ok().and_then(|t| t.lines().next().map(|l| l.trim().to_string())).unwrap_or_default()
+}
+
+/// PRETTY_NAME from /etc/os-release (what kubelet reports as osImage), or "".
+fn os_image() -> String {
+    let t = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    t.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")).map(|v| v.trim().trim_matches('"').to_string()).unwrap_or_default()
+}
+
 /// `runtime`: Ok((name, version)) when the runtime answers, Err(why) if not.
 pub fn status(runtime: &Result<(String, String), String>) -> Value {
     let now = crate::kube::rfc3339_now();
@@ -45,7 +56,9 @@ pub fn status(runtime: &Result<(String, String), String>) -> Value {
     let mut st = json!({
         "capacity": capacity, "allocatable": capacity,
         "conditions": [{"type": "Ready", "status": ready, "reason": reason, "message": message, "lastHeartbeatTime": now}],
-        "nodeInfo": {"containerRuntimeVersion": version, "kernelVersion": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim()},
+        "nodeInfo": {"containerRuntimeVersion": version, "kernelVersion": first_line("/proc/sys/kernel/osrelease"),
+            "machineID": first_line("/etc/machine-id"), "bootID": first_line("/proc/sys/kernel/random/boot_id"),
+            "systemUUID": first_line("/sys/class/dmi/id/product_uuid"), "osImage": os_image(), "kubeProxyVersion": ""},
     });
     let ip = host_ip();
     if !ip.is_empty() {

@@ -30,7 +30,7 @@ fn container_status(c: &ContainerFacts) -> Value {
     } else {
         (json!({"waiting": {"reason": "ContainerCreating"}}), None)
     };
-    let mut v = json!({"name": c.name, "image": c.image, "ready": c.running, "started": c.running, "restartCount": c.restarts, "state": state,
+    let mut v = json!({"name": c.name, "image": c.image, "imageID": "", "ready": c.running, "started": c.running, "restartCount": c.restarts, "state": state,
         "lastState": last.unwrap_or_else(|| json!({}))});
     if !c.id.is_empty() {
         v["containerID"] = json!(format!("containerd://{}", c.id));

@@ -106,14 +106,27 @@ pub static SECRET: Msg = Msg {
     fields: &[f(1, "metadata", Msg(&OBJECT_META)), ptr(5, "immutable", Bool), f(2, "data", MapBytes), f(4, "stringData", MapStr), f(3, "type", Str)],
 };
 
+pub static NAMESPACE_CONDITION: Msg = Msg {
+    name: "NamespaceCondition",
+    fields: &[f(1, "type", Str), f(2, "status", Str), f(4, "lastTransitionTime", Time), f(5, "reason", Str), f(6, "message", Str)],
+};
+
+pub static NAMESPACE_SPEC: Msg = Msg { name: "NamespaceSpec", fields: &[list(1, "finalizers", Str)] };
+
+pub static NAMESPACE_STATUS: Msg = Msg { name: "NamespaceStatus", fields: &[f(1, "phase", Str), list(2, "conditions", Msg(&NAMESPACE_CONDITION))] };
+
+pub static NAMESPACE: Msg =
+    Msg { name: "Namespace", fields: &[f(1, "metadata", Msg(&OBJECT_META)), f(2, "spec", Msg(&NAMESPACE_SPEC)), f(3, "status", Msg(&NAMESPACE_STATUS))] };
+
 /// The message of a kind whose protobuf form hive decodes.
 pub fn kind(kind: &str) -> Option<&'static Msg> {
     match kind {
         "ConfigMap" => Some(&CONFIG_MAP),
         "Secret" => Some(&SECRET),
+        "Namespace" => Some(&NAMESPACE),
         _ => None,
     }
 }
 
 /// Kinds `kind` knows, for error messages.
-pub const KINDS: &str = "ConfigMap, Secret";
+pub const KINDS: &str = "ConfigMap, Secret, Namespace";
