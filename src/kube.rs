@@ -95,6 +95,16 @@ pub fn complete_node_info(status: &mut Value) {
     }
 }
 
+/// Kubernetes' name for an architecture (Go's GOARCH): `amd64`, `arm64`, …
+pub fn goarch(arch: &str) -> &str {
+    match arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" | "armv7" => "arm",
+        other => other,
+    }
+}
+
 /// A random (version 4) UUID for `metadata.uid`.
 pub fn new_uid() -> String {
     format!(

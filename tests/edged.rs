@@ -89,6 +89,13 @@ fn pods_run_restart_report_and_go_away() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // A pod without a node: the scheduler binds it to the one Ready edge, where it runs.
+    let mut free = pod("free", json!({"name": "main", "image": APP, "command": ["sleep", "1000"]}));
+    free["spec"].as_object_mut().unwrap().remove("nodeName");
+    create(&api, &free);
+    let st = wait_status(&api, "free", 30, |s| s["phase"] == "Running");
+    assert_eq!(api.get("/api/v1/namespaces/default/pods/free").1["spec"]["nodeName"], "edge-1", "{st}");
+
     // A container that exits 1 is restarted with backoff; restartCount grows.
     create(&api, &pod("crash", json!({"name": "main", "image": APP, "command": ["sh", "-c", "exit 1"]})));
     let st = wait_status(&api, "crash", 40, |s| s["containerStatuses"][0]["restartCount"].as_u64().unwrap_or(0) >= 2);
@@ -126,7 +133,7 @@ fn pods_run_restart_report_and_go_away() {
     assert!(got.contains(&"RegisteredNode") && got.contains(&"NodeReady"), "node events: {got:?}");
 
     // Delete: its containers go within the grace period.
-    for name in ["web", "crash", "noimage", "nocmd", "nocm"] {
+    for name in ["web", "free", "crash", "noimage", "nocmd", "nocm"] {
         let (c, _) = api.call("DELETE", &format!("/api/v1/namespaces/default/pods/{name}"), "application/json", b"", true);
         assert_eq!(c, 200);
     }

@@ -131,6 +131,10 @@ fn kubectl_get_and_describe_show_kubernetes_columns() {
             &["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE", "READINESS GATES"],
         );
         assert_eq!(&row(&rows, "crashy")[5..], ["10.1.2.3", "far-away", "<none>", "<none>"]);
+        // `get all` (category all) lists the pods; kubectl prefixes `pod/` only when several kinds are shown.
+        let (_, all) = table(&ok(k, &site, &["get", "all", "-n", "demo"]));
+        let names: Vec<&str> = all.iter().map(|r| r[0].trim_start_matches("pod/")).collect();
+        assert_eq!(names, ["crashy", "web"], "{all:?}");
         let rows = columns(k, &site, &["get", "configmaps", "-n", "demo"], &["NAME", "DATA", "AGE"]);
         assert_eq!(row(&rows, "cfg")[1], "2");
         let rows = columns(k, &site, &["get", "secrets", "-n", "demo"], &["NAME", "TYPE", "DATA", "AGE"]);

@@ -1,6 +1,7 @@
 //! The cloud role: which modules exist and how they are built from config.
 //! Each module lives in its own folder here, named as KubeEdge names it
-//! (hub/ is CloudHub, edgecontroller/ is EdgeController, api/ the API server).
+//! (hub/ is CloudHub, edgecontroller/ is EdgeController, scheduler/ the
+//! scheduler, api/ the API server).
 
 pub mod api;
 pub mod devicecontroller;
@@ -8,6 +9,7 @@ pub mod edgecontroller;
 pub mod events;
 pub mod hub;
 pub mod nodeset;
+pub mod scheduler;
 pub mod status;
 pub mod store;
 pub mod sync;
@@ -25,6 +27,7 @@ pub fn modules(cfg: &CloudConfig, _router: &Router, db: &sled::Db) -> Result<Vec
             CloudModule::ApiServer => out.push(Box::new(api::ApiServer::new(&cfg.api, cfg.data_dir.clone(), cfg.cloudhub.server_names.clone(), store.clone()))),
             CloudModule::EdgeController => out.push(Box::new(edgecontroller::EdgeController::new(store.clone(), cfg.edgecontroller.clone()))),
             CloudModule::DeviceController => out.push(Box::new(devicecontroller::DeviceController::new(store.clone()))),
+            CloudModule::Scheduler => out.push(Box::new(scheduler::Scheduler::new(store.clone()))),
             CloudModule::CloudHub => out.push(Box::new(hub::CloudHub::new(cfg.cloudhub.clone(), cfg.data_dir.clone(), db.clone()))),
         }
     }

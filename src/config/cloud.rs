@@ -20,6 +20,7 @@ pub enum CloudModule {
     ApiServer,
     EdgeController,
     DeviceController,
+    Scheduler,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,7 +111,7 @@ impl Default for CloudConfig {
             role: Some(Role::Cloud),
             data_dir: PathBuf::from("./hive-data/cloud"),
             db_cache_bytes: 8 << 20,
-            modules: vec![CloudModule::CloudHub, CloudModule::ApiServer, CloudModule::EdgeController, CloudModule::DeviceController],
+            modules: vec![CloudModule::CloudHub, CloudModule::ApiServer, CloudModule::EdgeController, CloudModule::DeviceController, CloudModule::Scheduler],
             runtime: RuntimeConfig::default(),
             cloudhub: CloudHubConfig::default(),
             api: ApiConfig::default(),

@@ -31,6 +31,16 @@ def step(name):
     print("step:", name, flush=True)
 
 
+step("version and discovery: typed models of /version, /api, /apis and their resource lists")
+v = client.VersionApi().get_code()
+assert v.major == "1" and v.git_version.startswith("v1."), v
+assert client.CoreApi().get_api_versions().versions == ["v1"]
+resources = {r.name: r for r in core.get_api_resources().resources}
+assert {"pods", "configmaps", "secrets", "nodes", "namespaces", "events", "pods/status"} <= set(resources), sorted(resources)
+assert resources["pods"].short_names == ["po"] and "watch" in resources["pods"].verbs and resources["pods"].namespaced
+groups = {g.name: g for g in client.ApisApi().get_api_versions().groups}
+assert groups["devices.kubeedge.io"].preferred_version.version == "v1beta1", groups
+
 step("nodes: typed list and read, every NodeSystemInfo field present")
 nodes = core.list_node()
 names = [n.metadata.name for n in nodes.items]

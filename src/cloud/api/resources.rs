@@ -60,8 +60,13 @@ impl Resource {
     fn discovery_entry(&self) -> Value {
         let mut verbs = vec!["create", "delete", "get", "list", "patch", "update", "watch"];
         verbs.sort();
-        json!({"name": self.plural, "singularName": self.kind.to_lowercase(), "namespaced": self.namespaced,
-               "kind": self.kind, "verbs": verbs, "shortNames": self.short})
+        let mut e = json!({"name": self.plural, "singularName": self.kind.to_lowercase(), "namespaced": self.namespaced,
+               "kind": self.kind, "verbs": verbs, "shortNames": self.short});
+        // `kubectl get all` lists the kinds in category `all`.
+        if self.kind == "Pod" {
+            e["categories"] = json!(["all"]);
+        }
+        e
     }
 }
 
@@ -85,7 +90,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     let mut subresources: Vec<Value> = RESOURCES
         .iter()
         .filter(|r| r.group == group && r.version == version)
-        .map(|r| json!({"name": format!("{}/status", r.plural), "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]}))
+        .map(|r| json!({"name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]}))
         .collect();
     let mut all = rs;
     all.append(&mut subresources);

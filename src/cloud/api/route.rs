@@ -27,9 +27,10 @@ pub fn valid_name(s: &str) -> bool {
 /// Discovery documents, or None if the path is not one.
 pub fn discovery(path: &str) -> Option<Value> {
     match path.trim_end_matches('/') {
-        "/version" => Some(
-            json!({"major": "1", "minor": "20", "gitVersion": format!("v1.20.0-hive.{}", env!("CARGO_PKG_VERSION")), "platform": format!("linux/{}", std::env::consts::ARCH)}),
-        ),
+        // Every field of version.Info (typed clients require them all).
+        "/version" => Some(json!({"major": "1", "minor": "20", "gitVersion": format!("v1.20.0-hive.{}", env!("CARGO_PKG_VERSION")),
+            "gitCommit": "", "gitTreeState": "", "buildDate": "", "goVersion": "", "compiler": "rustc",
+            "platform": format!("linux/{}", crate::kube::goarch(std::env::consts::ARCH))})),
         "/api" => Some(resources::api_versions()),
         "/apis" => Some(resources::api_groups()),
         "/api/v1" => resources::resource_list("", "v1"),

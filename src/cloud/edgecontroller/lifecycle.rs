@@ -21,7 +21,7 @@ use crate::cloud::events::{self, About};
 use crate::cloud::status::{update_status, StatusError};
 use crate::cloud::store::{Store, StoreError};
 use crate::config::EdgeControllerConfig;
-use crate::kube::{merge, new_uid, rfc3339_now};
+use crate::kube::{goarch, merge, new_uid, rfc3339_now};
 
 const TARGET: &str = "edgecontroller";
 
@@ -33,16 +33,6 @@ pub struct Lifecycle {
     unconfirmed: HashMap<String, Instant>,
     /// When expired events were last swept.
     swept: Instant,
-}
-
-/// Kubernetes' name for an architecture (GOARCH).
-fn goarch(arch: &str) -> &str {
-    match arch {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "arm" | "armv7" => "arm",
-        other => other,
-    }
 }
 
 fn ready_condition(ready: bool, old: Option<&Value>) -> Value {

@@ -1,0 +1,291 @@
+//! The scheduler, as kube-scheduler does it for a cluster: a pod created
+//! without `spec.nodeName` is bound to the node that fits it best (filters
+//! in filter.rs; among those that fit, the least allocated, spreading one
+//! owner's pods over nodes). A pod that fits nowhere is marked
+//! `PodScheduled=False, reason Unschedulable` with the per-filter count
+//! ("0/3 nodes are available: …") and a FailedScheduling event, and is
+//! tried again only when a node or a pod changes — never in a busy loop.
+//!
+//! Owns: `spec.nodeName` of unbound pods and their PodScheduled
+//! condition. Must not touch bound pods, nodes or anything else.
+
+mod filter;
+mod quantity;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::cloud::events::{self, About};
+use crate::cloud::nodeset::merge_watches;
+use crate::cloud::store::{EventKind, Store, StoreError};
+use crate::core::{Context, Module, ModuleError, ModuleFuture};
+use filter::{fits, requests, summary, Used};
+
+pub const NAME: &str = "scheduler";
+
+pub struct Scheduler {
+    store: Arc<dyn Store + Send + Sync>,
+}
+
+impl Scheduler {
+    pub fn new(store: Arc<dyn Store + Send + Sync>) -> Scheduler {
+        Scheduler { store }
+    }
+}
+
+/// What the scheduler knows of the cluster, kept from the store's watches.
+#[derive(Default)]
+struct Cluster {
+    nodes: BTreeMap<String, Value>,
+    pods: HashMap<String, Value>,
+    /// Pods without a node, by store key, in creation order of their keys.
+    pending: BTreeSet<String>,
+    /// The Unschedulable message last written per pending pod.
+    told: HashMap<String, String>,
+}
+
+fn node_of(pod: &Value) -> Option<&str> {
+    pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty())
+}
+
+fn wants_node(pod: &Value) -> bool {
+    let done = matches!(pod.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"));
+    node_of(pod).is_none() && !done && pod.pointer("/metadata/deletionTimestamp").is_none_or(Value::is_null)
+}
+
+fn owner(pod: &Value) -> Option<&str> {
+    crate::kube::items(pod, "/metadata/ownerReferences").find_map(|o| o["uid"].as_str())
+}
+
+impl Cluster {
+    fn apply(&mut self, kind: EventKind, key: &str, value: &[u8]) {
+        let v: Value = serde_json::from_slice(value).unwrap_or(Value::Null);
+        if let Some(name) = key.strip_prefix("nodes/") {
+            match kind {
+                EventKind::Deleted => self.nodes.remove(name),
+                _ => self.nodes.insert(name.to_string(), v),
+            };
+            return;
+        }
+        if kind == EventKind::Deleted || !wants_node(&v) {
+            self.pending.remove(key);
+            self.told.remove(key);
+        } else {
+            self.pending.insert(key.to_string());
+        }
+        match kind {
+            EventKind::Deleted => self.pods.remove(key),
+            _ => self.pods.insert(key.to_string(), v),
+        };
+    }
+
+    /// What every node has bound, and how many pods of each owner it runs.
+    fn usage(&self) -> Usage {
+        let mut u = Usage::default();
+        for p in self.pods.values() {
+            u.add(p);
+        }
+        u
+    }
+
+    /// The best node for `pod`, or the reasons each node refused it.
+    fn choose(&self, pod: &Value, usage: &Usage) -> Result<String, String> {
+        let req = requests(pod);
+        let none = Used::default();
+        let mine = owner(pod);
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        let mut best: Option<(i128, &str)> = None;
+        for (name, node) in &self.nodes {
+            let u = usage.nodes.get(name).unwrap_or(&none);
+            if let Err(why) = fits(pod, &req, node, u) {
+                *reasons.entry(why).or_default() += 1;
+                continue;
+            }
+            let free = |r: &str, used: i128, want: i128| {
+                let alloc = node.pointer(&format!("/status/allocatable/{r}")).and_then(Value::as_str).and_then(quantity::milli).unwrap_or(0);
+                if alloc <= 0 {
+                    0
+                } else {
+                    (alloc - used - want).max(0) * 100 / alloc
+                }
+            };
+            let siblings = mine.map_or(0, |o| usage.owners.get(&(name.clone(), o.to_string())).copied().unwrap_or(0));
+            // Least allocated first; one owner's pods spread; then fewer pods; then the name.
+            let score = (free("cpu", u.cpu, req.cpu) + free("memory", u.memory, req.memory)) / 2 - 50 * siblings - u.pods;
+            if best.is_none_or(|(s, _)| score > s) {
+                best = Some((score, name));
+            }
+        }
+        best.map(|(_, n)| n.to_string()).ok_or_else(|| summary(self.nodes.len(), &reasons))
+    }
+}
+
+/// Requests bound per node, and pods per (node, owner uid).
+#[derive(Default)]
+struct Usage {
+    nodes: HashMap<String, Used>,
+    owners: HashMap<(String, String), i128>,
+}
+
+impl Usage {
+    fn add(&mut self, p: &Value) {
+        let Some(n) = node_of(p) else { return };
+        if matches!(p.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed")) {
+            return;
+        }
+        let r = requests(p);
+        let u = self.nodes.entry(n.to_string()).or_default();
+        u.cpu += r.cpu;
+        u.memory += r.memory;
+        u.pods += 1;
+        u.ports.extend(r.ports);
+        if let Some(o) = owner(p) {
+            *self.owners.entry((n.to_string(), o.to_string())).or_default() += 1;
+        }
+    }
+}
+
+/// Write `node` into the pod's spec with PodScheduled=True, if it is still unbound.
+fn bind(store: &dyn Store, key: &str, node: &str) -> Result<Option<Value>, StoreError> {
+    let Some(cur) = store.get(key)? else { return Ok(None) };
+    let mut v: Value = serde_json::from_slice(&cur.value).unwrap_or(Value::Null);
+    if !wants_node(&v) {
+        return Ok(None);
+    }
+    v["spec"]["nodeName"] = json!(node);
+    set_scheduled(&mut v, json!({"type": "PodScheduled", "status": "True", "lastTransitionTime": crate::kube::rfc3339_now()}));
+    match store.update(key, &serde_json::to_vec(&v).unwrap_or_default(), Some(cur.rev)) {
+        Ok(_) => Ok(Some(v)),
+        Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn set_scheduled(v: &mut Value, cond: Value) {
+    if !v["status"].is_object() {
+        v["status"] = json!({"phase": "Pending"});
+    }
+    let mut conds: Vec<Value> = crate::kube::items(v, "/status/conditions").filter(|c| c["type"] != "PodScheduled").cloned().collect();
+    conds.insert(0, cond);
+    v["status"]["conditions"] = Value::Array(conds);
+}
+
+/// Mark a pod Unschedulable with `why`.
+fn refuse(store: &dyn Store, key: &str, why: &str) -> Result<(), crate::cloud::status::StatusError> {
+    crate::cloud::status::update_status(store, key, |pod, st| {
+        if !wants_node(pod) {
+            return Ok(());
+        }
+        let mut holder = json!({"status": st.clone()});
+        set_scheduled(
+            &mut holder,
+            json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": why, "lastTransitionTime": crate::kube::rfc3339_now()}),
+        );
+        *st = holder["status"].take();
+        Ok(())
+    })
+    .map(|_| ())
+}
+
+fn pass(store: &dyn Store, c: &mut Cluster) {
+    if c.pending.is_empty() {
+        return;
+    }
+    let mut usage = c.usage();
+    let keys: Vec<String> = c.pending.iter().cloned().collect();
+    for key in keys {
+        let Some(pod) = c.pods.get(&key).cloned() else { continue };
+        let name = format!(
+            "{}/{}",
+            pod.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(""),
+            pod.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+        );
+        match c.choose(&pod, &usage) {
+            Ok(node) => match bind(store, &key, &node) {
+                Ok(Some(v)) => {
+                    log::info!(target: NAME, "pod {name} bound to {node}");
+                    events::record(store, &About::pod(&v, ""), false, "Scheduled", &format!("Successfully assigned {name} to {node}"), "default-scheduler");
+                    usage.add(&v);
+                    c.apply(EventKind::Modified, &key, &serde_json::to_vec(&v).unwrap_or_default());
+                }
+                Ok(None) => {}
+                Err(e) => log::warn!(target: NAME, "pod {name}: not bound to {node} (will retry): {e}"),
+            },
+            Err(why) => {
+                if c.told.get(&key) == Some(&why) {
+                    continue;
+                }
+                log::info!(target: NAME, "pod {name} unschedulable: {why}");
+                match refuse(store, &key, &why) {
+                    Ok(()) => {
+                        events::record(store, &About::pod(&pod, ""), true, "FailedScheduling", &why, "default-scheduler");
+                        c.told.insert(key, why);
+                    }
+                    Err(e) => log::warn!(target: NAME, "pod {name}: Unschedulable not written: {e}"),
+                }
+            }
+        }
+    }
+}
+
+fn load(store: &dyn Store) -> Result<(Cluster, Vec<crate::cloud::store::Watch>), StoreError> {
+    let mut c = Cluster::default();
+    let (nodes, rev_n) = store.list("nodes/")?;
+    let (pods, rev_p) = store.list("pods/")?;
+    for s in nodes.iter().chain(pods.iter()) {
+        c.apply(EventKind::Added, &s.key, &s.value);
+    }
+    Ok((c, vec![store.watch("nodes/", rev_n)?, store.watch("pods/", rev_p)?]))
+}
+
+impl Module for Scheduler {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn group(&self) -> &'static str {
+        NAME
+    }
+    fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
+        Box::pin(async move {
+            let store = &*self.store;
+            let ex = smol::LocalExecutor::new();
+            let (mut cluster, watches) = load(store).map_err(ModuleError::new)?;
+            let mut events = merge_watches(&ex, watches);
+            ctx.ready();
+            let main = async {
+                use smol::future::FutureExt as _;
+                loop {
+                    pass(store, &mut cluster);
+                    let first = async { Some(events.recv().await.ok().flatten()) }
+                        .or(async {
+                            ctx.shutdown.wait().await;
+                            None
+                        })
+                        .await;
+                    let Some(first) = first else { return Ok(()) };
+                    // A batch: this change and whatever else is queued.
+                    let mut item = first;
+                    loop {
+                        match item {
+                            Some(ev) => cluster.apply(ev.kind, &ev.key, &ev.value),
+                            None => {
+                                log::warn!(target: NAME, "a store watch ended (fell behind); listing again");
+                                let (c, w) = load(store).map_err(ModuleError::new)?;
+                                cluster = c;
+                                events = merge_watches(&ex, w);
+                                break;
+                            }
+                        }
+                        match events.try_recv() {
+                            Ok(next) => item = next,
+                            Err(_) => break,
+                        }
+                    }
+                }
+            };
+            ex.run(main).await
+        })
+    }
+}
