@@ -1,5 +1,5 @@
 //! The machine's kubectl 1.32 (/usr/bin/kubectl, or $HIVE_KUBECTL_NEW)
-//! against a real `hive cloud`: its `create configmap|secret` send
+//! against a real `hive cloud`: its `create configmap|secret|namespace` send
 //! protobuf bodies (application/vnd.kubernetes.protobuf); each object read
 //! back equals the one `kubectl apply` of the same manifest gives. A body
 //! hive cannot carry is refused and nothing is stored.
@@ -41,6 +41,13 @@ fn content(site: &Site, kind: &str, name: &str) -> Value {
     for k in ["uid", "resourceVersion", "creationTimestamp", "name"] {
         m.remove(k);
     }
+    // Kubernetes labels every namespace with its own name.
+    if let Some(l) = m.get_mut("labels").and_then(Value::as_object_mut) {
+        l.remove("kubernetes.io/metadata.name");
+        if l.is_empty() {
+            m.remove("labels");
+        }
+    }
     if let Some(a) = m.get_mut("annotations").and_then(Value::as_object_mut) {
         a.remove("kubectl.kubernetes.io/last-applied-configuration");
         if a.is_empty() {
@@ -58,11 +65,12 @@ fn kubectl_132_create_sends_protobuf_and_hive_stores_what_apply_would() {
     let mut cloud = Proc::start(&hive_bin(), &["cloud", "--config", cfg.to_str().unwrap()], site.path());
     cloud.wait_for("hive cloud ready", Duration::from_secs(20));
 
-    let cases: [(&str, &[&str]); 4] = [
+    let cases: [(&str, &[&str]); 5] = [
         ("configmap", &["create", "configmap", "NAME", "--from-literal=mode=fast", "--from-literal=empty=", "--from-literal=multi=a\nb"]),
         ("secret", &["create", "secret", "generic", "NAME", "--from-literal=password=hunter2", "--type=example.com/custom"]),
         ("secret", &["create", "secret", "docker-registry", "NAME", "--docker-server=r.example", "--docker-username=u", "--docker-password=p"]),
         ("configmap", &["create", "configmap", "NAME", "--from-literal=a=1", "--from-literal=b=2"]),
+        ("namespace", &["create", "namespace", "NAME"]),
     ];
     for (i, (kind, args)) in cases.iter().enumerate() {
         let (created, applied) = (format!("made-{i}"), format!("applied-{i}"));

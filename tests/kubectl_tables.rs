@@ -99,6 +99,9 @@ fn kubectl_get_and_describe_show_kubernetes_columns() {
     .unwrap();
     ok(&old, &site, &["apply", "-f", "objs.yaml"]);
     crash_looping_pod(&api);
+    // No node is Ready (the edge has no runtime): the scheduler says so in an event.
+    ok(&new, &site, &["run", "waiting", "-n", "demo", "--image=busybox"]);
+    api.wait_until("/api/v1/namespaces/demo/events?fieldSelector=involvedObject.name%3Dwaiting", 20, |v| v["items"].as_array().is_some_and(|a| !a.is_empty()));
 
     for k in [&old, &new] {
         let rows = columns(k, &site, &["get", "nodes"], &["NAME", "STATUS", "ROLES", "AGE", "VERSION"]);
@@ -134,7 +137,7 @@ fn kubectl_get_and_describe_show_kubernetes_columns() {
         // `get all` (category all) lists the pods; kubectl prefixes `pod/` only when several kinds are shown.
         let (_, all) = table(&ok(k, &site, &["get", "all", "-n", "demo"]));
         let names: Vec<&str> = all.iter().map(|r| r[0].trim_start_matches("pod/")).collect();
-        assert_eq!(names, ["crashy", "web"], "{all:?}");
+        assert_eq!(names, ["crashy", "waiting", "web"], "{all:?}");
         let rows = columns(k, &site, &["get", "configmaps", "-n", "demo"], &["NAME", "DATA", "AGE"]);
         assert_eq!(row(&rows, "cfg")[1], "2");
         let rows = columns(k, &site, &["get", "secrets", "-n", "demo"], &["NAME", "TYPE", "DATA", "AGE"]);
@@ -152,6 +155,8 @@ fn kubectl_get_and_describe_show_kubernetes_columns() {
         assert!(d.contains("web"), "describe node lists the pods bound to it (spec.nodeName, status.phase selectors):\n{d}");
         let d = ok(k, &site, &["describe", "pod", "crashy", "-n", "demo"]);
         assert!(d.contains("CrashLoopBackOff") && d.contains("far-away"), "{d}");
+        let d = ok(k, &site, &["describe", "pod", "waiting", "-n", "demo"]);
+        assert!(d.contains("FailedScheduling") && d.contains("0/1 nodes are available: 1 node(s) were not ready."), "describe pod shows its events:\n{d}");
     }
 
     // A namespace's delete takes everything in it; the defaults stay.
@@ -181,6 +186,9 @@ fn kubectl_get_and_describe_show_kubernetes_columns() {
         ("fieldSelector=status.color%3Dred", "fieldSelector `status.color`"),
         ("timeoutSeconds=soon", "timeoutSeconds `soon`"),
         ("labelSelector=a%20in%20(b)", "only key=value"),
+        ("limit=-1", "limit `-1`"),
+        ("continue=Zm9yZ2Vk", "continue: the token is not one this server issued"),
+        ("resourceVersion=5&resourceVersionMatch=Newest", "resourceVersionMatch `Newest`"),
     ] {
         let (code, v) = api.get(&format!("/api/v1/namespaces/demo2/pods?{q}"));
         assert_eq!(code, 400, "{q}: {v}");

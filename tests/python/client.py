@@ -97,6 +97,25 @@ for _ in range(10):
 assert seen == ["cfg", "page-0", "page-1"], seen
 assert status_of(lambda: core.list_namespaced_config_map(NS, limit=1, _continue="Zm9yZ2Vk")) == 400
 
+step("watch bookmarks, resourceVersionMatch, deletecollection")
+evs = list(watch.Watch().stream(core.list_namespaced_config_map, NS, allow_watch_bookmarks=True, send_initial_events=True,
+                                 resource_version_match="NotOlderThan", timeout_seconds=1))
+marks = [e for e in evs if e["type"] == "BOOKMARK"]
+assert len(marks) == 1 and marks[0]["raw_object"]["metadata"]["annotations"]["k8s.io/initial-events-end"] == "true", evs
+assert [e["object"].metadata.name for e in evs if e["type"] == "ADDED"] == ["cfg", "page-0", "page-1"], evs
+assert status_of(lambda: core.list_namespaced_config_map(NS, resource_version="1", resource_version_match="Exact")) == 410
+assert status_of(lambda: core.list_namespaced_config_map(NS, resource_version="999999999", resource_version_match="NotOlderThan")) == 504
+st = core.delete_collection_namespaced_config_map(NS, field_selector="metadata.name=page-0")
+assert st.status == "Success", st
+assert [c.metadata.name for c in core.list_namespaced_config_map(NS).items] == ["cfg", "page-1"]
+
+step("events: core v1 and events.k8s.io/v1 read the same events")
+core_evs = core.list_namespaced_event("default", field_selector="involvedObject.name=" + node).items
+assert any(e.reason == "RegisteredNode" for e in core_evs), [e.reason for e in core_evs]
+v1_evs = client.EventsV1Api().list_namespaced_event("default").items
+reg = [e for e in v1_evs if e.reason == "RegisteredNode" and e.regarding.name == node]
+assert reg and reg[0].event_time and reg[0].note.startswith("Node " + node), v1_evs
+
 step("secrets: create, read, delete")
 s = core.create_namespaced_secret(NS, client.V1Secret(metadata=client.V1ObjectMeta(name="pw"), string_data={"password": "hunter2"}, type="Opaque"))
 assert core.read_namespaced_secret("pw", NS).type == "Opaque"
@@ -118,6 +137,18 @@ assert [x.metadata.name for x in core.list_pod_for_all_namespaces(field_selector
 g = client.V1Pod(metadata=client.V1ObjectMeta(name="g"), spec=client.V1PodSpec(node_name="elsewhere", containers=[
     client.V1Container(name="c", image="busybox", resources=client.V1ResourceRequirements(limits={"cpu": "1", "memory": "64Mi"}))]))
 assert core.create_namespaced_pod(NS, g).status.qos_class == "Guaranteed"
+
+step("a pod's events: the scheduler's FailedScheduling (the only node is NotReady without a runtime)")
+core.create_namespaced_pod(NS, client.V1Pod(metadata=client.V1ObjectMeta(name="unplaced"), spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="busybox")])))
+for _ in range(100):
+    evs = core.list_namespaced_event(NS, field_selector="involvedObject.name=unplaced").items
+    if evs:
+        break
+    time.sleep(0.1)
+assert [(e.type, e.reason) for e in evs] == [("Warning", "FailedScheduling")], evs
+assert "node(s) were not ready" in evs[0].message and evs[0].involved_object.kind == "Pod", evs[0]
+cond = [c for c in core.read_namespaced_pod("unplaced", NS).status.conditions if c.type == "PodScheduled"]
+assert cond and cond[0].status == "False" and cond[0].reason == "Unschedulable", cond
 
 step("devices (KubeEdge CRDs) through CustomObjectsApi")
 G, V = "devices.kubeedge.io", "v1beta1"

@@ -108,6 +108,13 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
     let method = req.method().clone();
     let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let want = if method == Method::GET { table::wanted(accept, &query)? } else { None };
+    if t.res.read_only() && method != Method::GET {
+        return Err(ApiError(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("{} {} are read-only in hive: write core v1 Events (/api/v1/namespaces/<ns>/events)", t.res.group, t.res.plural),
+        ));
+    }
     match (method, &t.name) {
         (Method::GET, None) => list_or_watch(&*store, &t, &query, want),
         (Method::GET, Some(name)) => {
@@ -117,6 +124,7 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
                 StatusCode::OK,
                 &match want {
                     Some(w) => table::table(t.res.kind, vec![table::row(t.res.kind, &v, w)], Some(s.rev.to_string()), w, true),
+                    None if t.res.read_only() => super::events_v1::from_core(&v),
                     None => v,
                 },
             ))
@@ -179,6 +187,7 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
             let rev = store.update(&key, &encode(&v), Some(expected))?;
             Ok(ok_json(StatusCode::OK, &shown(&Stored { key, rev, value: encode(&v) })?))
         }
+        (Method::DELETE, None) => Ok(ok_json(StatusCode::OK, &super::list::delete_collection(&*store, &t, &query)?)),
         (Method::DELETE, Some(name)) if t.res.kind == "Namespace" && !t.status => Ok(ok_json(StatusCode::OK, &namespace::delete(&*store, name)?)),
         (Method::DELETE, Some(name)) => {
             let gone = store.delete(&t.res.key(t.ns.as_deref(), name), None)?;

@@ -1,108 +1,67 @@
-//! LIST and WATCH of a resource: a list encoded item by item, in pages
-//! when asked (`limit`, `continue`: page.rs), a watch as a
-//! stream of JSON lines (ADDED / MODIFIED / DELETED) that ends after
-//! `timeoutSeconds` (a revision too old for the history is an ERROR event
-//! with a 410 Status, as Kubernetes sends it), both filtered by label and field selectors and printed
-//! as Tables when the client asks (table/).
+//! LIST of a resource, encoded item by item, in pages when asked (`limit`,
+//! `continue`: page.rs), with `resourceVersion` / `resourceVersionMatch`
+//! checked against the current revision, filtered by label and field
+//! selectors and printed as a Table when the client asks (table/); a
+//! `watch=true` request goes on to watch.rs. Also DELETE of a collection.
 //!
-//! Owns: those two reads. Must not write.
+//! Owns: those reads and the collection delete. Must not write otherwise.
 
-use bytes::Bytes;
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 
 use super::error::ApiError;
+use super::events_v1;
 use super::object::{encode, shown};
 use super::page::{self, Page};
 use super::route::Target;
 use super::select::{check_fields, parse_selector, query_param, selected, Selectors};
 use super::table::{self, Want};
-use crate::cloud::store::{Event, EventKind, Store, StoreError, Stored};
+use super::watch;
+use crate::cloud::store::{Store, StoreError};
 use crate::http::{self, Body};
 
-/// Longest watch a client may ask for with `timeoutSeconds` (Kubernetes' default cap is 30 minutes).
-const MAX_WATCH_S: u64 = 1800;
-
-pub fn list_or_watch(store: &dyn Store, t: &Target, query: &str, want: Option<Want>) -> Result<Response<Body>, ApiError> {
+/// The selectors of a list, watch or collection delete, checked for its kind.
+pub fn selectors(t: &Target, query: &str) -> Result<Selectors, ApiError> {
     let fields = parse_selector(query_param(query, "fieldSelector").unwrap_or(""))?;
     check_fields(t.res.kind, &fields)?;
-    let selector = Selectors { labels: parse_selector(query_param(query, "labelSelector").unwrap_or(""))?, fields };
+    Ok(Selectors { labels: parse_selector(query_param(query, "labelSelector").unwrap_or(""))?, fields })
+}
+
+/// `resourceVersion` of a list or watch: 0 when absent.
+pub fn revision(query: &str) -> Result<u64, ApiError> {
+    match query_param(query, "resourceVersion") {
+        None | Some("") | Some("0") => Ok(0),
+        Some(s) => s.parse().map_err(|_| ApiError::bad(format!("resourceVersion `{s}` is not a revision"))),
+    }
+}
+
+pub fn list_or_watch(store: &dyn Store, t: &Target, query: &str, want: Option<Want>) -> Result<Response<Body>, ApiError> {
+    let selector = selectors(t, query)?;
     let prefix = t.res.prefix(t.ns.as_deref());
-    let watch = matches!(query_param(query, "watch"), Some("true") | Some("1"));
-    let from: u64 = match query_param(query, "resourceVersion") {
-        None | Some("") | Some("0") => 0,
-        Some(s) => s.parse().map_err(|_| ApiError::bad(format!("resourceVersion `{s}` is not a revision")))?,
-    };
-    let timeout = match query_param(query, "timeoutSeconds") {
-        None | Some("") => None,
-        Some(s) => match s.parse::<u64>() {
-            Ok(0) => None,
-            Ok(n) => Some(std::time::Duration::from_secs(n.min(MAX_WATCH_S))),
-            Err(_) => return Err(ApiError::bad(format!("timeoutSeconds `{s}`: must be a whole number of seconds, 0 or more"))),
-        },
+    let from = revision(query)?;
+    watch::timeout(query)?;
+    if matches!(query_param(query, "watch"), Some("true") | Some("1")) {
+        return watch::serve(store, t, query, want, selector, from);
+    }
+    let exact = match query_param(query, "resourceVersionMatch") {
+        None | Some("") | Some("NotOlderThan") => false,
+        Some("Exact") if from > 0 => true,
+        Some("Exact") => return Err(ApiError::bad("resourceVersionMatch=Exact needs a resourceVersion")),
+        Some(other) => return Err(ApiError::bad(format!("resourceVersionMatch `{other}`: use NotOlderThan or Exact"))),
     };
     let kind = t.res.kind;
-    if watch {
-        let deadline = timeout.map(|d| std::time::Instant::now() + d);
-        let mut initial = Vec::new();
-        let from = if from == 0 {
-            // No revision: the current objects as ADDED, then changes.
-            let (items, rev) = store.list(&prefix)?;
-            for s in &items {
-                let v = shown(s)?;
-                if selected(&v, &selector) {
-                    initial.push(watch_line("ADDED", &v, kind, want, initial.is_empty()));
-                }
-            }
-            rev
-        } else {
-            from
-        };
-        let w = match store.watch(&prefix, from) {
-            Ok(w) => w,
-            // As Kubernetes answers it: the watch opens, then one ERROR event with the Status (410 Expired).
-            Err(e @ StoreError::TooOld { .. }) => {
-                let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                    "message": e.to_string(), "reason": "Expired", "code": 410});
-                let mut line = encode(&json!({"type": "ERROR", "object": status}));
-                line.push(b'\n');
-                return Ok(http::stream_of("application/json", futures_lite::stream::iter([Bytes::from(line)])));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let first = initial.is_empty();
-        let head = futures_lite::stream::iter(initial);
-        let tail = futures_lite::stream::unfold((w.events, selector, first), move |(rx, sel, first)| async move {
-            loop {
-                let next = async { rx.recv().await.ok() };
-                let ev: Event = match deadline {
-                    Some(d) => {
-                        smol::future::or(next, async {
-                            smol::Timer::at(d).await;
-                            None
-                        })
-                        .await?
-                    }
-                    None => next.await?,
-                };
-                let s = Stored { key: ev.key.clone(), rev: ev.rev, value: ev.value.clone() };
-                let Ok(v) = shown(&s) else { continue };
-                if !selected(&v, &sel) {
-                    continue;
-                }
-                let kind_word = match ev.kind {
-                    EventKind::Added => "ADDED",
-                    EventKind::Modified => "MODIFIED",
-                    EventKind::Deleted => "DELETED",
-                };
-                return Some((watch_line(kind_word, &v, kind, want, first), (rx, sel, false)));
-            }
-        });
-        use futures_lite::StreamExt as _;
-        return Ok(http::stream_of("application/json", head.chain(tail)));
-    }
     let page = Page::of(query, &prefix)?;
     let (items, rev) = store.list(&prefix)?;
+    if from > rev {
+        return Err(ApiError(StatusCode::GATEWAY_TIMEOUT, "Timeout", format!("Too large resource version: {from}, current: {rev}")));
+    }
+    if exact && from != rev {
+        return Err(ApiError(
+            StatusCode::GONE,
+            "Expired",
+            format!("resourceVersion {from} is not the current one ({rev}): hive lists the current state only; list without resourceVersionMatch=Exact"),
+        ));
+    }
     // Encode item by item: a list of 100,000 objects must not hold them all
     // as parsed JSON at once (memory, and glibc keeps what it once had).
     let mut rows = Vec::new();
@@ -128,6 +87,7 @@ pub fn list_or_watch(store: &dyn Store, t: &Target, query: &str, want: Option<Wa
                 if !out.is_empty() {
                     out.push(b',');
                 }
+                let v = if t.res.read_only() { events_v1::from_core(&v) } else { v };
                 serde_json::to_writer(&mut out, &v).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e.to_string()))?;
             }
         }
@@ -150,13 +110,22 @@ pub fn list_or_watch(store: &dyn Store, t: &Target, query: &str, want: Option<Wa
     Ok(http::json(StatusCode::OK, body))
 }
 
-/// One watch event; as a one-row Table when asked (column definitions only in the first).
-fn watch_line(kind_word: &str, v: &Value, kind: &str, want: Option<Want>, first: bool) -> Bytes {
-    let object = match want {
-        Some(w) => table::table(kind, vec![table::row(kind, v, w)], v.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(String::from), w, first),
-        None => v.clone(),
-    };
-    let mut b = encode(&json!({"type": kind_word, "object": object}));
-    b.push(b'\n');
-    Bytes::from(b)
+/// DELETE of a collection (a client's deletecollection): every object the
+/// selectors match; answers a Status saying how many went.
+pub fn delete_collection(store: &dyn Store, t: &Target, query: &str) -> Result<Value, ApiError> {
+    if t.res.kind == "Namespace" {
+        return Err(ApiError(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "namespaces are deleted one by one (kubectl delete namespace NAME)".into()));
+    }
+    let selector = selectors(t, query)?;
+    let mut n = 0;
+    for s in store.list(&t.res.prefix(t.ns.as_deref()))?.0 {
+        if selected(&shown(&s)?, &selector) {
+            match store.delete(&s.key, None) {
+                Ok(_) | Err(StoreError::NotFound(_)) => n += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+        "details": {"group": t.res.group, "kind": t.res.plural}, "message": format!("{n} {} deleted", t.res.plural)}))
 }

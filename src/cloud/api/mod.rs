@@ -2,13 +2,17 @@
 //! and controllers read and write resources in the `Store` through it.
 //!
 //! Owns: the listener, bearer-token authentication and the access log.
-//! Must not reach into other modules. Paths are parsed in route.rs, objects
-//! checked in object.rs, selectors in select.rs, namespaces in namespace.rs, lists and watches served
-//! in list.rs (pages in page.rs), writes in handlers.rs, protobuf bodies in protobuf/, server-side printing in table/, ServiceBus calls in proxy.rs, errors
-//! in error.rs, the resource table in resources.rs, tokens in auth.rs, health checks in health.rs.
+//! Must not reach into other modules. Paths are parsed in route.rs,
+//! objects checked in object.rs, selectors in select.rs, namespaces in
+//! namespace.rs, lists in list.rs (pages in page.rs), watches in watch.rs,
+//! writes in handlers.rs, protobuf bodies in protobuf/, server-side
+//! printing in table/, events.k8s.io views in events_v1.rs, ServiceBus
+//! calls in proxy.rs, errors in error.rs, the resource table in
+//! resources.rs, tokens in auth.rs, health checks in health.rs.
 
 pub mod auth;
 pub mod error;
+mod events_v1;
 pub mod handlers;
 mod health;
 mod list;
@@ -21,6 +25,7 @@ pub mod resources;
 pub mod route;
 mod select;
 mod table;
+mod watch;
 
 #[cfg(test)]
 mod fuzz_tests;

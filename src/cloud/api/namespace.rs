@@ -25,8 +25,13 @@ fn key(name: &str) -> String {
     format!("namespaces/{name}")
 }
 
-/// A new Namespace object, as the API completes one.
+/// A new Namespace object, as the API completes one (Kubernetes labels each with its name).
 pub fn complete(v: &mut Value) {
+    let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    if !v["metadata"]["labels"].is_object() {
+        v["metadata"]["labels"] = json!({});
+    }
+    v["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
     if v.pointer("/spec/finalizers").is_none() {
         v["spec"] = json!({"finalizers": ["kubernetes"]});
     }
@@ -37,7 +42,7 @@ pub fn complete(v: &mut Value) {
 pub fn ensure_defaults(store: &dyn Store) -> Result<(), StoreError> {
     for name in DEFAULTS {
         let mut v = json!({"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "uid": crate::kube::new_uid(), "creationTimestamp": crate::kube::rfc3339_now(), "labels": {"kubernetes.io/metadata.name": name}}});
+            "metadata": {"name": name, "uid": crate::kube::new_uid(), "creationTimestamp": crate::kube::rfc3339_now()}});
         complete(&mut v);
         match store.create(&key(name), &encode(&v)) {
             Ok(_) => log::info!(target: super::NAME, "namespace {name} created"),

@@ -26,6 +26,8 @@ pub const RESOURCES: &[Resource] = &[
     Resource { group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true, short: &[] },
     Resource { group: "", version: "v1", plural: "nodes", kind: "Node", namespaced: false, short: &["no"] },
     Resource { group: "", version: "v1", plural: "events", kind: "Event", namespaced: true, short: &["ev"] },
+    // Read-only views of the same stored Events (events_v1.rs).
+    Resource { group: super::events_v1::GROUP, version: "v1", plural: "events", kind: "Event", namespaced: true, short: &[] },
     Resource { group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false, short: &["ns"] },
     Resource { group: DEVICES_GROUP, version: DEVICES_VERSION, plural: "devices", kind: "Device", namespaced: true, short: &[] },
     Resource { group: DEVICES_GROUP, version: DEVICES_VERSION, plural: "devicemodels", kind: "DeviceModel", namespaced: true, short: &[] },
@@ -46,11 +48,16 @@ impl Resource {
 
     /// Store key prefix of this resource (in `ns`, or all namespaces).
     pub fn prefix(&self, ns: Option<&str>) -> String {
-        let base = if self.group.is_empty() { self.plural.to_string() } else { format!("{}/{}", self.group, self.plural) };
+        let base = if self.group.is_empty() || self.read_only() { self.plural.to_string() } else { format!("{}/{}", self.group, self.plural) };
         match (self.namespaced, ns) {
             (true, Some(ns)) => format!("{base}/{ns}/"),
             _ => format!("{base}/"),
         }
+    }
+
+    /// events.k8s.io Events are served from the core ones, for reading only.
+    pub fn read_only(&self) -> bool {
+        self.group == super::events_v1::GROUP
     }
 
     pub fn key(&self, ns: Option<&str>, name: &str) -> String {
@@ -58,8 +65,8 @@ impl Resource {
     }
 
     fn discovery_entry(&self) -> Value {
-        let mut verbs = vec!["create", "delete", "get", "list", "patch", "update", "watch"];
-        verbs.sort();
+        let verbs: &[&str] =
+            if self.read_only() { &["get", "list", "watch"] } else { &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"] };
         let mut e = json!({"name": self.plural, "singularName": self.kind.to_lowercase(), "namespaced": self.namespaced,
                "kind": self.kind, "verbs": verbs, "shortNames": self.short});
         // `kubectl get all` lists the kinds in category `all`.
@@ -75,10 +82,11 @@ pub fn api_versions() -> Value {
 }
 
 pub fn api_groups() -> Value {
-    let gv = format!("{DEVICES_GROUP}/{DEVICES_VERSION}");
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{"name": DEVICES_GROUP,
-        "versions": [{"groupVersion": gv, "version": DEVICES_VERSION}],
-        "preferredVersion": {"groupVersion": gv, "version": DEVICES_VERSION}}]})
+    let group = |name: &str, version: &str| {
+        let gv = format!("{name}/{version}");
+        json!({"name": name, "versions": [{"groupVersion": gv, "version": version}], "preferredVersion": {"groupVersion": gv, "version": version}})
+    };
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group(DEVICES_GROUP, DEVICES_VERSION), group(super::events_v1::GROUP, "v1")]})
 }
 
 /// APIResourceList of one group/version.
@@ -89,7 +97,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     }
     let mut subresources: Vec<Value> = RESOURCES
         .iter()
-        .filter(|r| r.group == group && r.version == version)
+        .filter(|r| r.group == group && r.version == version && !r.read_only())
         .map(|r| json!({"name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]}))
         .collect();
     let mut all = rs;
