@@ -1,37 +1,19 @@
 //! The machine's kubectl 1.32 (/usr/bin/kubectl, or $HIVE_KUBECTL_NEW)
 //! against a real `hive cloud`: its `create configmap|secret|namespace` send
 //! protobuf bodies (application/vnd.kubernetes.protobuf); each object read
-//! back equals the one `kubectl apply` of the same manifest gives. A body
-//! hive cannot carry is refused and nothing is stored.
+//! back equals the one `kubectl apply` of the same manifest gives. (Bodies
+//! hive cannot carry are refused: tests/cloud_api.rs and the unit tests of
+//! src/cloud/api/protobuf/.)
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{hive_bin, Proc, Site};
 use serde_json::Value;
 
-fn kubectl(site: &Site, args: &[&str]) -> (bool, String) {
-    let bin = std::env::var_os("HIVE_KUBECTL_NEW").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/kubectl"));
-    assert!(bin.exists(), "kubectl 1.32 not found at {} (set HIVE_KUBECTL_NEW)", bin.display());
-    let out = Command::new("timeout")
-        .arg("60")
-        .arg(&bin)
-        .arg("--kubeconfig")
-        .arg(site.path().join("cloud/kubeconfig"))
-        .args(args)
-        .current_dir(site.path())
-        .output()
-        .expect("run kubectl");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
-
 fn ok(site: &Site, args: &[&str]) -> String {
-    let (ok, text) = kubectl(site, args);
-    assert!(ok, "kubectl {args:?} failed: {text}");
-    text
+    common::kubectl::ok(&common::kubectl::new(), site.path(), args)
 }
 
 /// The object as stored, without what the server assigns or apply records.

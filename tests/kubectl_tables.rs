@@ -7,40 +7,19 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use common::api::{start_cloud_with_api, Api};
 use common::Site;
 use serde_json::json;
 
-fn kubectls() -> Vec<PathBuf> {
-    let old = std::env::var_os("HIVE_KUBECTL").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/cache/hive-kubectl/root/usr/bin/kubectl"));
-    let new = std::env::var_os("HIVE_KUBECTL_NEW").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/kubectl"));
-    for k in [&old, &new] {
-        assert!(k.exists(), "kubectl not found at {} (ci/setup.sh unpacks Debian's 1.20; the machine has 1.32)", k.display());
-    }
-    vec![old, new]
+fn kubectl(bin: &Path, site: &Site, args: &[&str]) -> (bool, String) {
+    common::kubectl::run(bin, site.path(), args)
 }
 
-fn kubectl(bin: &PathBuf, site: &Site, args: &[&str]) -> (bool, String) {
-    let out = Command::new("timeout")
-        .arg("60")
-        .arg(bin)
-        .arg("--kubeconfig")
-        .arg(site.path().join("cloud/kubeconfig"))
-        .args(args)
-        .current_dir(site.path())
-        .output()
-        .expect("run kubectl");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
-
-fn ok(bin: &PathBuf, site: &Site, args: &[&str]) -> String {
-    let (ok, text) = kubectl(bin, site, args);
-    assert!(ok, "{} {args:?} failed: {text}", bin.display());
-    text
+fn ok(bin: &Path, site: &Site, args: &[&str]) -> String {
+    common::kubectl::ok(bin, site.path(), args)
 }
 
 /// The header's column names (split on runs of 2+ spaces) and each row's cells.
@@ -55,7 +34,7 @@ fn row<'a>(rows: &'a [Vec<String>], name: &str) -> &'a [String] {
     rows.iter().find(|r| r.first().map(String::as_str) == Some(name)).unwrap_or_else(|| panic!("no row {name} in {rows:?}"))
 }
 
-fn columns(bin: &PathBuf, site: &Site, args: &[&str], want: &[&str]) -> Vec<Vec<String>> {
+fn columns(bin: &Path, site: &Site, args: &[&str], want: &[&str]) -> Vec<Vec<String>> {
     let out = ok(bin, site, args);
     let (header, rows) = table(&out);
     assert_eq!(header, want, "{} {args:?}:\n{out}", bin.display());
@@ -82,7 +61,7 @@ fn kubectl_get_and_describe_show_kubernetes_columns() {
     site.node_cert("tbl-edge");
     let mut edge = site.start_edge("tbl-edge", hub, "[edged]\nruntime_socket = \"/nonexistent/containerd.sock\"\n");
     api.wait_until("/api/v1/nodes/tbl-edge", 30, |v| v.pointer("/status/nodeInfo/kernelVersion").and_then(|k| k.as_str()).is_some_and(|k| !k.is_empty()));
-    let [old, new] = <[PathBuf; 2]>::try_from(kubectls()).unwrap();
+    let (old, new) = (common::kubectl::old(), common::kubectl::new());
 
     // Namespaces: kubectl 1.32 creates through protobuf, 1.20 through JSON.
     ok(&new, &site, &["create", "namespace", "demo"]);

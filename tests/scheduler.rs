@@ -9,9 +9,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use common::api::{start_cloud_with_api, Api};
 use common::Site;
 use serde_json::{json, Value};
@@ -19,12 +16,7 @@ use serde_json::{json, Value};
 const PODS: &str = "/api/v1/namespaces/default/pods";
 
 fn kubectl(site: &Site, args: &[&str]) -> String {
-    let bin = std::env::var_os("HIVE_KUBECTL_NEW").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/kubectl"));
-    let out =
-        Command::new("timeout").arg("60").arg(&bin).arg("--kubeconfig").arg(site.path().join("cloud/kubeconfig")).args(args).output().expect("run kubectl");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "kubectl {args:?}: {text}");
-    text
+    common::kubectl::ok(&common::kubectl::new(), site.path(), args)
 }
 
 /// A Node as an edge reports it: Ready or not, 2 CPUs, 2 GiB, 110 pods.

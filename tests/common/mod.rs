@@ -232,6 +232,7 @@ pub mod api;
 pub mod containerd;
 pub mod drivers;
 pub mod inproc;
+pub mod kubectl;
 pub mod mqtt;
 pub mod proxy;
 pub mod rawmqtt;
