@@ -105,6 +105,34 @@ pub fn goarch(arch: &str) -> &str {
     }
 }
 
+/// A pod's QoS class from its containers' resources, as Kubernetes decides
+/// it: BestEffort without any request or limit, Guaranteed when every
+/// container limits CPU and memory and requests (where given) equal the
+/// limits, else Burstable.
+pub fn qos_class(spec: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["initContainers", "containers"].iter().filter_map(|f| spec.get(*f).and_then(Value::as_array)).flatten().collect();
+    // Only CPU and memory count, and a zero quantity is none (as Kubernetes decides).
+    let get = |c: &Value, which: &str, r: &str| {
+        c.pointer(&format!("/resources/{which}/{r}")).and_then(Value::as_str).and_then(crate::quantity::milli).filter(|q| *q != 0)
+    };
+    let any = containers.iter().any(|c| ["requests", "limits"].iter().any(|w| ["cpu", "memory"].iter().any(|r| get(c, w, r).is_some())));
+    if !any {
+        return "BestEffort";
+    }
+    let guaranteed = !containers.is_empty()
+        && containers.iter().all(|c| {
+            ["cpu", "memory"].iter().all(|r| {
+                let lim = get(c, "limits", r);
+                lim.is_some() && get(c, "requests", r).is_none_or(|q| Some(q) == lim)
+            })
+        });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
 /// A random (version 4) UUID for `metadata.uid`.
 pub fn new_uid() -> String {
     format!(
@@ -163,6 +191,17 @@ mod tests {
         for bad in ["", "2026-13-01T00:00:00Z", "2026-01-01T00:00:00", "2026-01-01T24:00:00Z", "2026-01-01T00:00:00.Z", "２026-01-01T00:00:00Z"] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn qos_classes_compare_quantities_of_cpu_and_memory_only() {
+        let pod = |res: Value| json!({"containers": [{"name": "c", "resources": res}]});
+        assert_eq!(qos_class(&pod(json!({}))), "BestEffort");
+        assert_eq!(qos_class(&pod(json!({"requests": {"ephemeral-storage": "1Gi"}}))), "BestEffort");
+        assert_eq!(qos_class(&pod(json!({"requests": {"cpu": "1000m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1024Mi"}}))), "Guaranteed");
+        assert_eq!(qos_class(&pod(json!({"limits": {"cpu": "1", "memory": "64Mi"}}))), "Guaranteed");
+        assert_eq!(qos_class(&pod(json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "1", "memory": "64Mi"}}))), "Burstable");
+        assert_eq!(qos_class(&pod(json!({"requests": {"cpu": "100m"}}))), "Burstable");
     }
 
     #[test]

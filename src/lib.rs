@@ -15,6 +15,7 @@ pub mod http;
 pub mod kube;
 pub mod logging;
 pub mod proto;
+pub mod quantity;
 pub mod role;
 pub mod store;
 pub mod tls;

@@ -173,6 +173,12 @@ fn kubectl_get_and_describe_show_kubernetes_columns() {
         assert_eq!(code, 400, "{q}: {v}");
         assert!(v["message"].as_str().unwrap_or("").contains(want), "{q}: {v}");
     }
+    // A namespace is not deleted through its /status, nor a pod created without a namespace.
+    let (code, _) = api.call("DELETE", "/api/v1/namespaces/demo2/status", "application/json", b"", true);
+    assert!(matches!(code, 404 | 405) && api.get("/api/v1/namespaces/demo2").0 == 200, "{code}");
+    let (code, body) =
+        api.call("POST", "/api/v1/pods", "application/json", br#"{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"x"}]}}"#, true);
+    assert!(code == 405 && body.contains("namespaced"), "{code} {body}");
     edge.signal("TERM");
     cloud.signal("TERM");
     assert!(edge.wait_exit(Duration::from_secs(20)).success());

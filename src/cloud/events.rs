@@ -73,7 +73,7 @@ fn try_record(store: &dyn Store, about: &About, warning: bool, reason: &str, mes
         match store.get(&key)? {
             Some(cur) => {
                 let mut v: Value = serde_json::from_slice(&cur.value).unwrap_or(Value::Null);
-                let count = v["count"].as_u64().unwrap_or(1) + 1;
+                let count = v["count"].as_u64().unwrap_or(1).saturating_add(1);
                 v["count"] = json!(count);
                 v["lastTimestamp"] = json!(now);
                 match store.update(&key, &serde_json::to_vec(&v).unwrap_or_default(), Some(cur.rev)) {

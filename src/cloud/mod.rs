@@ -4,6 +4,7 @@
 //! scheduler, api/ the API server).
 
 pub mod api;
+pub mod daemonset;
 pub mod devicecontroller;
 pub mod edgecontroller;
 pub mod events;
@@ -28,6 +29,7 @@ pub fn modules(cfg: &CloudConfig, _router: &Router, db: &sled::Db) -> Result<Vec
             CloudModule::EdgeController => out.push(Box::new(edgecontroller::EdgeController::new(store.clone(), cfg.edgecontroller.clone()))),
             CloudModule::DeviceController => out.push(Box::new(devicecontroller::DeviceController::new(store.clone()))),
             CloudModule::Scheduler => out.push(Box::new(scheduler::Scheduler::new(store.clone()))),
+            CloudModule::DaemonSet => out.push(Box::new(daemonset::DaemonSetController::new(store.clone()))),
             CloudModule::CloudHub => out.push(Box::new(hub::CloudHub::new(cfg.cloudhub.clone(), cfg.data_dir.clone(), db.clone()))),
         }
     }

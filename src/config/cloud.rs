@@ -21,6 +21,7 @@ pub enum CloudModule {
     EdgeController,
     DeviceController,
     Scheduler,
+    DaemonSet,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,7 +112,14 @@ impl Default for CloudConfig {
             role: Some(Role::Cloud),
             data_dir: PathBuf::from("./hive-data/cloud"),
             db_cache_bytes: 8 << 20,
-            modules: vec![CloudModule::CloudHub, CloudModule::ApiServer, CloudModule::EdgeController, CloudModule::DeviceController, CloudModule::Scheduler],
+            modules: vec![
+                CloudModule::CloudHub,
+                CloudModule::ApiServer,
+                CloudModule::EdgeController,
+                CloudModule::DeviceController,
+                CloudModule::Scheduler,
+                CloudModule::DaemonSet,
+            ],
             runtime: RuntimeConfig::default(),
             cloudhub: CloudHubConfig::default(),
             api: ApiConfig::default(),

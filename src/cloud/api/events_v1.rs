@@ -12,21 +12,22 @@ pub const GROUP: &str = "events.k8s.io";
 /// The events.k8s.io/v1 form of a stored core v1 Event.
 pub fn from_core(v: &Value) -> Value {
     let get = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
-    let first = v.get("firstTimestamp").and_then(Value::as_str).unwrap_or("");
-    // eventTime is required in this group: the first time, as a MicroTime, when the core event has none.
+    // A time of the event as a MicroTime (`…T15:04:05.000000Z`), if it has that time.
+    let micro = |ptr: &str| {
+        v.pointer(ptr).and_then(Value::as_str).and_then(crate::kube::parse_rfc3339).and_then(|t| crate::kube::rfc3339(t, Some(0))).map(Value::String)
+    };
+    // eventTime is required in this group: the first time (or the creation) when the core event has none.
     let event_time = match v.get("eventTime") {
         Some(Value::String(s)) if !s.is_empty() => json!(s),
-        _ if first.ends_with('Z') => json!(format!("{}.000000Z", first.trim_end_matches('Z'))),
-        _ => Value::Null,
+        _ => micro("/firstTimestamp").or_else(|| micro("/metadata/creationTimestamp")).unwrap_or(Value::Null),
     };
     let mut out = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": get("metadata"), "eventTime": event_time,
         "reportingController": v.get("reportingComponent").cloned().unwrap_or_else(|| v.pointer("/source/component").cloned().unwrap_or(json!(""))),
         "reportingInstance": get("reportingInstance"), "action": v.get("action").cloned().unwrap_or_else(|| get("reason")), "reason": get("reason"),
         "regarding": get("involvedObject"), "note": get("message"), "type": get("type"), "deprecatedSource": get("source"),
         "deprecatedFirstTimestamp": get("firstTimestamp"), "deprecatedLastTimestamp": get("lastTimestamp"), "deprecatedCount": get("count")});
-    if v.get("count").and_then(Value::as_u64).unwrap_or(1) > 1 {
-        let last = v.get("lastTimestamp").and_then(Value::as_str).unwrap_or("");
-        out["series"] = json!({"count": get("count"), "lastObservedTime": format!("{}.000000Z", last.trim_end_matches('Z'))});
+    if let (true, Some(last)) = (v.get("count").and_then(Value::as_u64).unwrap_or(1) > 1, micro("/lastTimestamp")) {
+        out["series"] = json!({"count": get("count"), "lastObservedTime": last});
     }
     out
 }
@@ -46,5 +47,10 @@ mod tests {
         assert_eq!(v["eventTime"], "2026-01-01T00:00:00.000000Z");
         assert_eq!(v["series"], json!({"count": 3, "lastObservedTime": "2026-01-01T00:05:00.000000Z"}));
         assert_eq!((v["reportingController"].as_str(), v["deprecatedCount"].as_u64()), (Some("hive-edge"), Some(3)));
+        let odd = json!({"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"}, "firstTimestamp": "2026-01-01T01:00:00.5+01:00", "count": 2});
+        let v = from_core(&odd);
+        assert_eq!(v["eventTime"], "2026-01-01T00:00:00.000000Z");
+        assert!(v.get("series").is_none(), "no lastTimestamp, no series: {v}");
+        assert_eq!(from_core(&json!({"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"}}))["eventTime"], "2026-01-01T00:00:00.000000Z");
     }
 }

@@ -129,6 +129,14 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
                 },
             ))
         }
+        (Method::DELETE, Some(_)) if t.status => {
+            Err(ApiError(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("DELETE is not supported on {path}: delete the object itself")))
+        }
+        (Method::POST, None) if t.res.namespaced && t.ns.is_none() => Err(ApiError(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("{} are namespaced: POST to /.../namespaces/<ns>/{}", t.res.plural, t.res.plural),
+        )),
         (Method::POST, None) => {
             let (name, mut v) = prepare(&t, body_object(&t, req, false).await?, true)?;
             if t.res.namespaced {
@@ -188,7 +196,7 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
             Ok(ok_json(StatusCode::OK, &shown(&Stored { key, rev, value: encode(&v) })?))
         }
         (Method::DELETE, None) => Ok(ok_json(StatusCode::OK, &super::list::delete_collection(&*store, &t, &query)?)),
-        (Method::DELETE, Some(name)) if t.res.kind == "Namespace" && !t.status => Ok(ok_json(StatusCode::OK, &namespace::delete(&*store, name)?)),
+        (Method::DELETE, Some(name)) if t.res.kind == "Namespace" => Ok(ok_json(StatusCode::OK, &namespace::delete(&*store, name)?)),
         (Method::DELETE, Some(name)) => {
             let gone = store.delete(&t.res.key(t.ns.as_deref(), name), None)?;
             Ok(ok_json(StatusCode::OK, &shown(&gone)?))

@@ -120,8 +120,10 @@ pub fn delete_collection(store: &dyn Store, t: &Target, query: &str) -> Result<V
     let mut n = 0;
     for s in store.list(&t.res.prefix(t.ns.as_deref()))?.0 {
         if selected(&shown(&s)?, &selector) {
-            match store.delete(&s.key, None) {
-                Ok(_) | Err(StoreError::NotFound(_)) => n += 1,
+            // At the revision that matched: an object changed since is left alone.
+            match store.delete(&s.key, Some(s.rev)) {
+                Ok(_) => n += 1,
+                Err(StoreError::NotFound(_) | StoreError::Conflict { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
         }

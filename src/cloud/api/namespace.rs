@@ -38,9 +38,23 @@ pub fn complete(v: &mut Value) {
     v["status"] = json!({"phase": "Active"});
 }
 
-/// Create the default namespaces that do not exist yet.
+/// Create the default namespaces that do not exist yet, and a Namespace
+/// for every namespace objects are stored in (a store from before hive had
+/// namespaces), so all of them can be listed and deleted.
 pub fn ensure_defaults(store: &dyn Store) -> Result<(), StoreError> {
-    for name in DEFAULTS {
+    let mut names: std::collections::BTreeSet<String> = DEFAULTS.iter().map(|n| n.to_string()).collect();
+    for res in RESOURCES.iter().filter(|r| r.namespaced && !r.read_only()) {
+        let prefix = res.prefix(None);
+        for s in store.list(&prefix)?.0 {
+            if let Some((ns, _)) = s.key[prefix.len()..].split_once('/') {
+                if super::route::valid_name(ns) {
+                    names.insert(ns.to_string());
+                }
+            }
+        }
+    }
+    for name in &names {
+        let name = name.as_str();
         let mut v = json!({"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": name, "uid": crate::kube::new_uid(), "creationTimestamp": crate::kube::rfc3339_now()}});
         complete(&mut v);

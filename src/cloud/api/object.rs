@@ -27,6 +27,9 @@ pub fn shown(s: &Stored) -> Result<Value, ApiError> {
 pub fn prepare(t: &Target, mut v: Value, creating: bool) -> Result<(String, Value), ApiError> {
     let obj = v.as_object_mut().ok_or_else(|| ApiError::bad("the body must be a JSON object"))?;
     check_data(t.res.kind, obj)?;
+    if t.res.kind == "DaemonSet" {
+        check_selector(obj)?;
+    }
     if t.res.kind == "Secret" {
         fold_string_data(obj);
     }
@@ -73,9 +76,12 @@ pub fn prepare(t: &Target, mut v: Value, creating: bool) -> Result<(String, Valu
     if creating {
         meta.entry("uid").or_insert(Value::String(crate::kube::new_uid()));
         meta.insert("creationTimestamp".into(), Value::String(crate::kube::rfc3339_now()));
+        if t.res.kind == "DaemonSet" {
+            meta.insert("generation".into(), Value::from(1));
+        }
         if t.res.kind == "Pod" {
             meta.insert("generation".into(), Value::from(1));
-            let qos = qos_class(v.get("spec").unwrap_or(&Value::Null));
+            let qos = crate::kube::qos_class(v.get("spec").unwrap_or(&Value::Null));
             // A new pod is Pending until its edge reports (a client's status is not taken).
             v["status"] = serde_json::json!({"phase": "Pending", "qosClass": qos});
         }
@@ -83,27 +89,25 @@ pub fn prepare(t: &Target, mut v: Value, creating: bool) -> Result<(String, Valu
     Ok((name, v))
 }
 
-/// A pod's QoS class from its containers' resources, as Kubernetes decides
-/// it: BestEffort without any request or limit, Guaranteed when every
-/// container limits CPU and memory and requests (where given) equal the
-/// limits, else Burstable.
-pub fn qos_class(spec: &Value) -> &'static str {
-    let containers: Vec<&Value> = ["initContainers", "containers"].iter().filter_map(|f| spec.get(*f).and_then(Value::as_array)).flatten().collect();
-    let map = |c: &Value, which: &str| c.pointer(&format!("/resources/{which}")).and_then(Value::as_object).cloned().unwrap_or_default();
-    let any = containers.iter().any(|c| !map(c, "requests").is_empty() || !map(c, "limits").is_empty());
-    if !any {
-        return "BestEffort";
+/// A workload's `spec.selector.matchLabels` must be there and select its
+/// template's labels, else 422 as Kubernetes answers.
+fn check_selector(obj: &Map<String, Value>) -> Result<(), ApiError> {
+    let invalid = |m: String| ApiError(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", m);
+    let sel = obj.get("spec").and_then(|s| s.pointer("/selector/matchLabels")).and_then(Value::as_object);
+    let Some(sel) = sel.filter(|s| !s.is_empty()) else {
+        return Err(invalid("spec.selector: Required value: a selector with matchLabels".into()));
+    };
+    let labels = obj.get("spec").and_then(|s| s.pointer("/template/metadata/labels")).and_then(Value::as_object);
+    if !sel.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v)) {
+        return Err(invalid(format!(
+            "spec.template.metadata.labels: Invalid value: {}: `selector` does not match template `labels`",
+            labels.map(|l| Value::Object(l.clone()).to_string()).unwrap_or_else(|| "{}".into())
+        )));
     }
-    let guaranteed = !containers.is_empty()
-        && containers.iter().all(|c| {
-            let (req, lim) = (map(c, "requests"), map(c, "limits"));
-            ["cpu", "memory"].iter().all(|r| lim.contains_key(*r) && req.get(*r).is_none_or(|q| Some(q) == lim.get(*r)))
-        });
-    if guaranteed {
-        "Guaranteed"
-    } else {
-        "Burstable"
+    if obj.get("spec").and_then(|s| s.pointer("/template/spec/containers")).and_then(Value::as_array).is_none_or(Vec::is_empty) {
+        return Err(invalid("spec.template.spec.containers: Required value".into()));
     }
+    Ok(())
 }
 
 /// ConfigMap and Secret data are maps of strings (Secret `data` base64), as
@@ -180,11 +184,17 @@ pub fn ok_json(code: StatusCode, v: &Value) -> Response<Body> {
     http::json(code, encode(v))
 }
 
-/// uid and creationTimestamp are the server's.
+/// uid, creationTimestamp and generation are the server's; a changed spec
+/// is a new generation (what controllers' observedGeneration follows).
 pub fn keep_identity(next: &mut Value, cur: &Value) {
-    for f in ["uid", "creationTimestamp"] {
+    for f in ["uid", "creationTimestamp", "generation"] {
         if let (Some(m), Some(v)) = (next.get_mut("metadata").and_then(Value::as_object_mut), cur.pointer(&format!("/metadata/{f}"))) {
             m.insert(f.into(), v.clone());
+        }
+    }
+    if let Some(g) = cur.pointer("/metadata/generation").and_then(Value::as_i64) {
+        if next.get("spec") != cur.get("spec") {
+            next["metadata"]["generation"] = Value::from(g + 1);
         }
     }
 }

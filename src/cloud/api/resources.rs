@@ -29,6 +29,7 @@ pub const RESOURCES: &[Resource] = &[
     // Read-only views of the same stored Events (events_v1.rs).
     Resource { group: super::events_v1::GROUP, version: "v1", plural: "events", kind: "Event", namespaced: true, short: &[] },
     Resource { group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false, short: &["ns"] },
+    Resource { group: "apps", version: "v1", plural: "daemonsets", kind: "DaemonSet", namespaced: true, short: &["ds"] },
     Resource { group: DEVICES_GROUP, version: DEVICES_VERSION, plural: "devices", kind: "Device", namespaced: true, short: &[] },
     Resource { group: DEVICES_GROUP, version: DEVICES_VERSION, plural: "devicemodels", kind: "DeviceModel", namespaced: true, short: &[] },
 ];
@@ -70,7 +71,7 @@ impl Resource {
         let mut e = json!({"name": self.plural, "singularName": self.kind.to_lowercase(), "namespaced": self.namespaced,
                "kind": self.kind, "verbs": verbs, "shortNames": self.short});
         // `kubectl get all` lists the kinds in category `all`.
-        if self.kind == "Pod" {
+        if matches!(self.kind, "Pod" | "DaemonSet") {
             e["categories"] = json!(["all"]);
         }
         e
@@ -86,7 +87,7 @@ pub fn api_groups() -> Value {
         let gv = format!("{name}/{version}");
         json!({"name": name, "versions": [{"groupVersion": gv, "version": version}], "preferredVersion": {"groupVersion": gv, "version": version}})
     };
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group(DEVICES_GROUP, DEVICES_VERSION), group(super::events_v1::GROUP, "v1")]})
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group(DEVICES_GROUP, DEVICES_VERSION), group("apps", "v1"), group(super::events_v1::GROUP, "v1")]})
 }
 
 /// APIResourceList of one group/version.

@@ -80,8 +80,8 @@ pub fn serve(store: &dyn Store, t: &Target, query: &str, want: Option<Want>, sel
     };
     let first = initial.is_empty();
     let head = futures_lite::stream::iter(initial);
-    let state = (w.events, selector, first, from);
-    let tail = futures_lite::stream::unfold(state, move |(rx, sel, first, mut rev)| async move {
+    let state = (w.events, selector, first, from, Instant::now() + BOOKMARK_EVERY);
+    let tail = futures_lite::stream::unfold(state, move |(rx, sel, first, mut rev, mut next_mark)| async move {
         loop {
             enum Next {
                 Event(Option<crate::cloud::store::Event>),
@@ -98,7 +98,7 @@ pub fn serve(store: &dyn Store, t: &Target, query: &str, want: Option<Want>, sel
             };
             let mark = async {
                 if bookmarks {
-                    smol::Timer::after(BOOKMARK_EVERY).await;
+                    smol::Timer::at(next_mark).await;
                 } else {
                     smol::Timer::never().await;
                 }
@@ -107,7 +107,10 @@ pub fn serve(store: &dyn Store, t: &Target, query: &str, want: Option<Want>, sel
             let ev = match smol::future::or(next, smol::future::or(end, mark)).await {
                 Next::Event(Some(ev)) => ev,
                 Next::Event(None) | Next::End => return None,
-                Next::Bookmark => return Some((bookmark(res, rev, false), (rx, sel, first, rev))),
+                Next::Bookmark => {
+                    next_mark = Instant::now() + BOOKMARK_EVERY;
+                    return Some((bookmark(res, rev, false), (rx, sel, first, rev, next_mark)));
+                }
             };
             rev = ev.rev;
             let s = Stored { key: ev.key.clone(), rev: ev.rev, value: ev.value.clone() };
@@ -120,7 +123,7 @@ pub fn serve(store: &dyn Store, t: &Target, query: &str, want: Option<Want>, sel
                 EventKind::Modified => "MODIFIED",
                 EventKind::Deleted => "DELETED",
             };
-            return Some((line(word, &v, res, want, first), (rx, sel, false, rev)));
+            return Some((line(word, &v, res, want, first), (rx, sel, false, rev, next_mark)));
         }
     });
     use futures_lite::StreamExt as _;

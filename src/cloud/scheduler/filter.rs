@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::Value;
 
-use super::quantity::milli;
+use crate::quantity::{milli, MAX};
 
 /// What is bound to a node already: requested CPU and memory (milli-units), pod count, host ports.
 #[derive(Default, Clone, Debug)]
@@ -40,14 +40,14 @@ fn request(c: &Value, r: &str) -> i128 {
     let q = c.pointer(&format!("/resources/requests/{r}")).or_else(|| c.pointer(&format!("/resources/limits/{r}")));
     q.and_then(|q| match q {
         Value::String(s) => milli(s),
-        Value::Number(n) => n.as_f64().map(|f| (f * 1000.0) as i128),
+        Value::Number(n) => n.as_f64().filter(|f| f.is_finite()).map(|f| ((f * 1000.0) as i128).clamp(-MAX, MAX)),
         _ => None,
     })
     .unwrap_or(0)
 }
 
 pub fn requests(pod: &Value) -> Requests {
-    let sum = |r: &str| containers(pod, "containers").map(|c| request(c, r)).sum::<i128>();
+    let sum = |r: &str| containers(pod, "containers").map(|c| request(c, r)).fold(0i128, i128::saturating_add);
     let init = |r: &str| containers(pod, "initContainers").map(|c| request(c, r)).max().unwrap_or(0);
     let ports = containers(pod, "containers")
         .flat_map(|c| c.get("ports").and_then(Value::as_array).into_iter().flatten())
@@ -119,15 +119,10 @@ fn tolerates(pod: &Value, taint: &Value) -> bool {
     })
 }
 
-/// Ok if `pod` fits `node` given what `used` is bound there; else why not, in kube-scheduler's words.
-pub fn fits(pod: &Value, req: &Requests, node: &Value, used: &Used) -> Result<(), String> {
-    let ready = crate::kube::items(node, "/status/conditions").any(|c| c["type"] == "Ready" && c["status"] == "True");
-    if !ready {
-        return Err("node(s) were not ready".into());
-    }
-    if node.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
-        return Err("node(s) were unschedulable".into());
-    }
+/// Ok if `pod` may go to `node` by its nodeSelector, required node affinity
+/// and the node's NoSchedule/NoExecute taints (what a DaemonSet checks too);
+/// else why not, in kube-scheduler's words.
+pub fn placeable(pod: &Value, node: &Value) -> Result<(), String> {
     let l = labels(node);
     let selector_ok = pod
         .pointer("/spec/nodeSelector")
@@ -143,14 +138,27 @@ pub fn fits(pod: &Value, req: &Requests, node: &Value, used: &Used) -> Result<()
             return Err(format!("node(s) had untolerated taint {{{k}: {v}}}"));
         }
     }
+    Ok(())
+}
+
+/// Ok if `pod` fits `node` given what `used` is bound there; else why not, in kube-scheduler's words.
+pub fn fits(pod: &Value, req: &Requests, node: &Value, used: &Used) -> Result<(), String> {
+    let ready = crate::kube::items(node, "/status/conditions").any(|c| c["type"] == "Ready" && c["status"] == "True");
+    if !ready {
+        return Err("node(s) were not ready".into());
+    }
+    if node.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
+        return Err("node(s) were unschedulable".into());
+    }
+    placeable(pod, node)?;
     let max_pods = allocatable(node, "pods") / 1000;
     if max_pods > 0 && used.pods + 1 > max_pods {
         return Err("Too many pods".into());
     }
-    if req.cpu > 0 && used.cpu + req.cpu > allocatable(node, "cpu") {
+    if req.cpu > 0 && used.cpu.saturating_add(req.cpu) > allocatable(node, "cpu") {
         return Err("Insufficient cpu".into());
     }
-    if req.memory > 0 && used.memory + req.memory > allocatable(node, "memory") {
+    if req.memory > 0 && used.memory.saturating_add(req.memory) > allocatable(node, "memory") {
         return Err("Insufficient memory".into());
     }
     if req.ports.iter().any(|p| used.ports.contains(p)) {

@@ -9,8 +9,7 @@
 //! Owns: `spec.nodeName` of unbound pods and their PodScheduled
 //! condition. Must not touch bound pods, nodes or anything else.
 
-mod filter;
-mod quantity;
+pub mod filter;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -104,7 +103,7 @@ impl Cluster {
                 continue;
             }
             let free = |r: &str, used: i128, want: i128| {
-                let alloc = node.pointer(&format!("/status/allocatable/{r}")).and_then(Value::as_str).and_then(quantity::milli).unwrap_or(0);
+                let alloc = node.pointer(&format!("/status/allocatable/{r}")).and_then(Value::as_str).and_then(crate::quantity::milli).unwrap_or(0);
                 if alloc <= 0 {
                     0
                 } else {
@@ -137,8 +136,8 @@ impl Usage {
         }
         let r = requests(p);
         let u = self.nodes.entry(n.to_string()).or_default();
-        u.cpu += r.cpu;
-        u.memory += r.memory;
+        u.cpu = u.cpu.saturating_add(r.cpu);
+        u.memory = u.memory.saturating_add(r.memory);
         u.pods += 1;
         u.ports.extend(r.ports);
         if let Some(o) = owner(p) {
@@ -172,12 +171,14 @@ fn set_scheduled(v: &mut Value, cond: Value) {
     v["status"]["conditions"] = Value::Array(conds);
 }
 
-/// Mark a pod Unschedulable with `why`.
-fn refuse(store: &dyn Store, key: &str, why: &str) -> Result<(), crate::cloud::status::StatusError> {
+/// Mark a pod Unschedulable with `why`; false if it needs no mark any more (bound meanwhile).
+fn refuse(store: &dyn Store, key: &str, why: &str) -> Result<bool, crate::cloud::status::StatusError> {
+    let mut still = false;
     crate::cloud::status::update_status(store, key, |pod, st| {
         if !wants_node(pod) {
             return Ok(());
         }
+        still = true;
         let mut holder = json!({"status": st.clone()});
         set_scheduled(
             &mut holder,
@@ -186,7 +187,7 @@ fn refuse(store: &dyn Store, key: &str, why: &str) -> Result<(), crate::cloud::s
         *st = holder["status"].take();
         Ok(())
     })
-    .map(|_| ())
+    .map(|_| still)
 }
 
 fn pass(store: &dyn Store, c: &mut Cluster) {
@@ -219,7 +220,8 @@ fn pass(store: &dyn Store, c: &mut Cluster) {
                 }
                 log::info!(target: NAME, "pod {name} unschedulable: {why}");
                 match refuse(store, &key, &why) {
-                    Ok(()) => {
+                    Ok(false) => {}
+                    Ok(true) => {
                         events::record(store, &About::pod(&pod, ""), true, "FailedScheduling", &why, "default-scheduler");
                         c.told.insert(key, why);
                     }

@@ -54,6 +54,19 @@ pub fn columns(kind: &str) -> Vec<Column> {
         "Secret" => {
             vec![NAME, Column("Type", "string", "", 0, "The type of the secret"), Column("Data", "integer", "", 0, "The number of entries in the secret"), AGE]
         }
+        "DaemonSet" => vec![
+            NAME,
+            Column("Desired", "integer", "", 0, "The desired number of pods."),
+            Column("Current", "integer", "", 0, "The current number of pods."),
+            Column("Ready", "integer", "", 0, "The number of pods ready."),
+            Column("Up-to-date", "integer", "", 0, "The number of pods updated."),
+            Column("Available", "integer", "", 0, "The number of pods ready for at least minReadySeconds."),
+            Column("Node Selector", "string", "", 0, "Which nodes the pods run on."),
+            AGE,
+            Column("Containers", "string", "", 1, "Names of each container in the template."),
+            Column("Images", "string", "", 1, "Images referenced by each container in the template."),
+            Column("Selector", "string", "", 1, "Label selector for pods."),
+        ],
         "Event" => vec![
             Column("Last Seen", "string", "", 0, "Time when last this event was seen."),
             Column("Type", "string", "", 0, "Type of this event (Normal, Warning)."),
@@ -77,6 +90,14 @@ fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
 fn or_none(s: &str) -> String {
     if s.is_empty() {
         "<none>".into()
+    } else {
+        s.into()
+    }
+}
+
+fn or_unknown(s: &str) -> String {
+    if s.is_empty() {
+        "<unknown>".into()
     } else {
         s.into()
     }
@@ -155,17 +176,43 @@ pub fn cells(kind: &str, v: &Value, now: i64) -> Vec<Value> {
                 json!(s(v, "/status/nodeInfo/kubeletVersion")),
                 json!(or_none(&addr("InternalIP"))),
                 json!(or_none(&addr("ExternalIP"))),
-                json!(or_none(s(v, "/status/nodeInfo/osImage"))),
-                json!(or_none(s(v, "/status/nodeInfo/kernelVersion"))),
-                json!(or_none(s(v, "/status/nodeInfo/containerRuntimeVersion"))),
+                json!(or_unknown(s(v, "/status/nodeInfo/osImage"))),
+                json!(or_unknown(s(v, "/status/nodeInfo/kernelVersion"))),
+                json!(or_unknown(s(v, "/status/nodeInfo/containerRuntimeVersion"))),
             ]
         }
         "Namespace" => vec![name, json!(s(v, "/status/phase")), age],
+        "DaemonSet" => {
+            let n = |f: &str| json!(v.pointer(&format!("/status/{f}")).and_then(Value::as_u64).unwrap_or(0));
+            let pairs = |p: &str| {
+                let m = v
+                    .pointer(p)
+                    .and_then(Value::as_object)
+                    .map(|m| m.iter().map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","));
+                or_none(&m.unwrap_or_default())
+            };
+            let containers = crate::kube::items(v, "/spec/template/spec/containers");
+            let (names, images): (Vec<&str>, Vec<&str>) = containers.map(|c| (c["name"].as_str().unwrap_or(""), c["image"].as_str().unwrap_or(""))).unzip();
+            vec![
+                name,
+                n("desiredNumberScheduled"),
+                n("currentNumberScheduled"),
+                n("numberReady"),
+                n("updatedNumberScheduled"),
+                n("numberAvailable"),
+                json!(pairs("/spec/template/spec/nodeSelector")),
+                age,
+                json!(names.join(",")),
+                json!(images.join(",")),
+                json!(pairs("/spec/selector/matchLabels")),
+            ]
+        }
         "Event" => {
+            // As the server prints it: the last time (the first when there is none).
             let first = self::age(s(v, "/firstTimestamp"), now);
-            let last = self::age(s(v, "/lastTimestamp"), now);
+            let last = if s(v, "/lastTimestamp").is_empty() { first.clone() } else { self::age(s(v, "/lastTimestamp"), now) };
             let count = v["count"].as_u64().unwrap_or(1);
-            let seen = if count > 1 { format!("{last} (x{count} over {first})") } else { last };
+            let seen = last;
             let kind = s(v, "/involvedObject/kind").to_lowercase();
             vec![
                 json!(seen),
@@ -190,8 +237,8 @@ pub fn cells(kind: &str, v: &Value, now: i64) -> Vec<Value> {
 pub fn node_status(v: &Value) -> String {
     let mut out = match crate::kube::items(v, "/status/conditions").find(|c| c["type"] == "Ready").and_then(|c| c["status"].as_str()) {
         Some("True") => "Ready".to_string(),
-        Some("False") => "NotReady".to_string(),
-        _ => "Unknown".to_string(),
+        Some(_) => "NotReady".to_string(),
+        None => "Unknown".to_string(),
     };
     if v.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
         out.push_str(",SchedulingDisabled");
@@ -251,11 +298,12 @@ mod tests {
                 "nodeInfo": {"kubeletVersion": "hive-v0.1.0", "kernelVersion": "6.1.0"}}});
         let c = cells("Node", &n, 1_767_225_600 + 60);
         assert_eq!(c.len(), columns("Node").len());
-        let want = json!(["edge-1", "NotReady,SchedulingDisabled", "agent,edge", "60s", "hive-v0.1.0", "10.0.0.7", "<none>", "<none>", "6.1.0", "<none>"]);
+        let want =
+            json!(["edge-1", "NotReady,SchedulingDisabled", "agent,edge", "60s", "hive-v0.1.0", "10.0.0.7", "<none>", "<unknown>", "6.1.0", "<unknown>"]);
         assert_eq!(Value::Array(c), want);
         let cm = json!({"metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}, "binaryData": {"c": "AA=="}});
         assert_eq!(cells("ConfigMap", &cm, 0)[1], json!(3));
-        for kind in ["Pod", "Node", "Namespace", "ConfigMap", "Secret", "Event", "Device"] {
+        for kind in ["Pod", "Node", "Namespace", "ConfigMap", "Secret", "Event", "DaemonSet", "Device"] {
             assert_eq!(cells(kind, &json!({}), 0).len(), columns(kind).len(), "{kind}");
         }
     }

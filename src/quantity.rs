@@ -1,8 +1,11 @@
 //! Kubernetes resource quantities (`100m`, `2`, `64Mi`, `1G`, `1.5Gi`,
 //! `129e6`) as whole milli-units, for comparing requests with what a node
-//! can allocate.
+//! can allocate (scheduler) and requests with limits (QoS class).
 //!
-//! Owns: that parsing. Must not do I/O.
+//! Owns: that parsing. Must not do I/O nor import either wing.
+
+/// Largest quantity kept (10^30 milli-units); sums of such stay far from overflow.
+pub const MAX: i128 = 1_000_000_000_000_000_000_000_000_000_000;
 
 /// A quantity in thousandths of its unit (CPU `500m` → 500, memory `1Ki` → 1,024,000); None if it is not one.
 pub fn milli(s: &str) -> Option<i128> {
@@ -44,7 +47,7 @@ pub fn milli(s: &str) -> Option<i128> {
     let frac_val: i128 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
     let frac_den = 10i128.checked_pow(frac.len() as u32)?;
     let v = whole.checked_mul(scale_num)?.checked_add(frac_val.checked_mul(scale_num)? / frac_den)? / scale_den;
-    Some(if neg { -v } else { v })
+    Some(if neg { -v } else { v }.clamp(-MAX, MAX))
 }
 
 #[cfg(test)]

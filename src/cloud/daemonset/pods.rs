@@ -1,0 +1,157 @@
+//! One reconcile of every DaemonSet: which nodes should run its pod, the
+//! pods to create, replace (a newer template) or delete, and its status.
+//!
+//! Owns: that decision and its writes. Must not touch pods no DaemonSet
+//! owns.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::{json, Value};
+
+use super::{identity, PREFIX};
+use crate::cloud::scheduler::filter::placeable;
+use crate::cloud::store::{Store, StoreError};
+
+/// Label carrying the hash of the template a pod was made from (Kubernetes' name for it).
+const HASH: &str = "controller-revision-hash";
+
+/// Tolerations Kubernetes adds to every DaemonSet pod: it stays on a node that is NotReady, offline or cordoned.
+fn with_daemon_tolerations(template: &Value) -> Value {
+    let mut pod = template.clone();
+    let mut t: Vec<Value> = crate::kube::items(&pod, "/spec/tolerations").cloned().collect();
+    for (key, effect) in [
+        ("node.kubernetes.io/not-ready", "NoExecute"),
+        ("node.kubernetes.io/unreachable", "NoExecute"),
+        ("node.kubernetes.io/disk-pressure", "NoSchedule"),
+        ("node.kubernetes.io/memory-pressure", "NoSchedule"),
+        ("node.kubernetes.io/pid-pressure", "NoSchedule"),
+        ("node.kubernetes.io/unschedulable", "NoSchedule"),
+    ] {
+        t.push(json!({"key": key, "operator": "Exists", "effect": effect}));
+    }
+    pod["spec"]["tolerations"] = Value::Array(t);
+    pod
+}
+
+/// FNV-1a of the template, as the revision label.
+fn template_hash(template: &Value) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in template.to_string().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:010x}", h & 0xff_ffff_ffff)
+}
+
+fn controller_uid(pod: &Value) -> Option<&str> {
+    crate::kube::items(pod, "/metadata/ownerReferences").find(|o| o["kind"] == "DaemonSet" && o["controller"] == true).and_then(|o| o["uid"].as_str())
+}
+
+fn ready(pod: &Value) -> bool {
+    crate::kube::items(pod, "/status/conditions").any(|c| c["type"] == "Ready" && c["status"] == "True")
+}
+
+fn new_pod(ds: &Value, node: &str, hash: &str) -> (String, Value) {
+    let (ns, name, uid) = identity(ds);
+    let mut pod = ds.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let pod_name = format!("{name}-{:05x}", fastrand::u32(..0xfffff));
+    pod["apiVersion"] = json!("v1");
+    pod["kind"] = json!("Pod");
+    let mut meta = pod.get("metadata").cloned().filter(Value::is_object).unwrap_or(json!({}));
+    meta["name"] = json!(pod_name);
+    meta["namespace"] = json!(ns);
+    meta["uid"] = json!(crate::kube::new_uid());
+    meta["creationTimestamp"] = json!(crate::kube::rfc3339_now());
+    meta["generation"] = json!(1);
+    if !meta["labels"].is_object() {
+        meta["labels"] = json!({});
+    }
+    meta["labels"][HASH] = json!(hash);
+    meta["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true}]);
+    pod["metadata"] = meta;
+    pod["spec"]["nodeName"] = json!(node);
+    let qos = crate::kube::qos_class(&pod["spec"]);
+    pod["status"] = json!({"phase": "Pending", "qosClass": qos});
+    (format!("pods/{ns}/{pod_name}"), pod)
+}
+
+fn parse(b: &[u8]) -> Value {
+    serde_json::from_slice(b).unwrap_or(Value::Null)
+}
+
+pub fn reconcile(store: &dyn Store) -> Result<(), StoreError> {
+    let sets: Vec<(String, u64, Value)> = store.list(PREFIX)?.0.into_iter().map(|s| (s.key, s.rev, parse(&s.value))).collect();
+    let nodes: Vec<Value> = store.list("nodes/")?.0.iter().map(|s| parse(&s.value)).collect();
+    let pods: Vec<(String, Value)> = store.list("pods/")?.0.into_iter().map(|s| (s.key, parse(&s.value))).collect();
+    let live: HashSet<&str> = sets.iter().map(|(_, _, d)| identity(d).2).collect();
+    // Garbage collection: pods of DaemonSets that are gone.
+    for (key, pod) in &pods {
+        if controller_uid(pod).is_some_and(|u| !live.contains(u)) {
+            log::info!(target: super::NAME, "pod {key}: its DaemonSet is gone, deleting it");
+            gone(store.delete(key, None))?;
+        }
+    }
+    for (key, rev, ds) in &sets {
+        let uid = identity(ds).2;
+        let template = ds.pointer("/spec/template").cloned().unwrap_or(json!({}));
+        let hash = template_hash(&template);
+        let candidate = with_daemon_tolerations(&template);
+        let wanted: BTreeMap<&str, &Value> =
+            nodes.iter().filter(|n| placeable(&candidate, n).is_ok()).filter_map(|n| Some((n.pointer("/metadata/name").and_then(Value::as_str)?, n))).collect();
+        let mine: Vec<&(String, Value)> = pods.iter().filter(|(_, p)| controller_uid(p) == Some(uid)).collect();
+        let mut by_node: BTreeMap<&str, Vec<&(String, Value)>> = BTreeMap::new();
+        for p in &mine {
+            by_node.entry(p.1.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("")).or_default().push(p);
+        }
+        // Pods on nodes that no longer want one, and extra copies.
+        for (node, ps) in &by_node {
+            let keep = if wanted.contains_key(node) { 1 } else { 0 };
+            for (k, _) in ps.iter().skip(keep) {
+                gone(store.delete(k, None))?;
+            }
+        }
+        for node in wanted.keys() {
+            if !by_node.contains_key(node) {
+                let (k, pod) = new_pod(ds, node, &hash);
+                match store.create(&k, &serde_json::to_vec(&pod).unwrap_or_default()) {
+                    Ok(_) => log::info!(target: super::NAME, "{key}: pod {k} for node {node}"),
+                    Err(StoreError::AlreadyExists(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        // Rolling update: one outdated pod at a time, only while all the others are Ready.
+        let kept: Vec<&(String, Value)> = by_node.iter().filter(|(n, _)| wanted.contains_key(*n)).filter_map(|(_, ps)| ps.first().copied()).collect();
+        let outdated: Vec<&&(String, Value)> =
+            kept.iter().filter(|(_, p)| p.pointer(&format!("/metadata/labels/{HASH}")).and_then(Value::as_str) != Some(&hash)).collect();
+        let rolling = ds.pointer("/spec/updateStrategy/type").and_then(Value::as_str).unwrap_or("RollingUpdate") == "RollingUpdate";
+        let all_ready = kept.len() == wanted.len() && kept.iter().all(|(_, p)| ready(p));
+        if rolling && all_ready {
+            if let Some((k, _)) = outdated.first().map(|p| &***p) {
+                log::info!(target: super::NAME, "{key}: replacing {k} (template changed)");
+                gone(store.delete(k, None))?;
+            }
+        }
+        let n_ready = kept.iter().filter(|(_, p)| ready(p)).count();
+        let status = json!({"desiredNumberScheduled": wanted.len(), "currentNumberScheduled": kept.len(), "numberReady": n_ready,
+            "numberAvailable": n_ready, "numberUnavailable": wanted.len() - n_ready.min(wanted.len()), "updatedNumberScheduled": kept.len() - outdated.len(),
+            "numberMisscheduled": 0, "observedGeneration": ds.pointer("/metadata/generation").cloned().unwrap_or(json!(1))});
+        if ds.get("status") != Some(&status) {
+            let mut next = ds.clone();
+            next["status"] = status;
+            match store.update(key, &serde_json::to_vec(&next).unwrap_or_default(), Some(*rev)) {
+                Ok(_) | Err(StoreError::Conflict { .. }) | Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A delete whose object is already gone is done.
+fn gone(r: Result<crate::cloud::store::Stored, StoreError>) -> Result<(), StoreError> {
+    match r {
+        Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
