@@ -48,11 +48,24 @@ pub fn apply(store: &dyn Store, node: &str, resource: &str, content: &[u8]) -> R
             if *name != node {
                 return Err(StatusError::Refused(format!("node {node} may not write the status of node {name}")));
             }
-            update_status(store, &format!("nodes/{name}"), |_, st| {
+            let ready_of =
+                |st: &Value| crate::kube::items(st, "/conditions").find(|c| c["type"] == "Ready").and_then(|c| c["status"].as_str()).map(String::from);
+            let mut change = None;
+            let written = update_status(store, &format!("nodes/{name}"), |_, st| {
+                let before = ready_of(st);
                 merge_node_status(st, &status);
                 crate::kube::complete_node_info(st);
+                let after = ready_of(st);
+                change = (before != after).then_some(after).flatten();
                 Ok(())
-            })
+            });
+            // The edge's own Ready (e.g. False while its container runtime is down) is an event too.
+            if let (Ok(Written::At(_)), Some(now)) = (&written, &change) {
+                let reason = if now == "True" { "NodeReady" } else { "NodeNotReady" };
+                let about = crate::cloud::events::About::node(name);
+                crate::cloud::events::record(store, &about, now != "True", reason, &format!("Node {name} status is now: {reason}"), "hive-edge");
+            }
+            written
         }
         _ => Err(StatusError::Refused(format!("`{resource}` is not a pod or node status this node may report"))),
     }
