@@ -89,6 +89,17 @@ fn pods_run_restart_report_and_go_away() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // kubectl logs (both versions) reads the container's log from the edge, with its options.
+    for k in [common::kubectl::old(), common::kubectl::new()] {
+        let all = common::kubectl::ok(&k, site.path(), &["logs", "web"]);
+        assert_eq!(all, "env=hello-from-configmap\nhello-from-configmap\n", "{}", k.display());
+        assert_eq!(common::kubectl::ok(&k, site.path(), &["logs", "web", "--tail=1"]), "hello-from-configmap\n");
+        let stamped = common::kubectl::ok(&k, site.path(), &["logs", "web", "--timestamps", "--limit-bytes=200"]);
+        assert!(stamped.starts_with("20") && stamped.contains("Z env=hello-from-configmap\n"), "{stamped}");
+        let (found, text) = common::kubectl::run(&k, site.path(), &["logs", "web", "-c", "nope"]);
+        assert!(!found && text.contains("container nope is not valid for pod web"), "{text}");
+    }
+
     // A pod without a node: the scheduler binds it to the one Ready edge, where it runs.
     let mut free = pod("free", json!({"name": "main", "image": APP, "command": ["sleep", "1000"]}));
     free["spec"].as_object_mut().unwrap().remove("nodeName");

@@ -138,6 +138,12 @@ fn kubectl_get_and_describe_show_kubernetes_columns() {
         assert!(d.contains("FailedScheduling") && d.contains("0/1 nodes are available: 1 node(s) were not ready."), "describe pod shows its events:\n{d}");
     }
 
+    // kubectl logs of pods whose edge is not connected, or that have no node: said so.
+    let (got, text) = kubectl(&new, &site, &["logs", "crashy", "-n", "demo", "-c", "a"]);
+    assert!(!got && text.contains("node far-away is not connected"), "{text}");
+    let (got, text) = kubectl(&old, &site, &["logs", "waiting", "-n", "demo"]);
+    assert!(!got && text.contains("is not on a node yet"), "{text}");
+
     // A namespace's delete takes everything in it; the defaults stay.
     let (refused, text) = kubectl(&new, &site, &["delete", "namespace", "default"]);
     assert!(!refused && text.contains("may not be deleted"), "{text}");

@@ -16,6 +16,9 @@ pub mod store;
 pub mod sync;
 
 use crate::config::{CloudConfig, CloudModule};
+
+/// The edge group that answers `logs` requests (Edged's router group on the edge).
+pub const EDGED_GROUP: &str = "edged";
 use crate::core::{Module, Router};
 
 /// Build the modules the config lists, in order.

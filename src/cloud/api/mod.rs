@@ -8,7 +8,8 @@
 //! writes in handlers.rs, protobuf bodies in protobuf/, server-side
 //! printing in table/, events.k8s.io views in events_v1.rs, ServiceBus
 //! calls in proxy.rs, errors in error.rs, the resource table in
-//! resources.rs, tokens in auth.rs, health checks in health.rs.
+//! resources.rs, tokens in auth.rs, health checks in health.rs,
+//! `kubectl logs` in logs.rs.
 
 pub mod auth;
 pub mod error;
@@ -16,6 +17,7 @@ mod events_v1;
 pub mod handlers;
 mod health;
 mod list;
+mod logs;
 mod namespace;
 mod object;
 mod page;
@@ -116,6 +118,11 @@ async fn serve(store: Arc<dyn Store + Send + Sync>, tunnel: &proxy::Tunnel, req:
     if let Some(target) = proxy::parse(req.uri().path()) {
         let (node, port, path) = target?;
         return proxy::call(tunnel, &node, port, path, req).await;
+    }
+    if req.method() == hyper::Method::GET {
+        if let Some((ns, pod)) = logs::parse(req.uri().path()) {
+            return logs::serve(&*store, tunnel, &ns, &pod, req.uri().query().unwrap_or("")).await;
+        }
     }
     handlers::handle(store, req).await
 }

@@ -7,11 +7,14 @@
 //!   backoff, adoption of what already runs); what no pod wants is removed.
 //! - Pod status (status.rs) and node status (node.rs) go up through
 //!   EdgeHub's durable outbox when they change, and again after a reconnect.
+//! - `kubectl logs` requests from the cloud are answered from the
+//!   containers' log files (logs.rs).
 //!
 //! Owns: the runtime's `hive.io/managed` objects and `<data_dir>/pods`.
 //! Must not talk to the cloud itself.
 
 pub mod cri;
+mod logs;
 mod node;
 pub mod spec;
 mod status;
@@ -133,6 +136,7 @@ impl Module for Edged {
                                 }
                             }
                         }
+                        (NAME, "logs") => st.answer_logs(&m).await,
                         (names::GROUP_CONNECTION, "connected") => {
                             // Say everything again: the cloud may have marked our pods Unknown.
                             for k in st.known.values_mut() {
@@ -150,6 +154,23 @@ impl Module for Edged {
 }
 
 impl State<'_> {
+    /// A `logs` request from the cloud (`kubectl logs`): the log text, or `error: <why>`.
+    async fn answer_logs(&self, m: &crate::core::Message) {
+        let answer = match serde_json::from_slice::<logs::LogRequest>(&m.content) {
+            Ok(r) => {
+                let dir = self.logs.clone();
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                smol::unblock(move || logs::read(&dir, &r, now)).await
+            }
+            Err(e) => Err(format!("bad logs request: {e}")),
+        };
+        // `log\n` first, so a log that begins with "error: " is not taken for a refusal.
+        let body = answer.map(|text| [b"log\n".as_slice(), &text].concat()).unwrap_or_else(|why| Reply::Error(why).encode());
+        if let Err(e) = self.ctx.respond(m, body) {
+            log::debug!(target: NAME, "logs answer not delivered: {e}");
+        }
+    }
+
     async fn report(&self, resource: &str, body: &Value) {
         let m = self.ctx.message("edgecontroller", resource, "report", serde_json::to_vec(body).unwrap_or_default());
         match self.ctx.request(crate::edge::names::EDGEHUB, m).await {

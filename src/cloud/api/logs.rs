@@ -1,0 +1,83 @@
+//! `kubectl logs`: `GET /api/v1/namespaces/<ns>/pods/<name>/log` asks the
+//! pod's edge, through CloudHub and the tunnel, for a container's log
+//! (Edged reads it from the runtime's log files) with Kubernetes' options
+//! `container`, `previous`, `tailLines`, `limitBytes`, `timestamps`,
+//! `sinceSeconds`. `follow` is answered with the log so far (no stream yet).
+//! A pod without a node, a wrong container, an edge that is not connected
+//! or does not answer: a `Status` saying which.
+//!
+//! Owns: that route. Must not talk to edges except through CloudHub.
+
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::proxy::Tunnel;
+use super::route::valid_name;
+use super::select::{percent_decode, query_param};
+use crate::cloud::store::Store;
+use crate::core::{Message, Reply};
+use crate::http::{self, Body};
+
+/// `(namespace, pod)` if `path` is a pod's log path.
+pub fn parse(path: &str) -> Option<(String, String)> {
+    let rest = path.strip_prefix("/api/v1/namespaces/")?;
+    let (ns, rest) = rest.split_once("/pods/")?;
+    let name = rest.strip_suffix("/log")?;
+    (valid_name(ns) && valid_name(name)).then(|| (ns.to_string(), name.to_string()))
+}
+
+fn number(query: &str, key: &str) -> Result<Option<i64>, ApiError> {
+    match query_param(query, key) {
+        None | Some("") => Ok(None),
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(Some(n)),
+            _ => Err(ApiError::bad(format!("{key} `{s}`: must be a whole number, 0 or more"))),
+        },
+    }
+}
+
+fn flag(query: &str, key: &str) -> bool {
+    matches!(query_param(query, key), Some("true") | Some("1"))
+}
+
+pub async fn serve(store: &dyn Store, tunnel: &Tunnel, ns: &str, name: &str, query: &str) -> Result<Response<Body>, ApiError> {
+    let s = store.get(&format!("pods/{ns}/{name}"))?.ok_or_else(|| ApiError::not_found(format!("pods \"{name}\" not found")))?;
+    let pod: Value = serde_json::from_slice(&s.value).unwrap_or(Value::Null);
+    let node = pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty());
+    let Some(node) = node else {
+        return Err(ApiError::bad(format!("pod {ns}/{name} is not on a node yet (no spec.nodeName): it has no logs")));
+    };
+    let containers: Vec<&str> = crate::kube::items(&pod, "/spec/containers").filter_map(|c| c["name"].as_str()).collect();
+    let container = match query_param(query, "container").map(percent_decode) {
+        Some(c) if containers.contains(&c.as_str()) => c,
+        Some(c) => return Err(ApiError::bad(format!("container {c} is not valid for pod {name}: choose one of [{}]", containers.join(" ")))),
+        None if containers.len() == 1 => containers[0].to_string(),
+        None => return Err(ApiError::bad(format!("a container name must be specified for pod {name}, choose one of: [{}]", containers.join(" ")))),
+    };
+    let request = json!({"namespace": ns, "pod": name, "uid": pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or(""),
+        "container": container, "previous": flag(query, "previous"), "timestamps": flag(query, "timestamps"),
+        "tailLines": number(query, "tailLines")?, "limitBytes": number(query, "limitBytes")?, "sinceSeconds": number(query, "sinceSeconds")?});
+    let m = Message::new(super::NAME, crate::cloud::EDGED_GROUP, format!("node/{node}/logs"), "logs", request.to_string().into_bytes());
+    let reply = tunnel.router.request(crate::cloud::hub::NAME, m, tunnel.timeout).await.map_err(|e| {
+        ApiError(StatusCode::GATEWAY_TIMEOUT, "Timeout", format!("node {node}: no answer to the logs request within {} ms ({e})", tunnel.timeout.as_millis()))
+    })?;
+    if let Some(why) = Reply::error_of(&reply.content) {
+        let why = why.strip_prefix("502 ").unwrap_or(&why).to_string();
+        let code = if why.contains("not connected") { StatusCode::BAD_GATEWAY } else { StatusCode::BAD_REQUEST };
+        let reason = if code == StatusCode::BAD_GATEWAY { "BadGateway" } else { "BadRequest" };
+        return Err(ApiError(code, reason, format!("node {node}: {why}")));
+    }
+    let text = reply.content.strip_prefix(b"log\n").ok_or_else(|| ApiError(StatusCode::BAD_GATEWAY, "BadGateway", format!("node {node}: not a log answer")))?;
+    Ok(http::bytes(StatusCode::OK, "text/plain", text.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn log_paths() {
+        assert_eq!(super::parse("/api/v1/namespaces/default/pods/web/log"), Some(("default".into(), "web".into())));
+        assert_eq!(super::parse("/api/v1/namespaces/default/pods/web"), None);
+        assert_eq!(super::parse("/api/v1/namespaces/Bad/pods/web/log"), None);
+    }
+}
