@@ -2,7 +2,9 @@
 # Run `hive bench edged` against a containerd of its own (Debian's
 # containerd + runc, as the tests use it): own root/state/socket under a
 # temp dir, local images built from busybox-static, torn down at the end.
-# Usage: bash ci/bench-edged.sh [pods]   (default 50; needs root)
+# Usage: bash ci/bench-edged.sh [pods] [edged|footprint] [more bench flags]
+#   (default 50 pods, `hive bench edged`; needs root). `footprint` runs
+#   `hive bench footprint` with that many running pods as one scenario.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HIVE="${HIVE_BIN:-$PWD/target/release/hive}"
@@ -31,4 +33,9 @@ python3 ci/mkimage.py --name localhost/hive-pause:1 --out "$D/pause.tar" --entry
 python3 ci/mkimage.py --name localhost/hive-app:1 --out "$D/app.tar" --cmd '["sleep","3600"]' >/dev/null
 ctr --address "$D/containerd.sock" -n k8s.io images import "$D/pause.tar" >/dev/null
 ctr --address "$D/containerd.sock" -n k8s.io images import "$D/app.tar" >/dev/null
-"$HIVE" bench edged --runtime-socket "$D/containerd.sock" --count "${1:-50}"
+PODS=${1:-50}; WHAT=${2:-edged}; shift $(( $# < 2 ? $# : 2 ))
+case $WHAT in
+  edged) "$HIVE" bench edged --runtime-socket "$D/containerd.sock" --count "$PODS" "$@";;
+  footprint) "$HIVE" bench footprint --runtime-socket "$D/containerd.sock" --pods "$PODS" "$@";;
+  *) echo "ci/bench-edged.sh: the bench is edged or footprint, not '$WHAT'" >&2; exit 2;;
+esac

@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
-# Cross-build hive for the given targets (default: aarch64 riscv64) and check
-# each binary under qemu-user: static for the right architecture, `version`,
-# `config --check` on every shipped profile, and a cloud + edge of that
-# target connecting through the mutual-TLS tunnel on 127.0.0.1 until the
-# cloud reports the edge Ready. Any failure fails the run.
+# Cross-build hive for the given targets (default: aarch64 riscv64), as the
+# full image and the edge-only image, and check each binary under
+# qemu-user: static for the right architecture, within its size budget,
+# `version`, `config --check` on every shipped profile (the edge image must
+# refuse the cloud's, naming the `cloud` feature), and a cloud (full image)
+# + edge (each image) of that target connecting through the mutual-TLS
+# tunnel on 127.0.0.1 until the cloud reports the edge Ready. Any failure
+# fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGETS=("${@:-aarch64 riscv64}"); TARGETS=(${TARGETS[*]})
 bash cross/build.sh "${TARGETS[@]}"
+bash cross/build.sh --image edge "${TARGETS[@]}"
 fail() { echo "ci/cross-test.sh: FAIL: $*" >&2; exit 1; }
+# Size budgets in bytes per image (issue: firmware-sized edge).
+budget() { case $1 in full) echo "$FULL_BUDGET";; edge) echo "$EDGE_BUDGET";; esac; }
+FULL_BUDGET=${HIVE_FULL_BUDGET:-4194304}   # 4 MiB: both roles, every module
+EDGE_BUDGET=${HIVE_EDGE_BUDGET:-3145728}   # 3 MiB: edge, edged, eventbus
+# Where the bytes go, for an image over budget: sections of the binary and
+# a per-crate table of the same feature set built for the host.
+explain_size() { # <bin> <image>
+  size -A "$1" | sort -k2 -nr | head -8
+  local f=(); [ "$2" = edge ] && f=(--no-default-features --features edge,edged,eventbus)
+  command -v cargo-bloat >/dev/null || cargo install -q cargo-bloat --locked --version 0.12.1 || true
+  CARGO_PROFILE_RELEASE_STRIP=false cargo bloat --release --crates -n 30 --target-dir target/bloat "${f[@]}" 2>/dev/null | grep -v Compiling || true
+}
 passed=0
 for t in "${TARGETS[@]}"; do
   case $t in
@@ -18,18 +34,29 @@ for t in "${TARGETS[@]}"; do
     riscv64) T=riscv64gc-unknown-linux-musl;   Q=qemu-riscv64-static;  ARCH="RISC-V";;
     *) fail "unknown target $t";;
   esac
-  BIN=$PWD/target/cross/$T/release/hive
-  info=$(file -b "$BIN")
-  [[ $info == *"statically linked"* ]] || fail "$T: not static: $info"
-  [[ $info == *"$ARCH"* ]] || fail "$T: wrong architecture: $info"
-  H() { $Q "$BIN" "$@"; }
-  v=$(H version) || fail "$T: hive version failed"
-  [[ $v == *"target $T"* ]] || fail "$T: version says: $v"
+  FULL=$PWD/target/cross/$T/full/hive; EDGE=$PWD/target/cross/$T/edge/hive
+  for image in full edge; do
+    BIN=$PWD/target/cross/$T/$image/hive
+    info=$(file -b "$BIN")
+    [[ $info == *"statically linked"* ]] || fail "$T $image: not static: $info"
+    [[ $info == *"$ARCH"* ]] || fail "$T $image: wrong architecture: $info"
+    size=$(stat -c %s "$BIN"); max=$(budget $image)
+    if [ "$size" -gt "$max" ]; then explain_size "$BIN" $image; fail "$T $image image: $size bytes, over its budget of $max"; fi
+    echo "ci/cross-test.sh: $T $image image $size bytes (budget $max)"
+    v=$($Q "$BIN" version) || fail "$T $image: hive version failed"
+    [[ $v == *"target $T"* ]] || fail "$T $image: version says: $v"
+  done
+  H() { $Q "$FULL" "$@"; }
   for p in profiles/*.toml; do H config --check "$p" >/dev/null || fail "$T: config --check $p"; done
+  $Q "$EDGE" config --check profiles/edge.toml >/dev/null || fail "$T edge image: config --check profiles/edge.toml"
+  if out=$($Q "$EDGE" config --check profiles/cloud.toml 2>&1); then fail "$T edge image accepted the cloud profile"; fi
+  [[ $out == *"feature \`cloud\`"* ]] || fail "$T edge image: refusing the cloud profile did not name the feature: $out"
+  if out=$($Q "$EDGE" cert node x 2>&1); then fail "$T edge image ran hive cert"; fi
+  [[ $out == *"feature \`cloud\`"* ]] || fail "$T edge image: hive cert did not name the feature: $out"
   # Smoke: cloud and edge of this target, TLS tunnel on loopback.
   W=$(mktemp -d); cd "$W"
   printf 'role = "cloud"\ndata_dir = "cloud"\n[api]\nlisten = "127.0.0.1:0"\n[cloudhub]\nlisten = "127.0.0.1:0"\n' > cloud.toml
-  $Q "$BIN" cloud --config cloud.toml 2> cloud.log & cpid=$!
+  $Q "$FULL" cloud --config cloud.toml 2> cloud.log & cpid=$!
   port=""
   for _ in $(seq 1 300); do
     port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' cloud.log | head -1)
@@ -38,7 +65,7 @@ for t in "${TARGETS[@]}"; do
   [ -n "$port" ] || { cat cloud.log; fail "$T: cloud did not start"; }
   H cert node smoke-1 --ca-dir cloud --out edge >/dev/null || fail "$T: cert node"
   printf 'role = "edge"\ndata_dir = "edge"\n[metaserver]\nlisten = "127.0.0.1:0"\n[edgehub]\nserver = "127.0.0.1:%s"\n[eventbus]\nlisten = "127.0.0.1:0"\n' "$port" > edge.toml
-  $Q "$BIN" edge --config edge.toml 2> edge.log & epid=$!
+  $Q "$EDGE" edge --config edge.toml 2> edge.log & epid=$!
   ok=0
   for _ in $(seq 1 300); do grep -q "node smoke-1 is Ready" cloud.log && { ok=1; break; }; sleep 0.1; done
   kill -TERM $epid; erc=0; wait $epid || erc=$?
@@ -46,7 +73,7 @@ for t in "${TARGETS[@]}"; do
   [ $erc = 0 ] || { cat edge.log; fail "$T: edge exit code $erc after SIGTERM"; }
   [ $crc = 0 ] || { cat cloud.log; fail "$T: cloud exit code $crc after SIGTERM"; }
   [ $ok = 1 ] || { cat cloud.log edge.log; fail "$T: edge never Ready"; }
-  echo "ci/cross-test.sh: $T ok ($(stat -c %s "$BIN") bytes; $(grep -o 'ready in [0-9]* ms' edge.log | head -1) under ${Q:-native})"
+  echo "ci/cross-test.sh: $T ok (edge image's edge $(grep -o 'ready in [0-9]* ms' edge.log | head -1) under ${Q:-native})"
   cd - >/dev/null; rm -rf "$W"
   passed=$((passed+1))
 done

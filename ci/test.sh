@@ -17,6 +17,14 @@ cargo test --locked -- --test-threads 2
 echo "ci/test.sh: host tests passed in $(( $(date +%s) - t0 )) s"
 cargo clippy --locked --all-targets -- -D warnings
 echo "ci/test.sh: clippy clean at $(( $(date +%s) - t0 )) s"
-# Static cross builds, checked under qemu-user (issue: firmware targets).
+# Static cross builds (full and edge-only images, size budgets), checked
+# under qemu-user (issue: firmware targets).
 bash ci/cross-test.sh aarch64 riscv64
+echo "ci/test.sh: cross images checked at $(( $(date +%s) - t0 )) s"
+# Footprint of the static x86_64 images, run natively (RSS per scenario,
+# with 50 pods on a containerd of its own); edge and cloud idle over
+# budget fail the run. Report: bench-report/footprint.{txt,json}.
+bash cross/build.sh x86_64 && bash cross/build.sh --image edge x86_64
+X=target/cross/x86_64-unknown-linux-musl
+HIVE_BIN="$PWD/$X/full/hive" bash ci/bench-edged.sh 50 footprint --edge-bin "$X/edge/hive" --out bench-report
 echo "ci/test.sh: all tests passed in $(( $(date +%s) - t0 )) s"

@@ -2,8 +2,15 @@
 # Fully static, stripped `hive` for x86_64, aarch64, armv7 (hard-float) and
 # riscv64 (musl), plus release tarballs in dist/. On a fresh Debian 12 machine
 # it installs what it needs (idempotent). Usage:
-#   cross/build.sh                     # all four targets
+#   cross/build.sh                     # all four targets, full image
 #   cross/build.sh aarch64 riscv64     # some (short names or full triples)
+#   cross/build.sh --image edge aarch64          # edge-only image
+#   cross/build.sh --features edge,eventbus aarch64   # any cargo feature set
+# Images: full (default features: both roles, every module, benches) and
+# edge (features edge,edged,eventbus). Another feature list is named after
+# its features. Binary: target/cross/<triple>/<image>/hive; tarball
+# dist/hive-<version>-<triple>[-<image>].tar.gz. Images share one target
+# dir, so std and the common crates are built once per target.
 # Env: HIVE_CROSS_DIR (toolchain cache, default /var/cache/hive-cross),
 #      CLEAN=1 (rebuild from scratch). Route and traps: cross/README.md.
 set -euo pipefail
@@ -24,6 +31,19 @@ triple() {
     *) echo "cross/build.sh: unknown target '$1' (x86_64, aarch64, armv7, riscv64)" >&2; return 2;;
   esac
 }
+FEATURES=""; IMAGE=full
+while [ $# -gt 0 ]; do
+  case $1 in
+    --image) case ${2:-} in full) FEATURES="";; edge) FEATURES=edge,edged,eventbus;;
+               *) echo "cross/build.sh: --image must be full or edge, not '${2:-}'" >&2; exit 2;; esac; shift 2;;
+    --features) [ -n "${2:-}" ] || { echo "cross/build.sh: --features needs a comma-separated list" >&2; exit 2; }
+               FEATURES=$2; shift 2;;
+    *) break;;
+  esac
+done
+case $FEATURES in "") IMAGE=full;; edge,edged,eventbus) IMAGE=edge;; *) IMAGE=$(echo "$FEATURES" | tr ',' '+');; esac
+FEATURE_ARGS=(); [ -n "$FEATURES" ] && FEATURE_ARGS=(--no-default-features --features "$FEATURES")
+SUFFIX=""; [ "$IMAGE" = full ] || SUFFIX="-$IMAGE"
 TARGETS=()
 for t in "${@:-x86_64 aarch64 armv7 riscv64}"; do for u in $t; do TARGETS+=("$(triple "$u")"); done; done
 
@@ -96,31 +116,40 @@ done
 # ------------------------------------------------------------------ 4. build + package
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 mkdir -p dist
-RESULTS=dist/build-report.tsv
-printf 'target\tbuild_s\tsize_bytes\n' > $RESULTS
+RESULTS=dist/build-report$SUFFIX.tsv
+printf 'target\timage\tbuild_s\tsize_bytes\n' > $RESULTS
 for T in "${TARGETS[@]}"; do
   U=$(echo "$T" | tr 'a-z-' 'A-Z_'); L=$(echo "$T" | tr '-' '_')
   D=$CACHE/toolchain/$T
   case $T in x86_64-*) AR=x86_64-linux-gnu-ar;; aarch64-*) AR=aarch64-linux-gnu-ar;; armv7-*) AR=arm-linux-gnueabihf-ar;; riscv64*) AR=riscv64-linux-gnu-ar;; esac
   export "CARGO_TARGET_${U}_LINKER=$D/cc"
-  export "CARGO_TARGET_${U}_RUSTFLAGS=-C target-feature=+crt-static -C link-self-contained=no -C relocation-model=static -L native=$D"
+  export "CARGO_TARGET_${U}_RUSTFLAGS=-C target-feature=+crt-static -C link-self-contained=no -C relocation-model=static -C force-unwind-tables=no -L native=$D"
   export "CC_${L}=$D/cc" "AR_${L}=$AR"
   TD=$ROOT/target/cross
   [ "${CLEAN:-0}" = 1 ] && rm -rf "$TD/$T"
-  echo "=== $T"
+  echo "=== $T ($IMAGE image${FEATURES:+: features $FEATURES})"
   s=$(date +%s)
-  cargo build --release --locked -Zbuild-std=std,panic_abort --target "$T" --target-dir "$TD"
+  # std without its backtrace symbolizer (gimli, useless in a stripped
+  # binary) and with its size-optimised algorithms; no unwind tables
+  # (panic = "abort": a panic still prints its message and location).
+  cargo build --release --locked -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size \
+    --target "$T" --target-dir "$TD" "${FEATURE_ARGS[@]}"
   secs=$(( $(date +%s) - s ))
-  BIN=$TD/$T/release/hive
+  mkdir -p "$TD/$T/$IMAGE"
+  BIN=$TD/$T/$IMAGE/hive
+  cp "$TD/$T/release/hive" "$BIN"
   size=$(stat -c %s "$BIN")
   echo "$T: ${secs} s, $size bytes: $(file -b "$BIN")"
-  printf '%s\t%s\t%s\n' "$T" "$secs" "$size" >> $RESULTS
+  printf '%s\t%s\t%s\t%s\n' "$T" "$IMAGE" "$secs" "$size" >> $RESULTS
   # Tarball: binary, profiles, systemd units, install notes, license.
-  STAGE=$(mktemp -d); P=hive-$VERSION-$T
+  STAGE=$(mktemp -d); P=hive-$VERSION-$T$SUFFIX
   mkdir -p "$STAGE/$P/profiles" "$STAGE/$P/systemd"
   cp "$BIN" "$STAGE/$P/hive"
-  cp profiles/*.toml "$STAGE/$P/profiles/"
-  cp cross/package/*.service "$STAGE/$P/systemd/"
+  for role in cloud edge; do  # only the roles this image has
+    if [ -z "$FEATURES" ] || [[ ",$FEATURES," == *",$role,"* ]]; then
+      cp "profiles/$role.toml" "$STAGE/$P/profiles/"; cp "cross/package/hive-$role.service" "$STAGE/$P/systemd/"
+    fi
+  done
   cp cross/package/INSTALL.md "$STAGE/$P/README.md"
   cp LICENSE "$STAGE/$P/LICENSE"
   tar -C "$STAGE" --owner=0 --group=0 --sort=name -czf "dist/$P.tar.gz" "$P"

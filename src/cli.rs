@@ -154,10 +154,10 @@ pub struct CertNodeCmd {
 }
 
 #[derive(FromArgs, Debug)]
-/// Benchmarks that write a report (text + JSON): `tunnel`, `meta`, `api`, `mqtt`, `edged`.
+/// Benchmarks that write a report (text + JSON): `tunnel`, `meta`, `api`, `mqtt`, `edged`, `footprint`.
 #[argh(subcommand, name = "bench")]
 pub struct BenchCmd {
-    /// what to measure: tunnel, meta, api, mqtt or edged (sim-edges is the tunnel bench's helper)
+    /// what to measure: tunnel, meta, api, mqtt, edged or footprint (sim-edges is the tunnel bench's helper)
     #[argh(positional)]
     pub what: String,
     /// numbers of simulated edges, comma-separated (tunnel; default 100,1000)
@@ -178,9 +178,15 @@ pub struct BenchCmd {
     /// sim-edges: the cloud's hub port on 127.0.0.1
     #[argh(option, default = "0")]
     pub port: u16,
-    /// edged: the containerd CRI socket (default /run/containerd/containerd.sock)
+    /// edged, footprint: the containerd CRI socket (default /run/containerd/containerd.sock)
     #[argh(option)]
     pub runtime_socket: Option<PathBuf>,
+    /// footprint: run the edge from this binary (e.g. the static edge-only image; default this one)
+    #[argh(option)]
+    pub edge_bin: Option<PathBuf>,
+    /// footprint: running pods to measure when a container runtime is there (default 50)
+    #[argh(option, default = "50")]
+    pub pods: usize,
     /// mqtt: messages per broker run (default 20000)
     #[argh(option, default = "20000")]
     pub messages: usize,
@@ -188,7 +194,7 @@ pub struct BenchCmd {
     #[argh(option, default = "1000")]
     pub watchers: usize,
     /// meta: cached objects (default 10000); api: stored objects (default
-    /// 100000); mqtt: devices (default 1000); edged: pods (default 50);
+    /// 100000); mqtt, footprint: devices (default 1000); edged: pods (default 50);
     /// sim-edges: how many edges
     #[argh(option, default = "0")]
     pub count: usize,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::cli::{BenchCmd, CertCmd, CertWhat, ConfigCmd, InstallLinksCmd};
+use crate::cli::{BenchCmd, CertCmd, ConfigCmd, InstallLinksCmd};
 use crate::config::{self, Role, Source, PROFILES};
 use crate::EXIT_USAGE;
 
@@ -115,8 +115,16 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+#[cfg(not(feature = "cloud"))]
+pub fn cert(_: &CertCmd) -> i32 {
+    // Certificates are signed by the cloud's CA, which lives in the cloud role.
+    eprintln!("hive cert: {}", crate::features::missing("`hive cert`", "cloud"));
+    EXIT_USAGE
+}
+
+#[cfg(feature = "cloud")]
 pub fn cert(c: &CertCmd) -> i32 {
-    let CertWhat::Node(n) = &c.what;
+    let crate::cli::CertWhat::Node(n) = &c.what;
     if let Err(e) = crate::tls::check_node_name(&n.name) {
         eprintln!("hive cert node: {e}");
         return EXIT_USAGE;
@@ -149,39 +157,10 @@ pub fn cert(c: &CertCmd) -> i32 {
 }
 
 pub fn bench(b: &BenchCmd) -> i32 {
-    let r = match b.what.as_str() {
-        "tunnel" => {
-            let edges: Result<Vec<usize>, _> = b.edges.split(',').map(|x| x.trim().parse::<usize>()).collect();
-            match edges {
-                Ok(e) if !e.is_empty() && e.iter().all(|n| *n > 0) => {
-                    crate::bench::tunnel::run(&e, b.ups, b.rounds, &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out))
-                }
-                _ => Err(format!("--edges must be positive numbers separated by commas, not `{}`", b.edges)),
-            }
-        }
-        "meta" => {
-            crate::bench::meta::run(b.count.max(1).max(if b.count == 0 { 10_000 } else { 0 }), &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out))
-        }
-        "api" => crate::bench::api::run(
-            if b.count == 0 { 100_000 } else { b.count },
-            b.watchers,
-            b.rounds,
-            &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out),
-        ),
-        "edged" => crate::bench::edged::run(
-            &b.runtime_socket.clone().unwrap_or_else(|| std::path::PathBuf::from("/run/containerd/containerd.sock")),
-            if b.count == 0 { 50 } else { b.count },
-            &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out),
-        ),
-        "mqtt" => {
-            crate::bench::mqtt::run(if b.count == 0 { 1000 } else { b.count }, b.messages, &b.out.clone().unwrap_or_else(crate::bench::tunnel::default_out))
-        }
-        "sim-edges" => match &b.ca_dir {
-            Some(d) if b.port > 0 && b.count > 0 => crate::bench::simedge::run(d, b.port, b.count, b.ups),
-            _ => Err("sim-edges needs --ca-dir, --port and --count".into()),
-        },
-        other => Err(format!("unknown benchmark `{other}` (known: tunnel, meta, api, mqtt, edged)")),
-    };
+    #[cfg(feature = "bench")]
+    let r = crate::bench::dispatch(b);
+    #[cfg(not(feature = "bench"))]
+    let r: Result<(), String> = Err(crate::features::missing(&format!("`hive bench {}`", b.what), "bench"));
     match r {
         Ok(()) => 0,
         Err(e) => {

@@ -54,15 +54,21 @@ pub fn run(role: Role, args: RoleArgs, started: Instant) -> i32 {
     let router = Router::new();
     // The edge's databases are verified and rebuilt if corrupt (the cache is
     // the cloud's to resend); the cloud's is its source of truth.
-    let opened = match &cfg {
+    type Opened = (Vec<sled::Db>, Result<Vec<Box<dyn crate::core::Module>>, String>);
+    let opened: Result<Opened, crate::store::DbError> = match &cfg {
+        #[cfg(feature = "edge")]
         RoleConfig::Edge(c) => crate::edge::open_databases(&data_dir, cache).map(|dbs| {
             let m = crate::edge::modules(c, &router, &dbs);
             (vec![dbs.cache, dbs.outbox], m)
         }),
+        #[cfg(feature = "cloud")]
         RoleConfig::Cloud(c) => crate::store::open(&data_dir, cache).map(|db| {
             let m = crate::cloud::modules(c, &router, &db);
             (vec![db], m)
         }),
+        // config::load refuses a role this build lacks; this is its backstop.
+        #[allow(unreachable_patterns)]
+        other => Ok((vec![], Err(crate::features::missing_role(other.role()).unwrap_or_default()))),
     };
     let (dbs, modules) = match opened {
         Ok(x) => x,

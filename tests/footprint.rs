@@ -9,11 +9,13 @@ use std::time::Duration;
 use common::rawmqtt::rss_kib;
 use common::Site;
 
-/// Budgets in KiB. Measured on x86_64 glibc at the time of writing: cloud
-/// ~7.7 MiB, edge ~8.5 MiB (both were ~29 MiB before sled's metrics
-/// histograms stopped touching ~22 MiB at open).
-const CLOUD_IDLE_KIB: u64 = 12 << 10;
-const EDGE_IDLE_KIB: u64 = 12 << 10;
+/// Budgets in KiB for the host (glibc) build this suite tests; the static
+/// images' budgets are in `hive bench footprint` (run by ci/test.sh).
+/// Measured at the time of writing: cloud ~8.5 MiB, edge ~8.9 MiB, of
+/// which ~1.4 MiB is glibc's shared code (the static edge image idles at
+/// ~6 MiB).
+const CLOUD_IDLE_KIB: u64 = 10 << 10;
+const EDGE_IDLE_KIB: u64 = 10 << 10;
 
 #[test]
 fn an_idle_cloud_and_a_connected_edge_stay_within_their_memory_budgets() {

@@ -16,12 +16,14 @@ use std::time::{Duration, Instant};
 use super::{pct, rss_of, write_report};
 
 pub(super) type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+/// A keep-alive connection to the cloud API.
+pub(super) type Conn = BufReader<Tls>;
 
 pub(super) struct Cloud {
     pub(super) child: Child,
     pub(super) port: u16,
     pub(super) hub: u16,
-    ready_ms: u128,
+    pub(super) ready_ms: u128,
 }
 
 impl Drop for Cloud {

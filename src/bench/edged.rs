@@ -75,61 +75,12 @@ fn measure(dir: &Path, socket: &Path, count: usize, out: &Path) -> Result<(), St
         }
         c.namespace(&mut s, "bench")?;
         let mut lat = Vec::new();
-        let mut rss20 = 0;
-        let mut created = 0;
-        while created < count {
-            let batch: Vec<usize> = (created..(created + 10).min(count)).collect();
-            let mut started = Vec::new();
-            for i in &batch {
-                let pod = format!(
-                    r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"bench-{i}"}},"spec":{{"nodeName":"bench-edge","hostNetwork":true,"terminationGracePeriodSeconds":0,"containers":[{{"name":"main","image":"{IMAGE}","command":["sleep","3600"]}}]}}}}"#
-                );
-                let (code, body) = c.call(&mut s, "POST", "/api/v1/namespaces/bench/pods", pod.as_bytes())?;
-                if code != 201 {
-                    return Err(format!("create bench-{i}: {code} {}", String::from_utf8_lossy(&body)));
-                }
-                started.push((format!("bench-{i}"), Instant::now()));
-            }
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !started.is_empty() {
-                let (_, body) = c.call(&mut s, "GET", "/api/v1/namespaces/bench/pods", b"")?;
-                let list: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-                started.retain(|(name, t)| {
-                    if phase_of(&list, name) == Some(true) {
-                        lat.push(t.elapsed().as_millis() as u64);
-                        false
-                    } else {
-                        true
-                    }
-                });
-                if Instant::now() > deadline {
-                    return Err(format!("{} pods not Running after 120 s", started.len()));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            created += batch.len();
-            if created >= 20 && rss20 == 0 {
-                std::thread::sleep(Duration::from_secs(2));
-                rss20 = rss_of(&pid);
-            }
-        }
+        start_pods(&c, &mut s, "bench", "bench-edge", 0, 20.min(count), &mut lat)?;
+        std::thread::sleep(Duration::from_secs(2));
+        let rss20 = rss_of(&pid);
+        start_pods(&c, &mut s, "bench", "bench-edge", 20.min(count), count, &mut lat)?;
         let rss_all = rss_of(&pid);
-        for i in 0..count {
-            let _ = c.call(&mut s, "DELETE", &format!("/api/v1/namespaces/bench/pods/bench-{i}"), b"");
-        }
-        // Let Edged remove the containers before the edge goes.
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(60) {
-            std::thread::sleep(Duration::from_millis(500));
-            let left = Command::new("ctr")
-                .args(["--address", &socket.display().to_string(), "-n", "k8s.io", "containers", "list", "-q"])
-                .output()
-                .map(|o| o.stdout.len())
-                .unwrap_or(0);
-            if left == 0 {
-                break;
-            }
-        }
+        delete_pods(&c, &mut s, "bench", count, socket);
         lat.sort_unstable();
         Ok((lat, rss20, rss_all))
     })();
@@ -149,4 +100,62 @@ fn measure(dir: &Path, socket: &Path, count: usize, out: &Path) -> Result<(), St
     );
     let json = serde_json::json!({"pods": count, "create_to_running_ms": {"p50": pct(&lat, 50), "p99": pct(&lat, 99), "max": lat.last()}, "edge_rss_kib": {"pods_20": rss20, "all": rss_all}});
     write_report(out, "edged", &text, &format!("{json:#}\n"))
+}
+
+/// Create pods `bench-<from>`..`bench-<to>` on `node` in `ns` ten at a time,
+/// each batch waited for until Running and ready; each pod's create to
+/// Running time (ms) is pushed to `lat`.
+pub(super) fn start_pods(c: &Client, s: &mut super::api::Conn, ns: &str, node: &str, from: usize, to: usize, lat: &mut Vec<u64>) -> Result<(), String> {
+    let mut created = from;
+    while created < to {
+        let mut started = Vec::new();
+        for i in created..(created + 10).min(to) {
+            let pod = format!(
+                r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"bench-{i}"}},"spec":{{"nodeName":"{node}","hostNetwork":true,"terminationGracePeriodSeconds":0,"containers":[{{"name":"main","image":"{IMAGE}","command":["sleep","3600"]}}]}}}}"#
+            );
+            let (code, body) = c.call(s, "POST", &format!("/api/v1/namespaces/{ns}/pods"), pod.as_bytes())?;
+            if code != 201 {
+                return Err(format!("create bench-{i}: {code} {}", String::from_utf8_lossy(&body)));
+            }
+            started.push((format!("bench-{i}"), Instant::now()));
+        }
+        created += started.len();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !started.is_empty() {
+            let (_, body) = c.call(s, "GET", &format!("/api/v1/namespaces/{ns}/pods"), b"")?;
+            let list: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+            started.retain(|(name, t)| {
+                let running = phase_of(&list, name) == Some(true);
+                if running {
+                    lat.push(t.elapsed().as_millis() as u64);
+                }
+                !running
+            });
+            if Instant::now() > deadline {
+                return Err(format!("{} pods not Running after 120 s", started.len()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(())
+}
+
+/// Delete pods `bench-0`..`bench-<count>` in `ns` and wait (at most 60 s)
+/// until the runtime at `socket` has no containers left.
+pub(super) fn delete_pods(c: &Client, s: &mut super::api::Conn, ns: &str, count: usize, socket: &Path) {
+    for i in 0..count {
+        let _ = c.call(s, "DELETE", &format!("/api/v1/namespaces/{ns}/pods/bench-{i}"), b"");
+    }
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(500));
+        let left = Command::new("ctr")
+            .args(["--address", &socket.display().to_string(), "-n", "k8s.io", "containers", "list", "-q"])
+            .output()
+            .map(|o| o.stdout.len())
+            .unwrap_or(0);
+        if left == 0 {
+            break;
+        }
+    }
 }

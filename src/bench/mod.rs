@@ -4,12 +4,15 @@
 
 pub mod api;
 pub mod edged;
+pub mod footprint;
 pub mod meta;
 pub mod mqtt;
 pub mod simedge;
 pub mod tunnel;
 
 use std::path::Path;
+
+use crate::cli::BenchCmd;
 
 /// Resident set size of this process, in KiB (0 if unknown).
 pub fn rss_kib() -> u64 {
@@ -83,4 +86,40 @@ pub fn node_credentials(dir: &Path, edge_dir: &Path, node: &str) -> Result<(), S
     crate::tls::write_file(&edge_dir.join("node.pem"), &cert, false).map_err(|e| e.to_string())?;
     crate::tls::write_file(&edge_dir.join("node.key"), &key, true).map_err(|e| e.to_string())?;
     crate::tls::write_file(&edge_dir.join("ca.pem"), &ca.cert_pem, false).map_err(|e| e.to_string())
+}
+
+/// Run the benchmark `b.what` names.
+pub fn dispatch(b: &BenchCmd) -> Result<(), String> {
+    match b.what.as_str() {
+        "tunnel" => {
+            let edges: Result<Vec<usize>, _> = b.edges.split(',').map(|x| x.trim().parse::<usize>()).collect();
+            match edges {
+                Ok(e) if !e.is_empty() && e.iter().all(|n| *n > 0) => tunnel::run(&e, b.ups, b.rounds, &b.out.clone().unwrap_or_else(tunnel::default_out)),
+                _ => Err(format!("--edges must be positive numbers separated by commas, not `{}`", b.edges)),
+            }
+        }
+        "meta" => meta::run(b.count.max(1).max(if b.count == 0 { 10_000 } else { 0 }), &b.out.clone().unwrap_or_else(tunnel::default_out)),
+        "api" => api::run(if b.count == 0 { 100_000 } else { b.count }, b.watchers, b.rounds, &b.out.clone().unwrap_or_else(tunnel::default_out)),
+        "edged" => edged::run(
+            &b.runtime_socket.clone().unwrap_or_else(|| std::path::PathBuf::from("/run/containerd/containerd.sock")),
+            if b.count == 0 { 50 } else { b.count },
+            &b.out.clone().unwrap_or_else(tunnel::default_out),
+        ),
+        "mqtt" => mqtt::run(if b.count == 0 { 1000 } else { b.count }, b.messages, &b.out.clone().unwrap_or_else(tunnel::default_out)),
+        "sim-edges" => match &b.ca_dir {
+            Some(d) if b.port > 0 && b.count > 0 => simedge::run(d, b.port, b.count, b.ups),
+            _ => Err("sim-edges needs --ca-dir, --port and --count".into()),
+        },
+        "footprint" => footprint::run(
+            &footprint::Options {
+                edge_bin: b.edge_bin.clone(),
+                runtime_socket: b.runtime_socket.clone().unwrap_or_else(|| std::path::PathBuf::from("/run/containerd/containerd.sock")),
+                devices: if b.count == 0 { 1000 } else { b.count.max(10) },
+                pods: b.pods,
+                messages: b.messages,
+            },
+            &b.out.clone().unwrap_or_else(tunnel::default_out),
+        ),
+        other => Err(format!("unknown benchmark `{other}` (known: tunnel, meta, api, mqtt, edged, footprint)")),
+    }
 }

@@ -20,7 +20,7 @@ use super::{pct, rss_of, write_report};
 use crate::edge::meta::MetaStore;
 use crate::proto::ObjectChange;
 
-fn free_port() -> Result<u16, String> {
+pub(super) fn free_port() -> Result<u16, String> {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).map_err(|e| e.to_string())
 }
 
@@ -106,7 +106,7 @@ fn now_us(t0: Instant) -> u64 {
 }
 
 /// One broker run: (msgs/s, delivered fraction, p50 µs, p99 µs).
-async fn broker_run(port: u16, qos: QoS, publishers: usize, messages: usize) -> Result<(f64, f64, u64, u64), String> {
+pub(super) async fn broker_run(port: u16, qos: QoS, publishers: usize, messages: usize) -> Result<(f64, f64, u64, u64), String> {
     let t0 = Instant::now();
     let (sub, mut sub_loop) = AsyncClient::new(opts("bench-sub", port), 1000);
     sub.subscribe("bench/#", QoS::AtMostOnce).await.map_err(|e| e.to_string())?;
@@ -167,7 +167,7 @@ async fn broker_run(port: u16, qos: QoS, publishers: usize, messages: usize) -> 
 }
 
 /// Twin updates through DeviceTwin: (updates/s, p50 µs, p99 µs).
-async fn twin_run(port: u16, devices: usize, updates: usize) -> Result<(f64, u64, u64), String> {
+pub(super) async fn twin_run(port: u16, ns: &str, devices: usize, updates: usize) -> Result<(f64, u64, u64), String> {
     let (c, mut el) = AsyncClient::new(opts("bench-mapper", port), 1000);
     c.subscribe("$hw/events/device/+/+/twin/update/result", QoS::AtMostOnce).await.map_err(|e| e.to_string())?;
     loop {
@@ -181,8 +181,8 @@ async fn twin_run(port: u16, devices: usize, updates: usize) -> Result<(f64, u64
         let d = i % devices.max(1);
         let t = Instant::now();
         let body = format!(r#"{{"event_id":"b{i}","twin":{{"temp":{{"actual":{{"value":"{}.5"}}}}}}}}"#, i % 100);
-        c.publish(format!("$hw/events/device/default/d{d}/twin/update"), QoS::AtLeastOnce, false, body).await.map_err(|e| e.to_string())?;
-        let want = format!("$hw/events/device/default/d{d}/twin/update/result");
+        c.publish(format!("$hw/events/device/{ns}/d{d}/twin/update"), QoS::AtLeastOnce, false, body).await.map_err(|e| e.to_string())?;
+        let want = format!("$hw/events/device/{ns}/d{d}/twin/update/result");
         loop {
             let ev = tokio::time::timeout(Duration::from_secs(10), el.poll())
                 .await
@@ -242,7 +242,7 @@ fn measure(dir: &Path, devices: usize, messages: usize, out: &Path) -> Result<()
         }
     }
     let updates = (devices * 2).clamp(1000, 5000);
-    let (ups, p50, p99) = rt.block_on(twin_run(hive_port, devices, updates))?;
+    let (ups, p50, p99) = rt.block_on(twin_run(hive_port, "default", devices, updates))?;
     let rss_twins = rss_of(&pid);
     text += &format!(
         "twins: {updates} updates over {devices} devices, one mapper waiting for each result: {ups:.0} updates/s, p50 {:.2} ms, p99 {:.2} ms (each stored, answered, and queued durably for the cloud)\n\

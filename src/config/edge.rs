@@ -24,6 +24,24 @@ pub enum EdgeModule {
     ServiceBus,
 }
 
+impl EdgeModule {
+    /// Every edge module, in the default start order.
+    pub const ALL: [EdgeModule; 6] =
+        [EdgeModule::EdgeHub, EdgeModule::MetaManager, EdgeModule::EventBus, EdgeModule::DeviceTwin, EdgeModule::ServiceBus, EdgeModule::Edged];
+
+    /// The name used in config files and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            EdgeModule::EdgeHub => "edgehub",
+            EdgeModule::MetaManager => "metamanager",
+            EdgeModule::Edged => "edged",
+            EdgeModule::EventBus => "eventbus",
+            EdgeModule::DeviceTwin => "devicetwin",
+            EdgeModule::ServiceBus => "servicebus",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EdgeHubConfig {
@@ -118,7 +136,7 @@ impl Default for EventBusConfig {
             password: String::new(),
             max_payload_bytes: 128 << 10,
             max_clients: 256,
-            max_backlog_bytes: 4 << 20,
+            max_backlog_bytes: 512 << 10,
             max_subscriptions_per_client: 1024,
             max_topic_bytes: 512,
         }
@@ -190,14 +208,9 @@ impl Default for EdgeConfig {
             data_dir: PathBuf::from("./hive-data/edge"),
             db_cache_bytes: 2 << 20,
             node_name: String::new(),
-            modules: vec![
-                EdgeModule::EdgeHub,
-                EdgeModule::MetaManager,
-                EdgeModule::EventBus,
-                EdgeModule::DeviceTwin,
-                EdgeModule::ServiceBus,
-                EdgeModule::Edged,
-            ],
+            // Every module this binary has (an edge-only image without
+            // `edged` starts without it by default; listing it is refused).
+            modules: EdgeModule::ALL.into_iter().filter(|m| crate::features::missing_edge_module(*m).is_none()).collect(),
             runtime: RuntimeConfig::default(),
             edgehub: EdgeHubConfig::default(),
             metaserver: MetaServerConfig::default(),
@@ -210,6 +223,9 @@ impl Default for EdgeConfig {
 
 /// The edge's checks that types cannot express.
 pub(super) fn check(c: &EdgeConfig, name: &str, text: &str, frame_range: RangeInclusive<usize>, frame_msg: String) -> Result<(), ConfigError> {
+    if let Some(e) = c.modules.iter().find_map(|m| crate::features::missing_edge_module(*m)) {
+        return Err(invalid_at(name, text, "", "modules", e));
+    }
     let h = &c.edgehub;
     if !frame_range.contains(&h.max_frame_bytes) {
         return Err(invalid_at(name, text, "edgehub", "max_frame_bytes", frame_msg));

@@ -145,6 +145,9 @@ fn typed<T: serde::de::DeserializeOwned>(name: &str, text: &str) -> Result<T, Co
 
 /// Checks types cannot express.
 fn check(name: &str, text: &str, cfg: &RoleConfig) -> Result<(), ConfigError> {
+    if let Some(e) = crate::features::missing_role(cfg.role()) {
+        return Err(invalid_at(name, text, "", "role", e));
+    }
     let rt = cfg.runtime();
     if rt.channel_capacity == 0 {
         return Err(invalid_at(name, text, "runtime", "channel_capacity", "must be at least 1".into()));

@@ -3,13 +3,16 @@
 //! it (hub.rs is EdgeHub, meta/ is MetaManager, twin/ is DeviceTwin, ...);
 //! their router names are in names.rs.
 
+#[cfg(feature = "edged")]
 pub mod edged;
+#[cfg(feature = "eventbus")]
 pub mod eventbus;
 pub mod hub;
 pub mod meta;
 pub mod names;
 pub mod outbox;
 pub mod servicebus;
+pub mod topic_filter;
 pub mod twin;
 
 use crate::config::{EdgeConfig, EdgeModule};
@@ -60,12 +63,18 @@ pub fn modules(cfg: &EdgeConfig, _router: &Router, dbs: &Databases) -> Result<Ve
                 cfg.metaserver.listen,
                 limits(cfg.metaserver.max_connections, cfg.metaserver.idle_timeout_s),
             ))),
+            #[cfg(feature = "edged")]
             EdgeModule::Edged => out.push(Box::new(edged::Edged::new(cfg.edged.clone(), cfg.data_dir.clone(), node_name(cfg)))),
             EdgeModule::ServiceBus => {
                 out.push(Box::new(servicebus::ServiceBus::new(std::time::Duration::from_millis(cfg.servicebus.timeout_ms), cfg.servicebus.max_body_bytes)))
             }
             EdgeModule::DeviceTwin => out.push(Box::new(twin::DeviceTwin::new(db.clone(), node_name(cfg)))),
+            #[cfg(feature = "eventbus")]
             EdgeModule::EventBus => out.push(Box::new(eventbus::EventBus::new(cfg.eventbus.clone(), node_name(cfg)))),
+            // Refused by config checks already (crate::features); kept as an
+            // error should a caller build modules from an unchecked config.
+            #[allow(unreachable_patterns)]
+            other => return Err(crate::features::missing_edge_module(*other).unwrap_or_default()),
         }
     }
     Ok(out)

@@ -51,10 +51,14 @@ impl Outbox {
         let keys = db.open_tree("outbox.keys")?;
         let meta = db.open_tree("outbox.meta")?;
         let events = entries.len().saturating_sub(keys.len());
-        let last = match entries.last()? {
-            Some((k, _)) => u64::from_be_bytes(k.as_ref().try_into().map_err(|_| DbError::Io(format!("outbox key {k:?} is not a sequence number")))?),
-            None => 0,
-        };
+        // The highest sequence number, by a forward scan of at most
+        // `max_events` keys: sled's reverse iteration (`last`, `next_back`)
+        // links a 1 MiB constant "largest key" into the binary.
+        let mut last = 0;
+        for k in entries.iter().keys() {
+            let k = k?;
+            last = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| DbError::Io(format!("outbox key {k:?} is not a sequence number")))?);
+        }
         let floor = match meta.get(FLOOR)? {
             Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| DbError::Io("outbox floor is not a number".into()))?),
             None => 0,

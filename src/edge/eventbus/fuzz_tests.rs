@@ -8,7 +8,7 @@ use rumqttc::mqttbytes::v4::{self as mqtt, Connect, Packet, Publish, Subscribe, 
 use rumqttc::mqttbytes::QoS;
 
 use super::escape::{escape, unescape};
-use super::filter::{matches, Subscriptions};
+use crate::edge::topic_filter::{matches, Subscriptions};
 use crate::fuzz::Fuzzer;
 
 fn seeds() -> Vec<Vec<u8>> {

@@ -53,10 +53,10 @@ use smol::net::{TcpListener, TcpStream};
 
 use super::conn::{refuse, send, write_within, Conn, WRITE_TIMEOUT};
 use super::escape::{escape, unescape, unwrap, wrap};
-use super::filter::Subscriptions;
 use super::inflight::Inflight;
 use super::NAME;
 use crate::config::EventBusConfig;
+use crate::edge::topic_filter::Subscriptions;
 use crate::logging::Throttle;
 
 /// Longest client id accepted, bytes.

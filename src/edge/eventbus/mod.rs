@@ -17,7 +17,6 @@ mod broker;
 mod client;
 mod conn;
 mod escape;
-pub mod filter;
 #[cfg(test)]
 mod fuzz_tests;
 mod inflight;

@@ -394,7 +394,7 @@ impl State<'_> {
 /// MQTT filter matching (`+` one level, `#` the rest).
 /// MQTT 3.1.1's matching (§4.7, `#` does not match `$hw/...`), as EventBus applies it.
 fn topic_matches(topic: &str, filter: &str) -> bool {
-    crate::edge::eventbus::filter::matches(filter, topic)
+    crate::edge::topic_filter::matches(filter, topic)
 }
 
 /// `{ns}/{name}` → the cloud resource `{ns}/device/{name}`.

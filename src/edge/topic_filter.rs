@@ -7,6 +7,9 @@
 //! wildcard ones are matched one by one. Each keeps its granted QoS; a
 //! message goes out at the highest QoS of the filters it matches (§3.3.5).
 //!
+//! Shared by EventBus (routing to device clients) and DeviceTwin (which
+//! subscriptions concern it), so it is built without the `eventbus` feature.
+//!
 //! Owns: those rules. Must not do I/O.
 
 use std::collections::HashMap;
