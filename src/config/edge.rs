@@ -136,7 +136,7 @@ impl Default for EventBusConfig {
             password: String::new(),
             max_payload_bytes: 128 << 10,
             max_clients: 256,
-            max_backlog_bytes: 512 << 10,
+            max_backlog_bytes: 4 << 20,
             max_subscriptions_per_client: 1024,
             max_topic_bytes: 512,
         }
