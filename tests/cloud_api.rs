@@ -105,7 +105,10 @@ fn the_cloud_api_behaves_like_kubernetes() {
     assert_eq!(api.call("POST", pods, "application/json", &huge, true).0, 413);
     assert_eq!(api.get("/api/v1/namespaces/default/widgets").0, 404);
     assert_eq!(api.send("PATCH", &format!("{pods}/db"), &json!({})).0, 200);
-    assert_eq!(api.call("PATCH", &format!("{pods}/db"), "application/json-patch+json", b"[]", true).0, 415);
+    assert_eq!(api.call("PATCH", &format!("{pods}/db"), "application/json-patch+json", b"[]", true).0, 200);
+    let (c, e) = api.call("PATCH", &format!("{pods}/db"), "application/json-patch+json", br#"[{"op":"remove","path":"/spec/nope"}]"#, true);
+    assert!(c == 422 && e.contains("JSON patch"), "{c} {e}");
+    assert_eq!(api.call("PATCH", &format!("{pods}/db"), "application/apply-patch+yaml", b"{}", true).0, 415);
     // Bodies must be JSON and say so; data must be strings (Secret data base64).
     let (c, e) = api.call("POST", pods, "text/plain", br#"{"metadata":{"name":"t"}}"#, true);
     assert!(c == 415 && e.contains("text/plain"), "{c} {e}");

@@ -86,14 +86,15 @@ fn pods_without_a_node_are_bound_by_the_filters_and_spread() {
     assert_eq!(api.send("PATCH", "/api/v1/nodes/n-a/status", &grow).0, 200);
     assert_eq!(bound_to(&api, "big"), "n-a");
 
-    // One owner's pods spread over the nodes that fit.
+    // One owner's pods spread over the nodes that fit (a Job: a kind hive
+    // does not serve, so the garbage collector leaves its pods alone).
     let mut placed = Vec::new();
     for i in 0..4 {
         let name = format!("s{i}");
         pod(
             &api,
             &name,
-            tolerating(json!({"metadata": {"ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "rs-uid-1"}]}})),
+            tolerating(json!({"metadata": {"ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "job", "uid": "job-uid-1"}]}})),
         );
         placed.push(bound_to(&api, &name));
     }

@@ -1,15 +1,20 @@
 //! The cloud role: which modules exist and how they are built from config.
 //! Each module lives in its own folder here, named as KubeEdge names it
 //! (hub/ is CloudHub, edgecontroller/ is EdgeController, scheduler/ the
-//! scheduler, api/ the API server).
+//! scheduler, api/ the API server, gc/ the garbage collector; controller.rs
+//! is the loop the workload controllers share).
 
 pub mod api;
+pub mod controller;
 pub mod daemonset;
+pub mod deployment;
 pub mod devicecontroller;
 pub mod edgecontroller;
 pub mod events;
+pub mod gc;
 pub mod hub;
 pub mod nodeset;
+pub mod replicaset;
 pub mod scheduler;
 pub mod status;
 pub mod store;
@@ -33,6 +38,9 @@ pub fn modules(cfg: &CloudConfig, _router: &Router, db: &sled::Db) -> Result<Vec
             CloudModule::DeviceController => out.push(Box::new(devicecontroller::DeviceController::new(store.clone()))),
             CloudModule::Scheduler => out.push(Box::new(scheduler::Scheduler::new(store.clone()))),
             CloudModule::DaemonSet => out.push(Box::new(daemonset::DaemonSetController::new(store.clone()))),
+            CloudModule::ReplicaSet => out.push(Box::new(replicaset::ReplicaSetController::new(store.clone()))),
+            CloudModule::Deployment => out.push(Box::new(deployment::DeploymentController::new(store.clone()))),
+            CloudModule::GarbageCollector => out.push(Box::new(gc::GarbageCollector::new(store.clone()))),
             CloudModule::CloudHub => out.push(Box::new(hub::CloudHub::new(cfg.cloudhub.clone(), cfg.data_dir.clone(), db.clone()))),
         }
     }

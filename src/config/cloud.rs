@@ -22,6 +22,9 @@ pub enum CloudModule {
     DeviceController,
     Scheduler,
     DaemonSet,
+    ReplicaSet,
+    Deployment,
+    GarbageCollector,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +122,9 @@ impl Default for CloudConfig {
                 CloudModule::DeviceController,
                 CloudModule::Scheduler,
                 CloudModule::DaemonSet,
+                CloudModule::ReplicaSet,
+                CloudModule::Deployment,
+                CloudModule::GarbageCollector,
             ],
             runtime: RuntimeConfig::default(),
             cloudhub: CloudHubConfig::default(),

@@ -1,5 +1,5 @@
-//! Request handling of the cloud API: create / get / update / merge-patch /
-//! delete and `/status` subresources (lists and watches in list.rs), each
+//! Request handling of the cloud API: create / get / update / patch /
+//! delete and the `/status` and `/scale` subresources (lists and watches in list.rs), each
 //! write answered only once it is durable.
 //!
 //! Owns: the mapping between HTTP methods and the `Store`. Must not parse
@@ -19,6 +19,7 @@ use super::object::{encode, keep_identity, ok_json, prepare, rv_of, shown};
 use super::protobuf;
 use super::route::{discovery, route, Target};
 use super::table;
+use super::{cascade, patch, scale};
 use crate::cloud::store::{Store, Stored};
 use crate::http::{self, Body};
 
@@ -36,18 +37,18 @@ enum Encoding {
     Protobuf,
 }
 
+fn content_type(req: &Request<Incoming>) -> &str {
+    req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
 fn encoding(req: &Request<Incoming>, patch: bool) -> Result<Encoding, ApiError> {
-    let ct = req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = content_type(req);
+    if patch {
+        patch::patch_type(ct)?;
+        return Ok(Encoding::Json);
+    }
     let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match media.as_str() {
-        "application/merge-patch+json" | "application/strategic-merge-patch+json" if patch => return Ok(Encoding::Json),
-        _ if patch => {
-            return Err(ApiError(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UnsupportedMediaType",
-                format!("patch type `{ct}`: use application/merge-patch+json (or strategic-merge-patch+json)"),
-            ))
-        }
         // No Content-Type is JSON, Kubernetes' first media type (kubectl 1.20's `create namespace` sends none).
         "application/json" | "" => return Ok(Encoding::Json),
         protobuf::MEDIA_TYPE => return Ok(Encoding::Protobuf),
@@ -60,10 +61,8 @@ fn encoding(req: &Request<Incoming>, patch: bool) -> Result<Encoding, ApiError> 
     ))
 }
 
-/// The request's body as a JSON value, whichever encoding it came in.
-async fn body_object(t: &Target, req: Request<Incoming>, patch: bool) -> Result<Value, ApiError> {
-    let enc = encoding(&req, patch)?;
-    let body = Limited::new(req.into_body(), MAX_BODY)
+async fn body_bytes(req: Request<Incoming>) -> Result<bytes::Bytes, ApiError> {
+    Ok(Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
         .map_err(|e| {
@@ -73,7 +72,13 @@ async fn body_object(t: &Target, req: Request<Incoming>, patch: bool) -> Result<
                 ApiError::bad(format!("reading the request body: {e}"))
             }
         })?
-        .to_bytes();
+        .to_bytes())
+}
+
+/// The request's body as a JSON value, whichever encoding it came in.
+async fn body_object(t: &Target, req: Request<Incoming>, patch: bool) -> Result<Value, ApiError> {
+    let enc = encoding(&req, patch)?;
+    let body = body_bytes(req).await?;
     match enc {
         Encoding::Json => serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("request body is not valid JSON: {e}"))),
         Encoding::Protobuf => protobuf::decode(&body, t.res),
@@ -114,6 +119,9 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
             "MethodNotAllowed",
             format!("{} {} are read-only in hive: write core v1 Events (/api/v1/namespaces/<ns>/events)", t.res.group, t.res.plural),
         ));
+    }
+    if t.scale {
+        return scale_request(&*store, &t, method, req).await;
     }
     match (method, &t.name) {
         (Method::GET, None) => list_or_watch(&*store, &t, &query, want),
@@ -172,25 +180,23 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
             Ok(ok_json(StatusCode::OK, &shown(&Stored { key, rev, value: encode(&v) })?))
         }
         (Method::PATCH, Some(name)) => {
-            let patch = body_object(&t, req, true).await?;
+            let ty = patch::patch_type(content_type(&req))?;
+            let body = body_object(&t, req, true).await?;
             let key = t.res.key(t.ns.as_deref(), name);
             let cur = store.get(&key)?.ok_or_else(|| ApiError::not_found(format!("{} \"{name}\" not found", t.res.plural)))?;
-            let mut v: Value = serde_json::from_slice(&cur.value).map_err(|e| ApiError::bad(e.to_string()))?;
-            let cur_v = v.clone();
-            if t.status {
-                let status_patch = patch.get("status").cloned().unwrap_or(Value::Null);
-                if let Some(o) = v.as_object_mut() {
-                    crate::kube::merge(o.entry("status").or_insert(Value::Null), &status_patch);
-                }
-            } else {
-                let mut p = patch.clone();
-                if let Some(o) = p.as_object_mut() {
-                    o.remove("status");
-                }
-                crate::kube::merge(&mut v, &p);
+            let cur_v: Value = serde_json::from_slice(&cur.value).map_err(|e| ApiError::bad(e.to_string()))?;
+            let mut v = cur_v.clone();
+            patch::apply(t.res.kind, &mut v, &body, ty)?;
+            // Only .status changes through the subresource, and never through the main resource.
+            let (from, mut v) = if t.status { (v, cur_v.clone()) } else { (cur_v.clone(), v) };
+            if let Some(o) = v.as_object_mut() {
+                match from.get("status") {
+                    Some(st) => o.insert("status".into(), st.clone()),
+                    None => o.remove("status"),
+                };
             }
             keep_identity(&mut v, &cur_v);
-            let expected = rv_of(&patch)?.unwrap_or(cur.rev);
+            let expected = rv_of(&body)?.unwrap_or(cur.rev);
             let (_, v) = prepare(&t, v, false)?;
             let rev = store.update(&key, &encode(&v), Some(expected))?;
             Ok(ok_json(StatusCode::OK, &shown(&Stored { key, rev, value: encode(&v) })?))
@@ -198,9 +204,34 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
         (Method::DELETE, None) => Ok(ok_json(StatusCode::OK, &super::list::delete_collection(&*store, &t, &query)?)),
         (Method::DELETE, Some(name)) if t.res.kind == "Namespace" => Ok(ok_json(StatusCode::OK, &namespace::delete(&*store, name)?)),
         (Method::DELETE, Some(name)) => {
-            let gone = store.delete(&t.res.key(t.ns.as_deref(), name), None)?;
+            let policy = cascade::policy(&body_bytes(req).await?)?;
+            let key = t.res.key(t.ns.as_deref(), name);
+            let cur = store.get(&key)?.ok_or_else(|| ApiError::not_found(format!("{} \"{name}\" not found", t.res.plural)))?;
+            cascade::before_delete(&*store, &serde_json::from_slice(&cur.value).unwrap_or(Value::Null), policy)?;
+            let gone = store.delete(&key, None)?;
             Ok(ok_json(StatusCode::OK, &shown(&gone)?))
         }
         (m, _) => Err(ApiError(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("{m} is not supported on {path}"))),
     }
+}
+
+/// GET, PUT and PATCH of `/scale` (kubectl scale).
+async fn scale_request(store: &dyn Store, t: &Target, method: Method, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let name = t.name.clone().unwrap_or_default();
+    let scale = match method {
+        Method::GET => scale::get(store, t, &name)?,
+        Method::PUT => {
+            let body = body_object(t, req, false).await?;
+            scale::set(store, t, &name, &body, rv_of(&body)?)?
+        }
+        Method::PATCH => {
+            let ty = patch::patch_type(content_type(&req))?;
+            let body = body_object(t, req, true).await?;
+            let mut cur = scale::get(store, t, &name)?;
+            patch::apply("Scale", &mut cur, &body, ty)?;
+            scale::set(store, t, &name, &cur, rv_of(&body)?)?
+        }
+        m => return Err(ApiError(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("{m} is not supported on {}/scale", t.res.plural))),
+    };
+    Ok(ok_json(StatusCode::OK, &scale))
 }

@@ -12,6 +12,7 @@
 //! `kubectl logs` in logs.rs.
 
 pub mod auth;
+mod cascade;
 pub mod error;
 mod events_v1;
 pub mod handlers;
@@ -21,13 +22,16 @@ mod logs;
 mod namespace;
 mod object;
 mod page;
+mod patch;
 mod protobuf;
 mod proxy;
 pub mod resources;
 pub mod route;
+mod scale;
 mod select;
 mod table;
 mod watch;
+mod workload;
 
 #[cfg(test)]
 mod fuzz_tests;

@@ -27,8 +27,8 @@ pub fn shown(s: &Stored) -> Result<Value, ApiError> {
 pub fn prepare(t: &Target, mut v: Value, creating: bool) -> Result<(String, Value), ApiError> {
     let obj = v.as_object_mut().ok_or_else(|| ApiError::bad("the body must be a JSON object"))?;
     check_data(t.res.kind, obj)?;
-    if t.res.kind == "DaemonSet" {
-        check_selector(obj)?;
+    if super::workload::is_workload(t.res.kind) {
+        super::workload::check(t.res.kind, obj)?;
     }
     if t.res.kind == "Secret" {
         fold_string_data(obj);
@@ -76,7 +76,7 @@ pub fn prepare(t: &Target, mut v: Value, creating: bool) -> Result<(String, Valu
     if creating {
         meta.entry("uid").or_insert(Value::String(crate::kube::new_uid()));
         meta.insert("creationTimestamp".into(), Value::String(crate::kube::rfc3339_now()));
-        if t.res.kind == "DaemonSet" {
+        if super::workload::is_workload(t.res.kind) {
             meta.insert("generation".into(), Value::from(1));
         }
         if t.res.kind == "Pod" {
@@ -87,27 +87,6 @@ pub fn prepare(t: &Target, mut v: Value, creating: bool) -> Result<(String, Valu
         }
     }
     Ok((name, v))
-}
-
-/// A workload's `spec.selector.matchLabels` must be there and select its
-/// template's labels, else 422 as Kubernetes answers.
-fn check_selector(obj: &Map<String, Value>) -> Result<(), ApiError> {
-    let invalid = |m: String| ApiError(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", m);
-    let sel = obj.get("spec").and_then(|s| s.pointer("/selector/matchLabels")).and_then(Value::as_object);
-    let Some(sel) = sel.filter(|s| !s.is_empty()) else {
-        return Err(invalid("spec.selector: Required value: a selector with matchLabels".into()));
-    };
-    let labels = obj.get("spec").and_then(|s| s.pointer("/template/metadata/labels")).and_then(Value::as_object);
-    if !sel.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v)) {
-        return Err(invalid(format!(
-            "spec.template.metadata.labels: Invalid value: {}: `selector` does not match template `labels`",
-            labels.map(|l| Value::Object(l.clone()).to_string()).unwrap_or_else(|| "{}".into())
-        )));
-    }
-    if obj.get("spec").and_then(|s| s.pointer("/template/spec/containers")).and_then(Value::as_array).is_none_or(Vec::is_empty) {
-        return Err(invalid("spec.template.spec.containers: Required value".into()));
-    }
-    Ok(())
 }
 
 /// ConfigMap and Secret data are maps of strings (Secret `data` base64), as

@@ -30,6 +30,8 @@ pub const RESOURCES: &[Resource] = &[
     Resource { group: super::events_v1::GROUP, version: "v1", plural: "events", kind: "Event", namespaced: true, short: &[] },
     Resource { group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false, short: &["ns"] },
     Resource { group: "apps", version: "v1", plural: "daemonsets", kind: "DaemonSet", namespaced: true, short: &["ds"] },
+    Resource { group: "apps", version: "v1", plural: "deployments", kind: "Deployment", namespaced: true, short: &["deploy"] },
+    Resource { group: "apps", version: "v1", plural: "replicasets", kind: "ReplicaSet", namespaced: true, short: &["rs"] },
     Resource { group: DEVICES_GROUP, version: DEVICES_VERSION, plural: "devices", kind: "Device", namespaced: true, short: &[] },
     Resource { group: DEVICES_GROUP, version: DEVICES_VERSION, plural: "devicemodels", kind: "DeviceModel", namespaced: true, short: &[] },
 ];
@@ -56,6 +58,11 @@ impl Resource {
         }
     }
 
+    /// Whether `/scale` (autoscaling/v1 Scale) is served for this kind.
+    pub fn scalable(&self) -> bool {
+        matches!(self.kind, "Deployment" | "ReplicaSet")
+    }
+
     /// events.k8s.io Events are served from the core ones, for reading only.
     pub fn read_only(&self) -> bool {
         self.group == super::events_v1::GROUP
@@ -71,7 +78,7 @@ impl Resource {
         let mut e = json!({"name": self.plural, "singularName": self.kind.to_lowercase(), "namespaced": self.namespaced,
                "kind": self.kind, "verbs": verbs, "shortNames": self.short});
         // `kubectl get all` lists the kinds in category `all`.
-        if matches!(self.kind, "Pod" | "DaemonSet") {
+        if matches!(self.kind, "Pod" | "DaemonSet" | "Deployment" | "ReplicaSet") {
             e["categories"] = json!(["all"]);
         }
         e
@@ -101,6 +108,11 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         .filter(|r| r.group == group && r.version == version && !r.read_only())
         .map(|r| json!({"name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]}))
         .collect();
+    // kubectl scale finds the Scale kind's group and version here.
+    subresources.extend(RESOURCES.iter().filter(|r| r.group == group && r.version == version && r.scalable()).map(|r| {
+        json!({"name": format!("{}/scale", r.plural), "singularName": "", "namespaced": r.namespaced, "group": "autoscaling", "version": "v1",
+            "kind": "Scale", "verbs": ["get", "patch", "update"]})
+    }));
     let mut all = rs;
     all.append(&mut subresources);
     let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };

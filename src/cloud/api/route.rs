@@ -14,6 +14,8 @@ pub struct Target {
     pub ns: Option<String>,
     pub name: Option<String>,
     pub status: bool,
+    /// `/scale`: the object's replicas as an autoscaling/v1 Scale.
+    pub scale: bool,
 }
 
 pub fn valid_name(s: &str) -> bool {
@@ -56,10 +58,11 @@ pub fn route(path: &str) -> Result<Target, ApiError> {
         ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(*ns), rest),
         _ => (None, rest),
     };
-    let (plural, name, status) = match rest {
-        [p] => (*p, None, false),
-        [p, n] => (*p, Some(*n), false),
-        [p, n, "status"] => (*p, Some(*n), true),
+    let (plural, name, status, scale) = match rest {
+        [p] => (*p, None, false, false),
+        [p, n] => (*p, Some(*n), false, false),
+        [p, n, "status"] => (*p, Some(*n), true, false),
+        [p, n, "scale"] => (*p, Some(*n), false, true),
         _ => return Err(ApiError::not_found(format!("no such path: {path}"))),
     };
     let res = Resource::find(group, version, plural).ok_or_else(|| {
@@ -68,6 +71,9 @@ pub fn route(path: &str) -> Result<Target, ApiError> {
             if group.is_empty() { version.to_string() } else { format!("{group}/{version}") }
         ))
     })?;
+    if scale && !res.scalable() {
+        return Err(ApiError::not_found(format!("{plural} have no scale subresource: {path}")));
+    }
     if !res.namespaced && ns.is_some() {
         return Err(ApiError::not_found(format!("{plural} are not namespaced: {path}")));
     }
@@ -81,7 +87,7 @@ pub fn route(path: &str) -> Result<Target, ApiError> {
             }
         }
     }
-    Ok(Target { res, ns: ns.map(str::to_string), name: name.map(str::to_string), status })
+    Ok(Target { res, ns: ns.map(str::to_string), name: name.map(str::to_string), status, scale })
 }
 
 #[cfg(test)]

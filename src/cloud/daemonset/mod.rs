@@ -6,7 +6,7 @@
 //! matching loses it. A changed template rolls out one node at a time
 //! (`RollingUpdate` with maxUnavailable 1: the next old pod goes only when
 //! every other pod is Ready); `OnDelete` waits for the user to delete it.
-//! Pods whose DaemonSet is gone are deleted (garbage collection).
+//! Pods whose DaemonSet is gone are the garbage collector's (gc/).
 //!
 //! Owns: pods owned by DaemonSets and DaemonSet status. Must not touch
 //! other pods or the DaemonSet spec.
@@ -17,9 +17,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::cloud::nodeset::merge_watches;
-use crate::cloud::store::{Store, StoreError};
-use crate::core::{Context, Module, ModuleError, ModuleFuture};
+use crate::cloud::controller;
+use crate::cloud::store::Store;
+use crate::core::{Context, Module, ModuleFuture};
 
 pub const NAME: &str = "daemonset";
 
@@ -36,11 +36,6 @@ impl DaemonSetController {
     }
 }
 
-fn watches(store: &dyn Store) -> Result<Vec<crate::cloud::store::Watch>, StoreError> {
-    let rev = store.revision()?;
-    [PREFIX, "nodes/", "pods/"].iter().map(|p| store.watch(p, rev)).collect()
-}
-
 impl Module for DaemonSetController {
     fn name(&self) -> &'static str {
         NAME
@@ -48,46 +43,8 @@ impl Module for DaemonSetController {
     fn group(&self) -> &'static str {
         NAME
     }
-    fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
-        Box::pin(async move {
-            let store = &*self.store;
-            let ex = smol::LocalExecutor::new();
-            let mut events = merge_watches(&ex, watches(store).map_err(ModuleError::new)?);
-            ctx.ready();
-            let main = async {
-                use smol::future::FutureExt as _;
-                loop {
-                    if let Err(e) = pods::reconcile(store) {
-                        log::warn!(target: NAME, "daemonsets not reconciled (will retry on the next change): {e}");
-                    }
-                    let got = async { Some(events.recv().await.ok().flatten()) }
-                        .or(async {
-                            ctx.shutdown.wait().await;
-                            None
-                        })
-                        .await;
-                    let Some(first) = got else { return Ok(()) };
-                    if first.is_none() {
-                        log::warn!(target: NAME, "a store watch ended (fell behind); watching again");
-                        events = merge_watches(&ex, watches(store).map_err(ModuleError::new)?);
-                        continue;
-                    }
-                    // One reconcile for this change and whatever else is queued.
-                    loop {
-                        match events.try_recv() {
-                            Ok(Some(_)) => continue,
-                            Ok(None) => {
-                                log::warn!(target: NAME, "a store watch ended (fell behind); watching again");
-                                events = merge_watches(&ex, watches(store).map_err(ModuleError::new)?);
-                            }
-                            Err(_) => {}
-                        }
-                        break;
-                    }
-                }
-            };
-            ex.run(main).await
-        })
+    fn run(self: Box<Self>, ctx: Context) -> ModuleFuture {
+        Box::pin(async move { controller::run(ctx, &*self.store, NAME, &[PREFIX, "nodes/", "pods/"], |s| pods::reconcile(s).map(|()| None)).await })
     }
 }
 

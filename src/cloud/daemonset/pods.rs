@@ -4,11 +4,12 @@
 //! Owns: that decision and its writes. Must not touch pods no DaemonSet
 //! owns.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
 use super::{identity, PREFIX};
+use crate::cloud::controller::{controller_uid, gone, parse, pod_from_template, ready};
 use crate::cloud::scheduler::filter::placeable;
 use crate::cloud::store::{Store, StoreError};
 
@@ -43,54 +44,17 @@ fn template_hash(template: &Value) -> String {
     format!("{:010x}", h & 0xff_ffff_ffff)
 }
 
-fn controller_uid(pod: &Value) -> Option<&str> {
-    crate::kube::items(pod, "/metadata/ownerReferences").find(|o| o["kind"] == "DaemonSet" && o["controller"] == true).and_then(|o| o["uid"].as_str())
-}
-
-fn ready(pod: &Value) -> bool {
-    crate::kube::items(pod, "/status/conditions").any(|c| c["type"] == "Ready" && c["status"] == "True")
-}
-
 fn new_pod(ds: &Value, node: &str, hash: &str) -> (String, Value) {
-    let (ns, name, uid) = identity(ds);
-    let mut pod = ds.pointer("/spec/template").cloned().unwrap_or(json!({}));
-    let pod_name = format!("{name}-{:05x}", fastrand::u32(..0xfffff));
-    pod["apiVersion"] = json!("v1");
-    pod["kind"] = json!("Pod");
-    let mut meta = pod.get("metadata").cloned().filter(Value::is_object).unwrap_or(json!({}));
-    meta["name"] = json!(pod_name);
-    meta["namespace"] = json!(ns);
-    meta["uid"] = json!(crate::kube::new_uid());
-    meta["creationTimestamp"] = json!(crate::kube::rfc3339_now());
-    meta["generation"] = json!(1);
-    if !meta["labels"].is_object() {
-        meta["labels"] = json!({});
-    }
-    meta["labels"][HASH] = json!(hash);
-    meta["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true}]);
-    pod["metadata"] = meta;
-    pod["spec"]["nodeName"] = json!(node);
-    let qos = crate::kube::qos_class(&pod["spec"]);
-    pod["status"] = json!({"phase": "Pending", "qosClass": qos});
-    (format!("pods/{ns}/{pod_name}"), pod)
-}
-
-fn parse(b: &[u8]) -> Value {
-    serde_json::from_slice(b).unwrap_or(Value::Null)
+    let template = ds.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let (key, mut pod) = pod_from_template(&template, "DaemonSet", ds, identity(ds).1, Some(node));
+    pod["metadata"]["labels"][HASH] = json!(hash);
+    (key, pod)
 }
 
 pub fn reconcile(store: &dyn Store) -> Result<(), StoreError> {
     let sets: Vec<(String, u64, Value)> = store.list(PREFIX)?.0.into_iter().map(|s| (s.key, s.rev, parse(&s.value))).collect();
     let nodes: Vec<Value> = store.list("nodes/")?.0.iter().map(|s| parse(&s.value)).collect();
     let pods: Vec<(String, Value)> = store.list("pods/")?.0.into_iter().map(|s| (s.key, parse(&s.value))).collect();
-    let live: HashSet<&str> = sets.iter().map(|(_, _, d)| identity(d).2).collect();
-    // Garbage collection: pods of DaemonSets that are gone.
-    for (key, pod) in &pods {
-        if controller_uid(pod).is_some_and(|u| !live.contains(u)) {
-            log::info!(target: super::NAME, "pod {key}: its DaemonSet is gone, deleting it");
-            gone(store.delete(key, None))?;
-        }
-    }
     for (key, rev, ds) in &sets {
         let uid = identity(ds).2;
         let template = ds.pointer("/spec/template").cloned().unwrap_or(json!({}));
@@ -98,7 +62,7 @@ pub fn reconcile(store: &dyn Store) -> Result<(), StoreError> {
         let candidate = with_daemon_tolerations(&template);
         let wanted: BTreeMap<&str, &Value> =
             nodes.iter().filter(|n| placeable(&candidate, n).is_ok()).filter_map(|n| Some((n.pointer("/metadata/name").and_then(Value::as_str)?, n))).collect();
-        let mine: Vec<&(String, Value)> = pods.iter().filter(|(_, p)| controller_uid(p) == Some(uid)).collect();
+        let mine: Vec<&(String, Value)> = pods.iter().filter(|(_, p)| controller_uid(p, "DaemonSet") == Some(uid)).collect();
         let mut by_node: BTreeMap<&str, Vec<&(String, Value)>> = BTreeMap::new();
         for p in &mine {
             by_node.entry(p.1.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("")).or_default().push(p);
@@ -146,12 +110,4 @@ pub fn reconcile(store: &dyn Store) -> Result<(), StoreError> {
         }
     }
     Ok(())
-}
-
-/// A delete whose object is already gone is done.
-fn gone(r: Result<crate::cloud::store::Stored, StoreError>) -> Result<(), StoreError> {
-    match r {
-        Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
-        Err(e) => Err(e),
-    }
 }

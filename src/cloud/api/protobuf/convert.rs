@@ -46,7 +46,13 @@ pub fn message(bytes: &[u8], msg: &Msg, path: &str) -> Result<Map<String, Value>
         };
         let at = join(path, field.name);
         match field.ty {
-            Ty::MapStr | Ty::MapBytes => {
+            // An embedded Go struct: its fields land in this object.
+            Ty::Inline(m) => {
+                for (k, v) in message(self::bytes(wire, path)?, m, path)? {
+                    out.insert(k, v);
+                }
+            }
+            Ty::MapStr | Ty::MapBytes | Ty::MapQuantity => {
                 let (k, v) = entry(wire, field, &at)?;
                 let m = out.entry(field.name).or_insert_with(|| Value::Object(Map::new()));
                 if let Value::Object(m) = m {
@@ -114,7 +120,9 @@ fn value(wire: Wire<'_>, field: &Field, at: &str) -> Result<Value, Refused> {
         Ty::Msg(m) => Value::Object(message(bytes(wire, at)?, m, at)?),
         Ty::Time => time(bytes(wire, at)?, at)?,
         Ty::RawJson => raw_json(bytes(wire, at)?, at)?,
-        Ty::MapStr | Ty::MapBytes => return Err(malformed(at, "a map inside a list")),
+        Ty::Quantity => quantity(bytes(wire, at)?, at)?,
+        Ty::IntOrStr => int_or_string(bytes(wire, at)?, at)?,
+        Ty::MapStr | Ty::MapBytes | Ty::MapQuantity | Ty::Inline(_) => return Err(malformed(at, "a map or inline struct inside a list")),
     })
 }
 
@@ -135,6 +143,36 @@ fn time(b: &[u8], at: &str) -> Result<Value, Refused> {
         return Err(malformed(at, format!("nanos {nanos} out of range")));
     }
     crate::kube::rfc3339(secs, None).map(Value::String).ok_or_else(|| malformed(at, format!("seconds {secs} is not a time between the years 0 and 9999")))
+}
+
+/// resource.Quantity {1: its string}.
+fn quantity(b: &[u8], at: &str) -> Result<Value, Refused> {
+    let mut q = String::new();
+    for item in fields(b) {
+        match item.map_err(|e| malformed(at, e))? {
+            (1, w) => q = text(bytes(w, at)?, at)?,
+            (no, _) => return Err(Refused::Unknown(format!("{at}: field number {no} of Quantity is not one hive decodes"))),
+        }
+    }
+    Ok(Value::String(q))
+}
+
+/// intstr.IntOrString {1: type (0 int, 1 string), 2: intVal, 3: strVal}.
+fn int_or_string(b: &[u8], at: &str) -> Result<Value, Refused> {
+    let (mut ty, mut int, mut s) = (0u64, 0i64, String::new());
+    for item in fields(b) {
+        match item.map_err(|e| malformed(at, e))? {
+            (1, w) => ty = varint(w, at)?,
+            (2, w) => int = varint(w, at)? as i32 as i64,
+            (3, w) => s = text(bytes(w, at)?, at)?,
+            (no, _) => return Err(Refused::Unknown(format!("{at}: field number {no} of IntOrString is not one hive decodes"))),
+        }
+    }
+    match ty {
+        0 => Ok(Value::from(int)),
+        1 => Ok(Value::String(s)),
+        t => Err(malformed(at, format!("IntOrString type {t} (0 is int, 1 is string)"))),
+    }
 }
 
 /// FieldsV1 / RawExtension {1: raw JSON bytes}.
@@ -168,5 +206,12 @@ fn entry(wire: Wire<'_>, field: &Field, at: &str) -> Result<(String, Value), Ref
     }
     let at = format!("{at}[{key:?}]");
     let v = val.unwrap_or_default();
-    Ok((key, if matches!(field.ty, Ty::MapBytes) { b64(v) } else { Value::String(text(v, &at)?) }))
+    Ok((
+        key,
+        match field.ty {
+            Ty::MapBytes => b64(v),
+            Ty::MapQuantity => quantity(v, &at)?,
+            _ => Value::String(text(v, &at)?),
+        },
+    ))
 }

@@ -12,6 +12,8 @@
 
 mod convert;
 pub mod schema;
+mod schema_apps;
+mod schema_pod;
 mod wire;
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The Kubernetes protobuf messages hive decodes, as tables: for each field
 //! its number, JSON name and type, from Kubernetes' generated.proto of
-//! k8s.io/api core/v1 and k8s.io/apimachinery meta/v1 (checked against the
-//! k8s-pb crate's messages in tests/protobuf.rs). A field number not in a
+//! k8s.io/api core/v1 and k8s.io/apimachinery meta/v1 (v0.26 numbering;
+//! pod templates in schema_pod.rs, apps/v1 in schema_apps.rs). A field number not in a
 //! table is refused, never skipped: adding a kind means adding its table.
 //!
 //! Owns: these tables and the kind → table lookup. Must not read bytes
@@ -24,6 +24,14 @@ pub enum Ty {
     MapStr,
     /// map<string, bytes>: values in base64.
     MapBytes,
+    /// map<string, resource.Quantity>: values as their strings.
+    MapQuantity,
+    /// resource.Quantity {1 string}: that string.
+    Quantity,
+    /// intstr.IntOrString {1 type, 2 intVal, 3 strVal}: a JSON number or string.
+    IntOrStr,
+    /// A Go struct embedded inline: its fields are the parent's in JSON.
+    Inline(&'static Msg),
 }
 
 /// One field of a message.
@@ -47,14 +55,17 @@ pub struct Msg {
     pub fields: &'static [Field],
 }
 
-const fn f(no: u32, name: &'static str, ty: Ty) -> Field {
+pub(super) const fn f(no: u32, name: &'static str, ty: Ty) -> Field {
     Field { no, name, ty, list: false, ptr: false }
 }
-const fn list(no: u32, name: &'static str, ty: Ty) -> Field {
+pub(super) const fn list(no: u32, name: &'static str, ty: Ty) -> Field {
     Field { no, name, ty, list: true, ptr: false }
 }
-const fn ptr(no: u32, name: &'static str, ty: Ty) -> Field {
+pub(super) const fn ptr(no: u32, name: &'static str, ty: Ty) -> Field {
     Field { no, name, ty, list: false, ptr: true }
+}
+pub(super) const fn inline(no: u32, msg: &'static Msg) -> Field {
+    Field { no, name: "", ty: Ty::Inline(msg), list: false, ptr: false }
 }
 
 use Ty::*;
@@ -98,6 +109,11 @@ pub static OBJECT_META: Msg = Msg {
     ],
 };
 
+static LABEL_SELECTOR_REQUIREMENT: Msg = Msg { name: "LabelSelectorRequirement", fields: &[f(1, "key", Str), f(2, "operator", Str), list(3, "values", Str)] };
+
+pub static LABEL_SELECTOR: Msg =
+    Msg { name: "LabelSelector", fields: &[f(1, "matchLabels", MapStr), list(2, "matchExpressions", Msg(&LABEL_SELECTOR_REQUIREMENT))] };
+
 pub static CONFIG_MAP: Msg =
     Msg { name: "ConfigMap", fields: &[f(1, "metadata", Msg(&OBJECT_META)), ptr(4, "immutable", Bool), f(2, "data", MapStr), f(3, "binaryData", MapBytes)] };
 
@@ -124,9 +140,11 @@ pub fn kind(kind: &str) -> Option<&'static Msg> {
         "ConfigMap" => Some(&CONFIG_MAP),
         "Secret" => Some(&SECRET),
         "Namespace" => Some(&NAMESPACE),
+        "Deployment" => Some(&super::schema_apps::DEPLOYMENT),
+        "ReplicaSet" => Some(&super::schema_apps::REPLICA_SET),
         _ => None,
     }
 }
 
 /// Kinds `kind` knows, for error messages.
-pub const KINDS: &str = "ConfigMap, Secret, Namespace";
+pub const KINDS: &str = "ConfigMap, Secret, Namespace, Deployment, ReplicaSet";

@@ -131,3 +131,60 @@ fn bad_bodies_are_refused_naming_what_is_wrong() {
     bytes(3, b"gzip", &mut encoded);
     check(&encoded, "ConfigMap", 400, "this URL is for");
 }
+
+/// A Deployment as kubectl 1.32's `create deployment` sends it (Go writes
+/// every non-pointer field, empty or not), with an int-or-string, a
+/// quantity map and inline structs (a volume's source, a probe's handler).
+#[test]
+fn a_deployment_from_kubectl_create_becomes_its_json() {
+    let container = msg(|c| {
+        bytes(1, b"web", c);
+        bytes(2, b"busybox:1", c);
+        bytes(3, b"sleep", c);
+        bytes(5, b"", c);
+        bytes(6, &msg(|p| int(3, 80, p)), c);
+        bytes(8, &msg(|r| bytes(1, &entry("memory", &msg(|q| bytes(1, b"64Mi", q))), r)), c);
+        let port = msg(|t| (int(1, 1, t), bytes(3, b"http", t)).1);
+        bytes(11, &msg(|p| (bytes(1, &msg(|h| bytes(2, &msg(|g| bytes(2, &port, g)), h)), p), int(4, 5, p)).1), c);
+        int(16, 0, c);
+        bytes(20, b"", c);
+    });
+    let pod_spec = msg(|s| {
+        bytes(1, &msg(|v| (bytes(1, b"conf", v), bytes(2, &msg(|src| bytes(19, &msg(|cm| bytes(1, &msg(|r| bytes(1, b"app-config", r)), cm)), src)), v)).1), s);
+        bytes(2, &container, s);
+        bytes(3, b"", s);
+        int(11, 0, s);
+    });
+    let raw = msg(|d| {
+        bytes(1, &msg(|m| (bytes(1, b"web", m), bytes(11, &entry("app", b"web"), m)).1), d);
+        let spec = msg(|s| {
+            int(1, 2, s);
+            bytes(2, &msg(|l| bytes(1, &entry("app", b"web"), l)), s);
+            bytes(3, &msg(|t| (bytes(1, &msg(|m| (bytes(8, &[], m), bytes(11, &entry("app", b"web"), m)).1), t), bytes(2, &pod_spec, t)).1), s);
+            let ru = msg(|r| {
+                (bytes(1, &msg(|i| (int(1, 0, i), int(2, 1, i), bytes(3, b"", i)).1), r), bytes(2, &msg(|i| (int(1, 1, i), bytes(3, b"25%", i)).1), r)).1
+            });
+            bytes(4, &msg(|st| bytes(2, &ru, st)), s);
+            int(5, 0, s);
+            int(7, 0, s);
+        });
+        bytes(2, &spec, d);
+        bytes(3, &[], d);
+    });
+    let v = decode(&envelope("apps/v1", "Deployment", &raw), res("Deployment")).unwrap_or_else(|e| panic!("{}", e.2));
+    assert_eq!(
+        v,
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"creationTimestamp": null, "labels": {"app": "web"}},
+                    "spec": {"volumes": [{"name": "conf", "configMap": {"name": "app-config"}}],
+                        "containers": [{"name": "web", "image": "busybox:1", "command": ["sleep"], "ports": [{"containerPort": 80}],
+                            "resources": {"limits": {"memory": "64Mi"}}, "readinessProbe": {"httpGet": {"port": "http"}, "periodSeconds": 5}}]}},
+                "strategy": {"rollingUpdate": {"maxUnavailable": 1, "maxSurge": "25%"}}},
+            "status": {}})
+    );
+    // A PodSpec field without a table (18: affinity) is refused by name and number.
+    let raw = msg(|d| bytes(2, &msg(|s| bytes(3, &msg(|t| bytes(2, &msg(|p| bytes(18, &[], p)), t)), s)), d));
+    let e = decode(&envelope("apps/v1", "Deployment", &raw), res("Deployment")).err().unwrap();
+    assert!(e.2.contains("spec.template.spec: field number 18 of PodSpec"), "{}", e.2);
+}

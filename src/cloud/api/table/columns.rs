@@ -67,6 +67,26 @@ pub fn columns(kind: &str) -> Vec<Column> {
             Column("Images", "string", "", 1, "Images referenced by each container in the template."),
             Column("Selector", "string", "", 1, "Label selector for pods."),
         ],
+        "Deployment" => vec![
+            NAME,
+            Column("Ready", "string", "", 0, "Number of the pod with ready state"),
+            Column("Up-to-date", "string", "", 0, "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
+            Column("Available", "string", "", 0, "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+            AGE,
+            Column("Containers", "string", "", 1, "Names of each container in the template."),
+            Column("Images", "string", "", 1, "Images referenced by each container in the template."),
+            Column("Selector", "string", "", 1, "Label selector for pods."),
+        ],
+        "ReplicaSet" => vec![
+            NAME,
+            Column("Desired", "integer", "", 0, "Replicas is the number of desired replicas."),
+            Column("Current", "integer", "", 0, "Replicas is the most recently observed number of replicas."),
+            Column("Ready", "integer", "", 0, "The number of ready replicas for this replica set."),
+            AGE,
+            Column("Containers", "string", "", 1, "Names of each container in the template."),
+            Column("Images", "string", "", 1, "Images referenced by each container in the template."),
+            Column("Selector", "string", "", 1, "Label selector for pods."),
+        ],
         "Event" => vec![
             Column("Last Seen", "string", "", 0, "Time when last this event was seen."),
             Column("Type", "string", "", 0, "Type of this event (Normal, Warning)."),
@@ -182,8 +202,8 @@ pub fn cells(kind: &str, v: &Value, now: i64) -> Vec<Value> {
             ]
         }
         "Namespace" => vec![name, json!(s(v, "/status/phase")), age],
-        "DaemonSet" => {
-            let n = |f: &str| json!(v.pointer(&format!("/status/{f}")).and_then(Value::as_u64).unwrap_or(0));
+        "DaemonSet" | "Deployment" | "ReplicaSet" => {
+            let n = |p: &str| v.pointer(p).and_then(Value::as_i64).unwrap_or(0);
             let pairs = |p: &str| {
                 let m = v
                     .pointer(p)
@@ -193,19 +213,28 @@ pub fn cells(kind: &str, v: &Value, now: i64) -> Vec<Value> {
             };
             let containers = crate::kube::items(v, "/spec/template/spec/containers");
             let (names, images): (Vec<&str>, Vec<&str>) = containers.map(|c| (c["name"].as_str().unwrap_or(""), c["image"].as_str().unwrap_or(""))).unzip();
-            vec![
-                name,
-                n("desiredNumberScheduled"),
-                n("currentNumberScheduled"),
-                n("numberReady"),
-                n("updatedNumberScheduled"),
-                n("numberAvailable"),
-                json!(pairs("/spec/template/spec/nodeSelector")),
-                age,
-                json!(names.join(",")),
-                json!(images.join(",")),
-                json!(pairs("/spec/selector/matchLabels")),
-            ]
+            let mut row = vec![name];
+            match kind {
+                "DaemonSet" => {
+                    for f in ["desiredNumberScheduled", "currentNumberScheduled", "numberReady", "updatedNumberScheduled", "numberAvailable"] {
+                        row.push(json!(n(&format!("/status/{f}"))));
+                    }
+                    row.push(json!(pairs("/spec/template/spec/nodeSelector")));
+                }
+                "Deployment" => {
+                    let want = v.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+                    row.push(json!(format!("{}/{want}", n("/status/readyReplicas"))));
+                    row.push(json!(n("/status/updatedReplicas")));
+                    row.push(json!(n("/status/availableReplicas")));
+                }
+                _ => {
+                    row.push(json!(v.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)));
+                    row.push(json!(n("/status/replicas")));
+                    row.push(json!(n("/status/readyReplicas")));
+                }
+            }
+            row.extend([age, json!(names.join(",")), json!(images.join(",")), json!(pairs("/spec/selector/matchLabels"))]);
+            row
         }
         "Event" => {
             // As the server prints it: the last time (the first when there is none).
@@ -303,7 +332,7 @@ mod tests {
         assert_eq!(Value::Array(c), want);
         let cm = json!({"metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}, "binaryData": {"c": "AA=="}});
         assert_eq!(cells("ConfigMap", &cm, 0)[1], json!(3));
-        for kind in ["Pod", "Node", "Namespace", "ConfigMap", "Secret", "Event", "DaemonSet", "Device"] {
+        for kind in ["Pod", "Node", "Namespace", "ConfigMap", "Secret", "Event", "DaemonSet", "Deployment", "ReplicaSet", "Device"] {
             assert_eq!(cells(kind, &json!({}), 0).len(), columns(kind).len(), "{kind}");
         }
     }
