@@ -221,3 +221,59 @@ fn an_edge_restart_adopts_and_a_reboot_offline_brings_pods_back() {
     cloud.signal("TERM");
     assert!(cloud.wait_exit(Duration::from_secs(10)).success());
 }
+
+/// A Deployment on a real edge: its pods are placed by the scheduler, run
+/// on containerd, report Ready, and `kubectl set env` rolls them (a new
+/// ReplicaSet, maxUnavailable 0) until `kubectl rollout status` is done and
+/// only the new containers run; deleting it removes every container.
+#[test]
+fn a_deployment_rolls_out_on_a_real_edge() {
+    let site = Site::new();
+    let ctrd = Containerd::start(&site.path().join("containerd"));
+    let (mut cloud, api, hub) = start_cloud_with_api(&site, "[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"");
+    site.node_cert("edge-1");
+    let mut edge = edge(&site, hub, &ctrd);
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"hostNetwork": true, "terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "main", "image": APP, "command": ["sh", "-c", "exec sleep 1000"], "env": [{"name": "V", "value": "1"}]}]}}}});
+    let (c, b) = api.send("POST", "/apis/apps/v1/namespaces/default/deployments", &d);
+    assert_eq!(c, 201, "{b}");
+    let deploy = "/apis/apps/v1/namespaces/default/deployments/web";
+    api.wait_until(deploy, 60, |v| v["status"]["availableReplicas"] == 2);
+    let ids = || -> Vec<String> {
+        let (_, pods) = api.get("/api/v1/namespaces/default/pods?labelSelector=app%3Dweb");
+        pods["items"].as_array().unwrap().iter().map(|p| container_id(&p["status"])).collect()
+    };
+    let first = ids();
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|id| running_tasks(&ctrd).contains(id)), "{first:?} run in containerd: {:?}", ctrd.tasks());
+    let k = common::kubectl::new();
+    common::kubectl::ok(&k, site.path(), &["set", "env", "deployment/web", "V=2"]);
+    let out = common::kubectl::ok(&k, site.path(), &["rollout", "status", "deployment/web", "--timeout=90s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let v = api.get(deploy).1;
+    let env = &v["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert_eq!(env, &json!([{"name": "V", "value": "2"}]), "{v}");
+    let (_, pods) = api.get("/api/v1/namespaces/default/pods?labelSelector=app%3Dweb");
+    let items = pods["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2, "{pods}");
+    assert!(items.iter().all(|p| p["spec"]["containers"][0]["env"][0]["value"] == "2" && p["status"]["phase"] == "Running"), "{pods}");
+    let second = ids();
+    assert!(second.iter().all(|id| !first.contains(id) && running_tasks(&ctrd).contains(id)), "{second:?}: {:?}", ctrd.tasks());
+    let t0 = Instant::now();
+    while first.iter().any(|id| ctrd.container_ids().contains(id)) {
+        assert!(t0.elapsed() < Duration::from_secs(30), "old containers left: {:?}", ctrd.tasks());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    common::kubectl::ok(&k, site.path(), &["delete", "deployment", "web"]);
+    let t0 = Instant::now();
+    while !ctrd.container_ids().is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(30), "containers left: {:?}", ctrd.container_ids());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    edge.signal("TERM");
+    assert!(edge.wait_exit(Duration::from_secs(10)).success());
+    cloud.signal("TERM");
+    assert!(cloud.wait_exit(Duration::from_secs(10)).success());
+}

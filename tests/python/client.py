@@ -16,6 +16,7 @@ kubeconfig, node = sys.argv[1], sys.argv[2]
 config.load_kube_config(config_file=kubeconfig)
 core = client.CoreV1Api()
 custom = client.CustomObjectsApi()
+apps = client.AppsV1Api()
 NS = "py"
 
 
@@ -149,6 +150,27 @@ assert [(e.type, e.reason) for e in evs] == [("Warning", "FailedScheduling")], e
 assert "node(s) were not ready" in evs[0].message and evs[0].involved_object.kind == "Pod", evs[0]
 cond = [c for c in core.read_namespaced_pod("unplaced", NS).status.conditions if c.type == "PodScheduled"]
 assert cond and cond[0].status == "False" and cond[0].reason == "Unschedulable", cond
+
+step("a Deployment through AppsV1Api: scale subresource, ReplicaSets, foreground delete")
+tmpl = client.V1PodTemplateSpec(metadata=client.V1ObjectMeta(labels={"app": "pyweb"}),
+                                spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="busybox")]))
+dep = client.V1Deployment(metadata=client.V1ObjectMeta(name="pyweb"),
+                          spec=client.V1DeploymentSpec(replicas=1, selector=client.V1LabelSelector(match_labels={"app": "pyweb"}), template=tmpl))
+made = apps.create_namespaced_deployment(NS, dep)
+assert made.spec.strategy.type == "RollingUpdate" and made.spec.revision_history_limit == 10, made.spec
+apps.patch_namespaced_deployment_scale("pyweb", NS, {"spec": {"replicas": 3}})
+assert apps.read_namespaced_deployment_scale("pyweb", NS).spec.replicas == 3
+for _ in range(100):
+    rss = apps.list_namespaced_replica_set(NS, label_selector="app=pyweb").items
+    if len(rss) == 1 and rss[0].spec.replicas == 3 and rss[0].status.replicas == 3:
+        break
+    time.sleep(0.1)
+assert len(rss) == 1 and rss[0].spec.replicas == 3 and rss[0].status.replicas == 3, rss
+assert rss[0].metadata.owner_references[0].kind == "Deployment", rss[0].metadata
+assert len(core.list_namespaced_pod(NS, label_selector="app=pyweb").items) == 3
+apps.delete_namespaced_deployment("pyweb", NS, propagation_policy="Foreground")
+assert apps.list_namespaced_replica_set(NS, label_selector="app=pyweb").items == []
+assert core.list_namespaced_pod(NS, label_selector="app=pyweb").items == []
 
 step("devices (KubeEdge CRDs) through CustomObjectsApi")
 G, V = "devices.kubeedge.io", "v1beta1"
