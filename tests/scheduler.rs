@@ -91,11 +91,7 @@ fn pods_without_a_node_are_bound_by_the_filters_and_spread() {
     let mut placed = Vec::new();
     for i in 0..4 {
         let name = format!("s{i}");
-        pod(
-            &api,
-            &name,
-            tolerating(json!({"metadata": {"ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "job", "uid": "job-uid-1"}]}})),
-        );
+        pod(&api, &name, tolerating(json!({"metadata": {"ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "job", "uid": "job-uid-1"}]}})));
         placed.push(bound_to(&api, &name));
     }
     let on_a = placed.iter().filter(|n| *n == "n-a").count();
@@ -106,6 +102,22 @@ fn pods_without_a_node_are_bound_by_the_filters_and_spread() {
     pod(&api, "after-cordon", json!({}));
     let v = api.wait_until(&format!("{PODS}/after-cordon"), 20, |v| hive::kube::items(v, "/status/conditions").any(|c| c["reason"] == "Unschedulable"));
     assert!(v.to_string().contains("1 node(s) were unschedulable"), "{v}");
+
+    // pods/binding, as another scheduler places a pod: spec.nodeName and PodScheduled=True; a second binding is a 409.
+    let bind = |node: &str, kind: &str| {
+        let b =
+            json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "after-cordon"}, "target": {"apiVersion": "v1", "kind": kind, "name": node}});
+        api.send("POST", &format!("{PODS}/after-cordon/binding"), &b)
+    };
+    assert_eq!(bind("n-a", "Pod").0, 400);
+    let (c, st) = bind("n-a", "Node");
+    assert_eq!((c, &st["status"]), (201, &json!("Success")), "{st}");
+    let v = api.get(&format!("{PODS}/after-cordon")).1;
+    assert_eq!(v["spec"]["nodeName"], "n-a");
+    assert!(hive::kube::items(&v, "/status/conditions").any(|c| c["type"] == "PodScheduled" && c["status"] == "True"), "{v}");
+    let (c, e) = bind("n-b", "Node");
+    assert!(c == 409 && e["message"].as_str().unwrap().contains("already assigned to node \"n-a\""), "{c} {e}");
+    assert_eq!(api.get(&format!("{PODS}/after-cordon/binding")).0, 405);
     cloud.signal("TERM");
     assert!(cloud.wait_exit(std::time::Duration::from_secs(20)).success());
 }

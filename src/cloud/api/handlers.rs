@@ -19,7 +19,7 @@ use super::object::{encode, keep_identity, ok_json, prepare, rv_of, shown};
 use super::protobuf;
 use super::route::{discovery, route, Target};
 use super::table;
-use super::{cascade, patch, scale};
+use super::{binding, cascade, patch, scale};
 use crate::cloud::store::{Store, Stored};
 use crate::http::{self, Body};
 
@@ -59,6 +59,12 @@ fn encoding(req: &Request<Incoming>, patch: bool) -> Result<Encoding, ApiError> 
         "UnsupportedMediaType",
         format!("Content-Type `{ct}`: this server accepts request bodies as application/json or {} (YAML is not decoded)", protobuf::MEDIA_TYPE),
     ))
+}
+
+/// A JSON body of a subresource (Binding): JSON only.
+async fn body_json(req: Request<Incoming>) -> Result<Value, ApiError> {
+    let body = body_bytes(req).await?;
+    serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("request body is not valid JSON: {e}")))
 }
 
 async fn body_bytes(req: Request<Incoming>) -> Result<bytes::Bytes, ApiError> {
@@ -122,6 +128,13 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
     }
     if t.scale {
         return scale_request(&*store, &t, method, req).await;
+    }
+    if t.binding {
+        if method != Method::POST {
+            return Err(ApiError(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("{method} is not supported on {path}: POST a Binding")));
+        }
+        let body = body_json(req).await?;
+        return Ok(ok_json(StatusCode::CREATED, &binding::bind(&*store, &t, t.name.as_deref().unwrap_or(""), &body)?));
     }
     match (method, &t.name) {
         (Method::GET, None) => list_or_watch(&*store, &t, &query, want),

@@ -12,6 +12,7 @@
 //! `kubectl logs` in logs.rs.
 
 pub mod auth;
+mod binding;
 mod cascade;
 pub mod error;
 mod events_v1;

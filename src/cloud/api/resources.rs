@@ -113,6 +113,9 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         json!({"name": format!("{}/scale", r.plural), "singularName": "", "namespaced": r.namespaced, "group": "autoscaling", "version": "v1",
             "kind": "Scale", "verbs": ["get", "patch", "update"]})
     }));
+    if group.is_empty() {
+        subresources.push(json!({"name": "pods/binding", "singularName": "", "namespaced": true, "kind": "Binding", "verbs": ["create"]}));
+    }
     let mut all = rs;
     all.append(&mut subresources);
     let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };

@@ -16,6 +16,8 @@ pub struct Target {
     pub status: bool,
     /// `/scale`: the object's replicas as an autoscaling/v1 Scale.
     pub scale: bool,
+    /// `pods/<name>/binding`: placing the pod on a node.
+    pub binding: bool,
 }
 
 pub fn valid_name(s: &str) -> bool {
@@ -58,11 +60,12 @@ pub fn route(path: &str) -> Result<Target, ApiError> {
         ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(*ns), rest),
         _ => (None, rest),
     };
-    let (plural, name, status, scale) = match rest {
-        [p] => (*p, None, false, false),
-        [p, n] => (*p, Some(*n), false, false),
-        [p, n, "status"] => (*p, Some(*n), true, false),
-        [p, n, "scale"] => (*p, Some(*n), false, true),
+    let (plural, name, status, scale, binding) = match rest {
+        [p] => (*p, None, false, false, false),
+        [p, n] => (*p, Some(*n), false, false, false),
+        [p, n, "status"] => (*p, Some(*n), true, false, false),
+        [p, n, "scale"] => (*p, Some(*n), false, true, false),
+        ["pods", n, "binding"] => ("pods", Some(*n), false, false, true),
         _ => return Err(ApiError::not_found(format!("no such path: {path}"))),
     };
     let res = Resource::find(group, version, plural).ok_or_else(|| {
@@ -87,7 +90,7 @@ pub fn route(path: &str) -> Result<Target, ApiError> {
             }
         }
     }
-    Ok(Target { res, ns: ns.map(str::to_string), name: name.map(str::to_string), status, scale })
+    Ok(Target { res, ns: ns.map(str::to_string), name: name.map(str::to_string), status, scale, binding })
 }
 
 #[cfg(test)]
