@@ -300,3 +300,55 @@ fn recreate_removes_every_old_pod_before_new_ones_and_replicasets_keep_their_cou
     cloud.signal("TERM");
     assert!(cloud.wait_exit(Duration::from_secs(20)).success());
 }
+
+/// Edge autonomy: an edge killed for real goes unreachable; its pods stay
+/// (marked Unknown) — except those whose toleration of
+/// `node.kubernetes.io/unreachable` has a `tolerationSeconds`: they are
+/// evicted once it runs out and their ReplicaSet remakes them on the edge
+/// that is still there.
+#[test]
+fn an_unreachable_edge_keeps_its_pods_unless_they_tolerate_less() {
+    let site = Site::new();
+    let (mut cloud, api, hub) = start_cloud_with_api(
+        &site,
+        "[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"\nnode_timeout_s = 2\n[edgecontroller]\npod_unknown_grace_s = 1\n",
+    );
+    let mut edges = Vec::new();
+    for name in ["edge-a", "edge-b"] {
+        site.node_cert(name);
+        let mut e = site.start_edge(name, hub, "modules = [\"edgehub\", \"metamanager\"]");
+        e.wait_for("hive edge ready", Duration::from_secs(20));
+        api.wait_until(&format!("/api/v1/nodes/{name}"), 20, |n| {
+            hive::kube::items(n, "/status/conditions").any(|c| c["type"] == "Ready" && c["status"] == "True")
+        });
+        let st = json!({"status": {"allocatable": {"cpu": "4", "memory": "4Gi", "pods": "110"}}});
+        assert_eq!(api.send("PATCH", &format!("/api/v1/nodes/{name}/status"), &st).0, 200);
+        edges.push(e);
+    }
+    // Everything starts on edge-a (edge-b cordoned meanwhile).
+    assert_eq!(api.send("PATCH", "/api/v1/nodes/edge-b", &json!({"spec": {"unschedulable": true}})).0, 200);
+    let tol = json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 2}]);
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "tol"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "tol"}},
+            "template": {"metadata": {"labels": {"app": "tol"}}, "spec": {"tolerations": tol, "containers": [{"name": "c", "image": "busybox"}]}}}});
+    assert_eq!(api.send("POST", DEPLOY, &d).0, 201);
+    let stay = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "stay", "labels": {"app": "stay"}},
+        "spec": {"nodeName": "edge-a", "containers": [{"name": "c", "image": "busybox"}]}});
+    assert_eq!(api.send("POST", "/api/v1/namespaces/default/pods", &stay).0, 201);
+    let first = wait_pods(&api, "tol", 20, |p| p.len() == 2 && p.iter().all(|x| x.node == "edge-a"));
+    assert_eq!(api.send("PATCH", "/api/v1/nodes/edge-b", &json!({"spec": {"unschedulable": false}})).0, 200);
+
+    edges[0].signal("KILL");
+    let moved = wait_pods(&api, "tol", 40, |p| p.len() == 2 && p.iter().all(|x| x.node == "edge-b"));
+    assert!(moved.iter().all(|m| first.iter().all(|f| f.name != m.name)), "replacements, not the same pods: {moved:?}");
+    let v = api.wait_until("/api/v1/namespaces/default/pods/stay", 20, |v| v["status"]["phase"] == "Unknown");
+    assert_eq!(v["spec"]["nodeName"], "edge-a", "a pod without a bounded toleration stays on its edge: {v}");
+    let (_, evs) = api.get("/api/v1/namespaces/default/events?fieldSelector=reason%3DTaintManagerEviction");
+    assert_eq!(evs["items"].as_array().map(Vec::len), Some(2), "{evs}");
+
+    let _ = edges[0].wait_exit(Duration::from_secs(5));
+    edges[1].signal("TERM");
+    assert!(edges[1].wait_exit(Duration::from_secs(10)).success());
+    cloud.signal("TERM");
+    assert!(cloud.wait_exit(Duration::from_secs(20)).success());
+}

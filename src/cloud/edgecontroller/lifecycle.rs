@@ -33,6 +33,8 @@ pub struct Lifecycle {
     unconfirmed: HashMap<String, Instant>,
     /// When expired events were last swept.
     swept: Instant,
+    /// Unreachable nodes: when their pods' tolerations are looked at next.
+    evict_at: HashMap<String, Instant>,
 }
 
 fn ready_condition(ready: bool, old: Option<&Value>) -> Value {
@@ -58,7 +60,7 @@ impl Lifecycle {
                 unconfirmed.insert(name.to_string(), deadline);
             }
         }
-        Ok(Lifecycle { cfg, not_ready: HashMap::new(), unconfirmed, swept: Instant::now() })
+        Ok(Lifecycle { cfg, not_ready: HashMap::new(), unconfirmed, swept: Instant::now(), evict_at: HashMap::new() })
     }
 
     /// A `nodestatus` message from CloudHub: `{"node","ready","hiveVersion","arch"}`.
@@ -140,6 +142,23 @@ impl Lifecycle {
                 log::warn!(target: TARGET, "node {node}: status not written: {e}");
             }
             self.not_ready.insert(node, (now, false));
+        }
+        // Pods that asked to leave an unreachable node (eviction.rs).
+        self.evict_at.retain(|n, _| self.not_ready.contains_key(n));
+        for (node, (since, _)) in &self.not_ready {
+            let at = self.evict_at.entry(node.clone()).or_insert(now);
+            if *at > now {
+                continue;
+            }
+            let for_s = now.duration_since(*since).as_secs() as i64;
+            let wait = match super::eviction::evict(store, node, for_s) {
+                Ok(next) => next.unwrap_or(5).clamp(0, 5),
+                Err(e) => {
+                    log::warn!(target: TARGET, "node {node}: evictions not done (will retry): {e}");
+                    5
+                }
+            };
+            *at = now + Duration::from_secs(wait as u64);
         }
         let grace = Duration::from_secs(self.cfg.pod_unknown_grace_s);
         let due: Vec<String> = self.not_ready.iter().filter(|(_, (t, marked))| !marked && now.duration_since(*t) >= grace).map(|(n, _)| n.clone()).collect();

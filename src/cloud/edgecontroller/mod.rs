@@ -10,6 +10,7 @@
 //! Owns: those three loops in one module. Must not talk to edges itself
 //! (CloudHub does) nor write specs.
 
+mod eviction;
 mod lifecycle;
 pub mod place;
 mod upstream;
