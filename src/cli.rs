@@ -154,13 +154,13 @@ pub struct CertNodeCmd {
 }
 
 #[derive(FromArgs, Debug)]
-/// Benchmarks that write a report (text + JSON): `tunnel`, `meta`, `api`, `mqtt`, `edged`, `footprint`.
+/// Benchmarks that write a report (text + JSON): `tunnel`, `meta`, `api`, `mqtt`, `edged`, `footprint`, `workloads`.
 #[argh(subcommand, name = "bench")]
 pub struct BenchCmd {
-    /// what to measure: tunnel, meta, api, mqtt, edged or footprint (sim-edges is the tunnel bench's helper)
+    /// what to measure: tunnel, meta, api, mqtt, edged, footprint or workloads (sim-edges is the tunnel bench's helper)
     #[argh(positional)]
     pub what: String,
-    /// numbers of simulated edges, comma-separated (tunnel; default 100,1000)
+    /// numbers of simulated edges, comma-separated (tunnel; workloads: simulated nodes; default 100,1000)
     #[argh(option, default = "String::from(\"100,1000\")")]
     pub edges: String,
     /// durable upstream messages per edge (tunnel; default 100)
@@ -195,6 +195,7 @@ pub struct BenchCmd {
     pub watchers: usize,
     /// meta: cached objects (default 10000); api: stored objects (default
     /// 100000); mqtt, footprint: devices (default 1000); edged: pods (default 50);
+    /// workloads: pods scheduled and Deployment replicas (default 1000);
     /// sim-edges: how many edges
     #[argh(option, default = "0")]
     pub count: usize,

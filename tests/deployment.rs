@@ -216,6 +216,9 @@ fn deployments_roll_scale_undo_and_cascade_with_kubectl() {
     assert!(bad(json!({"selector": {"matchLabels": {"app": "other"}}})).contains("`selector` does not match template `labels`"));
     let (code, e) = api.send("PATCH", &format!("{DEPLOY}/web/scale"), &json!({"spec": {"replicas": -2}}));
     assert_eq!(code, 422, "{e}");
+    let moved = json!({"spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {"metadata": {"labels": {"app": "x"}}}}});
+    let (code, e) = api.send("PATCH", &format!("{DEPLOY}/web"), &moved);
+    assert!(code == 422 && e["message"].as_str().unwrap_or("").contains("field is immutable"), "{code} {e}");
 
     // Cascades: orphan keeps the ReplicaSets and pods; background (the default) deletes them after.
     kubectl::ok(&new, dir, &["delete", "deployment", "web", "--cascade=orphan"]);

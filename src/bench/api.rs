@@ -107,9 +107,10 @@ impl Client {
     /// One keep-alive request; returns (status, body).
     pub(super) fn call(&self, s: &mut BufReader<Tls>, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
         let w = s.get_mut();
+        let ctype = if method == "PATCH" { "application/merge-patch+json" } else { "application/json" };
         write!(
             w,
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
             self.token,
             body.len()
         )

@@ -9,6 +9,7 @@ pub mod meta;
 pub mod mqtt;
 pub mod simedge;
 pub mod tunnel;
+pub mod workloads;
 
 use std::path::Path;
 
@@ -120,6 +121,15 @@ pub fn dispatch(b: &BenchCmd) -> Result<(), String> {
             },
             &b.out.clone().unwrap_or_else(tunnel::default_out),
         ),
-        other => Err(format!("unknown benchmark `{other}` (known: tunnel, meta, api, mqtt, edged, footprint)")),
+        "workloads" => {
+            let nodes: Result<Vec<usize>, _> = b.edges.split(',').map(|x| x.trim().parse::<usize>()).collect();
+            match nodes {
+                Ok(n) if !n.is_empty() && n.iter().all(|x| *x > 0) => {
+                    workloads::run(&n, if b.count == 0 { 1000 } else { b.count }, &b.out.clone().unwrap_or_else(tunnel::default_out))
+                }
+                _ => Err(format!("--edges must be positive node counts separated by commas, not `{}`", b.edges)),
+            }
+        }
+        other => Err(format!("unknown benchmark `{other}` (known: tunnel, meta, api, mqtt, edged, footprint, workloads)")),
     }
 }

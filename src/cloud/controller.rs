@@ -13,14 +13,30 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::cloud::nodeset::merge_watches;
-use crate::cloud::store::{Store, StoreError, Stored, Watch};
+use crate::cloud::store::{Event, Store, StoreError, Stored, Watch};
 use crate::core::{Context, ModuleError};
 
 /// Reconcile with `reconcile` once at start and after each batch of changes
 /// under `prefixes`, until shutdown. A reconcile that fails is logged and
 /// retried on the next change; one that returns `Some(d)` runs again after
 /// `d` even if nothing changes.
-pub async fn run<F>(mut ctx: Context, store: &dyn Store, name: &'static str, prefixes: &[&str], mut reconcile: F) -> Result<(), ModuleError>
+pub async fn run<F>(ctx: Context, store: &dyn Store, name: &'static str, prefixes: &[&str], reconcile: F) -> Result<(), ModuleError>
+where
+    F: FnMut(&dyn Store) -> Result<Option<Duration>, StoreError>,
+{
+    run_filtered(ctx, store, name, prefixes, |_| true, reconcile).await
+}
+
+/// As `run`, reconciling only after changes `relevant` keeps (a controller
+/// that needs to hear of some changes only, as the garbage collector).
+pub async fn run_filtered<F>(
+    mut ctx: Context,
+    store: &dyn Store,
+    name: &'static str,
+    prefixes: &[&str],
+    relevant: fn(&Event) -> bool,
+    mut reconcile: F,
+) -> Result<(), ModuleError>
 where
     F: FnMut(&dyn Store) -> Result<Option<Duration>, StoreError>,
 {
@@ -33,21 +49,26 @@ where
     let mut events = merge_watches(&ex, watches(store)?);
     ctx.ready();
     let main = async {
+        let mut at: Option<std::time::Instant> = None;
+        let mut due = true;
         loop {
-            let again = reconcile(store).unwrap_or_else(|e| {
-                log::warn!(target: name, "not reconciled (will retry on the next change): {e}");
-                None
-            });
+            if due {
+                let again = reconcile(store).unwrap_or_else(|e| {
+                    log::warn!(target: name, "not reconciled (will retry on the next change): {e}");
+                    None
+                });
+                at = again.map(|d| std::time::Instant::now() + d);
+            }
             enum Woke {
-                Change(Option<crate::cloud::store::Event>),
+                Change(Option<Event>),
                 Timer,
                 Stop,
             }
             let woke = async { Woke::Change(events.recv().await.ok().flatten()) }
                 .or(async {
-                    match again {
-                        Some(d) => {
-                            smol::Timer::after(d).await;
+                    match at {
+                        Some(t) => {
+                            smol::Timer::at(t).await;
                             Woke::Timer
                         }
                         None => std::future::pending().await,
@@ -58,15 +79,18 @@ where
                     Woke::Stop
                 })
                 .await;
-            let mut ended = match woke {
+            let (mut ended, mut wanted) = match woke {
                 Woke::Stop => return Ok(()),
-                Woke::Timer => false,
-                Woke::Change(first) => first.is_none(),
+                Woke::Timer => (false, true),
+                Woke::Change(first) => (first.is_none(), first.as_ref().is_some_and(relevant)),
             };
             // One reconcile for this change and whatever else is queued.
             while let Ok(ev) = events.try_recv() {
                 ended |= ev.is_none();
+                wanted |= ev.as_ref().is_some_and(relevant);
             }
+            // Nothing relevant: wait on (a pending timer keeps its time).
+            due = wanted || ended;
             if ended {
                 log::warn!(target: name, "a store watch ended (fell behind); watching again");
                 events = merge_watches(&ex, watches(store)?);

@@ -19,7 +19,7 @@ use super::object::{encode, keep_identity, ok_json, prepare, rv_of, shown};
 use super::protobuf;
 use super::route::{discovery, route, Target};
 use super::table;
-use super::{binding, cascade, patch, scale};
+use super::{binding, cascade, patch, scale, workload};
 use crate::cloud::store::{Store, Stored};
 use crate::http::{self, Body};
 
@@ -188,6 +188,7 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
                 n.insert("status".into(), st.clone());
             }
             keep_identity(&mut next, &cur_v);
+            workload::check_update(t.res.kind, &cur_v, &next)?;
             let (_, v) = prepare(&t, next, false)?;
             let rev = store.update(&key, &encode(&v), expected.or(Some(cur.rev)))?;
             Ok(ok_json(StatusCode::OK, &shown(&Stored { key, rev, value: encode(&v) })?))
@@ -209,6 +210,7 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
                 };
             }
             keep_identity(&mut v, &cur_v);
+            workload::check_update(t.res.kind, &cur_v, &v)?;
             let expected = rv_of(&body)?.unwrap_or(cur.rev);
             let (_, v) = prepare(&t, v, false)?;
             let rev = store.update(&key, &encode(&v), Some(expected))?;

@@ -104,6 +104,16 @@ fn bound(field: &str, v: &Value) -> Result<(), ApiError> {
     }
 }
 
+/// An update may not change an apps/v1 workload's selector (Kubernetes
+/// refuses it: the pods it owns would no longer be its own).
+pub fn check_update(kind: &str, cur: &Value, next: &Value) -> Result<(), ApiError> {
+    if is_workload(kind) && cur.pointer("/spec/selector") != next.pointer("/spec/selector") {
+        let shown = next.pointer("/spec/selector").map(Value::to_string).unwrap_or_else(|| "null".into());
+        return Err(invalid(format!("spec.selector: Invalid value: {shown}: field is immutable")));
+    }
+    Ok(())
+}
+
 /// A workload's `spec.selector.matchLabels` must be there and select its
 /// template's labels, and its template must have containers.
 fn check_selector(obj: &Map<String, Value>) -> Result<(), ApiError> {

@@ -53,6 +53,9 @@ fn new_pod(ds: &Value, node: &str, hash: &str) -> (String, Value) {
 
 pub fn reconcile(store: &dyn Store) -> Result<(), StoreError> {
     let sets: Vec<(String, u64, Value)> = store.list(PREFIX)?.0.into_iter().map(|s| (s.key, s.rev, parse(&s.value))).collect();
+    if sets.is_empty() {
+        return Ok(());
+    }
     let nodes: Vec<Value> = store.list("nodes/")?.0.iter().map(|s| parse(&s.value)).collect();
     let pods: Vec<(String, Value)> = store.list("pods/")?.0.into_iter().map(|s| (s.key, parse(&s.value))).collect();
     for (key, rev, ds) in &sets {

@@ -8,7 +8,8 @@
 //!
 //! Owns: ReplicaSets owned by Deployments (creating, scaling, pruning
 //! them) and Deployment status and revision annotation. Must not touch
-//! pods (the ReplicaSet controller does) or the Deployment spec.
+//! pods (the ReplicaSet controller does) or the Deployment spec; it reads
+//! pods only through its ReplicaSets' status.
 
 mod rollout;
 mod status;
@@ -52,7 +53,7 @@ impl Module for DeploymentController {
         NAME
     }
     fn run(self: Box<Self>, ctx: Context) -> ModuleFuture {
-        Box::pin(async move { controller::run(ctx, &*self.store, NAME, &[PREFIX, replicaset::PREFIX, "pods/"], reconcile).await })
+        Box::pin(async move { controller::run(ctx, &*self.store, NAME, &[PREFIX, replicaset::PREFIX], reconcile).await })
     }
 }
 
@@ -103,8 +104,10 @@ fn new_replicaset(d: &Value, hash: &str, rev: i64, replicas: i64) -> (String, Va
 
 pub fn reconcile(store: &dyn Store) -> Result<Option<Duration>, StoreError> {
     let deployments = controller::list(store, PREFIX)?;
+    if deployments.is_empty() {
+        return Ok(None);
+    }
     let sets = controller::list(store, replicaset::PREFIX)?;
-    let pods = controller::list(store, "pods/")?;
     let now = crate::kube::parse_rfc3339(&crate::kube::rfc3339_now()).unwrap_or(0);
     let mut again: Option<i64> = None;
     for (key, rev, d) in &deployments {
@@ -141,10 +144,12 @@ pub fn reconcile(store: &dyn Store) -> Result<Option<Duration>, StoreError> {
         }
         let Some(ni) = new_idx else { continue };
         // The plan, on numbers; then the ReplicaSets whose replicas change.
-        let view = |(_, _, rs): &(String, u64, Value)| {
-            let rs_uid = str_at(rs, "/metadata/uid");
-            let found = pods.iter().filter(|(_, _, p)| controller_uid(p, "ReplicaSet") == Some(rs_uid)).count() as i64;
-            Rs { spec: num(rs, "/spec/replicas"), available: num(rs, "/status/availableReplicas"), pods: num(rs, "/status/replicas").max(found) }
+        // Pods a ReplicaSet still has, as its status says (its controller
+        // counts them after every change of its pods).
+        let view = |(_, _, rs): &(String, u64, Value)| Rs {
+            spec: num(rs, "/spec/replicas"),
+            available: num(rs, "/status/availableReplicas"),
+            pods: num(rs, "/status/replicas"),
         };
         let mut new = view(&owned[ni]);
         let mut old: Vec<Rs> = owned.iter().enumerate().filter(|(i, _)| *i != ni).map(|(_, r)| view(r)).collect();

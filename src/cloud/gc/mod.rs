@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::cloud::controller::{self, gone};
-use crate::cloud::store::{Store, StoreError};
+use crate::cloud::store::{Event, EventKind, Store, StoreError};
 use crate::cloud::{daemonset, deployment, replicaset};
 use crate::core::{Context, Module, ModuleFuture};
 
@@ -45,7 +45,17 @@ impl Module for GarbageCollector {
     }
     fn run(self: Box<Self>, ctx: Context) -> ModuleFuture {
         let prefixes: Vec<&str> = OWNERS.iter().map(|(_, p)| *p).chain(["pods/"]).collect();
-        Box::pin(async move { controller::run(ctx, &*self.store, NAME, &prefixes, |s| collect(s).map(|_| None)).await })
+        Box::pin(async move { controller::run_filtered(ctx, &*self.store, NAME, &prefixes, relevant, |s| collect(s).map(|_| None)).await })
+    }
+}
+
+/// What can orphan something: an owner deleted, or a dependent made (its
+/// owner may be gone already). Status changes of pods are not.
+fn relevant(ev: &Event) -> bool {
+    match ev.kind {
+        EventKind::Deleted => OWNERS.iter().any(|(_, p)| ev.key.starts_with(p)),
+        EventKind::Added => DEPENDENTS.iter().any(|p| ev.key.starts_with(p)),
+        EventKind::Modified => false,
     }
 }
 

@@ -59,6 +59,9 @@ fn deletion_rank(pod: &Value) -> (u8, u8, u8, std::cmp::Reverse<String>) {
 
 pub fn reconcile(store: &dyn Store) -> Result<Option<Duration>, StoreError> {
     let sets = controller::list(store, PREFIX)?;
+    if sets.is_empty() {
+        return Ok(None);
+    }
     let pods = controller::list(store, "pods/")?;
     let now = crate::kube::parse_rfc3339(&crate::kube::rfc3339_now()).unwrap_or(0);
     let mut again: Option<i64> = None;
