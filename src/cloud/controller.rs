@@ -5,31 +5,55 @@
 //! the objects they own (controller references, readiness, template hashes,
 //! pods made from a template).
 //!
-//! Owns: that loop and those helpers. Must not decide what any one
-//! controller does.
+//! Owns: that loop (and `Controller`, the module that runs it) and those
+//! helpers. Must not decide what any one controller does.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::cloud::nodeset::merge_watches;
 use crate::cloud::store::{Event, Store, StoreError, Stored, Watch};
-use crate::core::{Context, ModuleError};
+use crate::core::{Context, Module, ModuleError, ModuleFuture};
 
-/// Reconcile with `reconcile` once at start and after each batch of changes
-/// under `prefixes`, until shutdown. A reconcile that fails is logged and
-/// retried on the next change; one that returns `Some(d)` runs again after
-/// `d` even if nothing changes.
-pub async fn run<F>(ctx: Context, store: &dyn Store, name: &'static str, prefixes: &[&str], reconcile: F) -> Result<(), ModuleError>
-where
-    F: FnMut(&dyn Store) -> Result<Option<Duration>, StoreError>,
-{
-    run_filtered(ctx, store, name, prefixes, |_| true, reconcile).await
+/// A reconcile: one pass over the store; `Some(d)` to run again after `d`.
+pub type Reconcile = fn(&dyn Store) -> Result<Option<Duration>, StoreError>;
+
+/// A workload controller as a cloud module: its name (also its group), the
+/// store prefixes it watches, which of their changes matter, its reconcile.
+pub struct Controller {
+    pub name: &'static str,
+    pub store: Arc<dyn Store + Send + Sync>,
+    pub prefixes: &'static [&'static str],
+    pub relevant: fn(&Event) -> bool,
+    pub reconcile: Reconcile,
 }
 
-/// As `run`, reconciling only after changes `relevant` keeps (a controller
-/// that needs to hear of some changes only, as the garbage collector).
-pub async fn run_filtered<F>(
+impl Controller {
+    /// A controller that reconciles after any change under `prefixes`.
+    pub fn new(name: &'static str, store: Arc<dyn Store + Send + Sync>, prefixes: &'static [&'static str], reconcile: Reconcile) -> Controller {
+        Controller { name, store, prefixes, relevant: |_| true, reconcile }
+    }
+}
+
+impl Module for Controller {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn group(&self) -> &'static str {
+        self.name
+    }
+    fn run(self: Box<Self>, ctx: Context) -> ModuleFuture {
+        Box::pin(async move { run(ctx, &*self.store, self.name, self.prefixes, self.relevant, self.reconcile).await })
+    }
+}
+
+/// Reconcile with `reconcile` once at start and after each batch of changes
+/// under `prefixes` that `relevant` keeps, until shutdown. A reconcile that
+/// fails is logged and retried on the next change; one that returns
+/// `Some(d)` runs again after `d` even if nothing changes.
+pub async fn run<F>(
     mut ctx: Context,
     store: &dyn Store,
     name: &'static str,

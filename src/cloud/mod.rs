@@ -37,10 +37,10 @@ pub fn modules(cfg: &CloudConfig, _router: &Router, db: &sled::Db) -> Result<Vec
             CloudModule::EdgeController => out.push(Box::new(edgecontroller::EdgeController::new(store.clone(), cfg.edgecontroller.clone()))),
             CloudModule::DeviceController => out.push(Box::new(devicecontroller::DeviceController::new(store.clone()))),
             CloudModule::Scheduler => out.push(Box::new(scheduler::Scheduler::new(store.clone()))),
-            CloudModule::DaemonSet => out.push(Box::new(daemonset::DaemonSetController::new(store.clone()))),
-            CloudModule::ReplicaSet => out.push(Box::new(replicaset::ReplicaSetController::new(store.clone()))),
-            CloudModule::Deployment => out.push(Box::new(deployment::DeploymentController::new(store.clone()))),
-            CloudModule::GarbageCollector => out.push(Box::new(gc::GarbageCollector::new(store.clone()))),
+            CloudModule::DaemonSet => out.push(Box::new(daemonset::controller(store.clone()))),
+            CloudModule::ReplicaSet => out.push(Box::new(replicaset::controller(store.clone()))),
+            CloudModule::Deployment => out.push(Box::new(deployment::controller(store.clone()))),
+            CloudModule::GarbageCollector => out.push(Box::new(gc::controller(store.clone()))),
             CloudModule::CloudHub => out.push(Box::new(hub::CloudHub::new(cfg.cloudhub.clone(), cfg.data_dir.clone(), db.clone()))),
         }
     }

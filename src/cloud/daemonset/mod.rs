@@ -17,35 +17,17 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::cloud::controller;
+use crate::cloud::controller::Controller;
 use crate::cloud::store::Store;
-use crate::core::{Context, Module, ModuleFuture};
 
 pub const NAME: &str = "daemonset";
 
 /// Store prefix of DaemonSets (apps/v1).
 pub const PREFIX: &str = "apps/daemonsets/";
 
-pub struct DaemonSetController {
-    store: Arc<dyn Store + Send + Sync>,
-}
-
-impl DaemonSetController {
-    pub fn new(store: Arc<dyn Store + Send + Sync>) -> DaemonSetController {
-        DaemonSetController { store }
-    }
-}
-
-impl Module for DaemonSetController {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn group(&self) -> &'static str {
-        NAME
-    }
-    fn run(self: Box<Self>, ctx: Context) -> ModuleFuture {
-        Box::pin(async move { controller::run(ctx, &*self.store, NAME, &[PREFIX, "nodes/", "pods/"], |s| pods::reconcile(s).map(|()| None)).await })
-    }
+/// The module.
+pub fn controller(store: Arc<dyn Store + Send + Sync>) -> Controller {
+    Controller::new(NAME, store, &[PREFIX, "nodes/", "pods/"], |s| pods::reconcile(s).map(|()| None))
 }
 
 /// The DaemonSet's name, namespace and uid.

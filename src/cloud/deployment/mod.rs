@@ -19,10 +19,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::cloud::controller::{self, controller_ref, controller_uid, gone, int_or_percent, str_at};
+use crate::cloud::controller::{self, controller_ref, controller_uid, gone, int_or_percent, str_at, Controller};
 use crate::cloud::replicaset;
 use crate::cloud::store::{Store, StoreError};
-use crate::core::{Context, Module, ModuleFuture};
 use rollout::Rs;
 
 pub const NAME: &str = "deployment";
@@ -35,26 +34,9 @@ pub const HASH_LABEL: &str = "pod-template-hash";
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
 const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
 
-pub struct DeploymentController {
-    store: Arc<dyn Store + Send + Sync>,
-}
-
-impl DeploymentController {
-    pub fn new(store: Arc<dyn Store + Send + Sync>) -> DeploymentController {
-        DeploymentController { store }
-    }
-}
-
-impl Module for DeploymentController {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn group(&self) -> &'static str {
-        NAME
-    }
-    fn run(self: Box<Self>, ctx: Context) -> ModuleFuture {
-        Box::pin(async move { controller::run(ctx, &*self.store, NAME, &[PREFIX, replicaset::PREFIX], reconcile).await })
-    }
+/// The module.
+pub fn controller(store: Arc<dyn Store + Send + Sync>) -> Controller {
+    Controller::new(NAME, store, &[PREFIX, replicaset::PREFIX], reconcile)
 }
 
 fn revision(rs: &Value) -> i64 {

@@ -13,10 +13,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::cloud::controller::{self, gone};
+use crate::cloud::controller::{self, gone, Controller};
 use crate::cloud::store::{Event, EventKind, Store, StoreError};
 use crate::cloud::{daemonset, deployment, replicaset};
-use crate::core::{Context, Module, ModuleFuture};
 
 pub const NAME: &str = "garbagecollector";
 
@@ -26,27 +25,12 @@ pub const OWNERS: &[(&str, &str)] = &[("Deployment", deployment::PREFIX), ("Repl
 /// Prefixes of the objects that may have owners.
 pub const DEPENDENTS: &[&str] = &[replicaset::PREFIX, "pods/"];
 
-pub struct GarbageCollector {
-    store: Arc<dyn Store + Send + Sync>,
-}
+/// What the collector watches: owners and pods.
+const WATCHED: &[&str] = &[deployment::PREFIX, replicaset::PREFIX, daemonset::PREFIX, "pods/"];
 
-impl GarbageCollector {
-    pub fn new(store: Arc<dyn Store + Send + Sync>) -> GarbageCollector {
-        GarbageCollector { store }
-    }
-}
-
-impl Module for GarbageCollector {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn group(&self) -> &'static str {
-        NAME
-    }
-    fn run(self: Box<Self>, ctx: Context) -> ModuleFuture {
-        let prefixes: Vec<&str> = OWNERS.iter().map(|(_, p)| *p).chain(["pods/"]).collect();
-        Box::pin(async move { controller::run_filtered(ctx, &*self.store, NAME, &prefixes, relevant, |s| collect(s).map(|_| None)).await })
-    }
+/// The module.
+pub fn controller(store: Arc<dyn Store + Send + Sync>) -> Controller {
+    Controller { name: NAME, store, prefixes: WATCHED, relevant, reconcile: |s| collect(s).map(|_| None) }
 }
 
 /// What can orphan something: an owner deleted, or a dependent made (its

@@ -15,9 +15,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::cloud::controller::{self, active, controller_uid, gone, pod_from_template, ready, ready_for, str_at};
+use crate::cloud::controller::{self, active, controller_uid, gone, pod_from_template, ready, ready_for, str_at, Controller};
 use crate::cloud::store::{Store, StoreError};
-use crate::core::{Context, Module, ModuleFuture};
 
 pub const NAME: &str = "replicaset";
 
@@ -27,26 +26,9 @@ pub const PREFIX: &str = "apps/replicasets/";
 /// Pods created or deleted per ReplicaSet per reconcile (Kubernetes' burst is 500).
 const BURST: usize = 500;
 
-pub struct ReplicaSetController {
-    store: Arc<dyn Store + Send + Sync>,
-}
-
-impl ReplicaSetController {
-    pub fn new(store: Arc<dyn Store + Send + Sync>) -> ReplicaSetController {
-        ReplicaSetController { store }
-    }
-}
-
-impl Module for ReplicaSetController {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn group(&self) -> &'static str {
-        NAME
-    }
-    fn run(self: Box<Self>, ctx: Context) -> ModuleFuture {
-        Box::pin(async move { controller::run(ctx, &*self.store, NAME, &[PREFIX, "pods/"], reconcile).await })
-    }
+/// The module.
+pub fn controller(store: Arc<dyn Store + Send + Sync>) -> Controller {
+    Controller::new(NAME, store, &[PREFIX, "pods/"], reconcile)
 }
 
 /// Which of `pods` to delete first when there are too many: not placed on
