@@ -152,7 +152,8 @@ pub fn ready(pod: &Value) -> bool {
     crate::kube::items(pod, "/status/conditions").any(|c| c["type"] == "Ready" && c["status"] == "True")
 }
 
-/// Seconds since the pod's Ready condition last turned True (0 if unknown).
+/// Seconds since the pod's Ready condition last turned True (None if not
+/// Ready; i64::MAX — long enough — if it carries no time).
 pub fn ready_for(pod: &Value, now: i64) -> Option<i64> {
     let c = crate::kube::items(pod, "/status/conditions").find(|c| c["type"] == "Ready" && c["status"] == "True")?;
     Some(c["lastTransitionTime"].as_str().and_then(crate::kube::parse_rfc3339).map(|t| now - t).unwrap_or(i64::MAX))
@@ -206,6 +207,11 @@ pub fn pod_from_template(template: &Value, kind: &str, owner: &Value, prefix: &s
     pod["apiVersion"] = json!("v1");
     pod["kind"] = json!("Pod");
     let mut meta = pod.get("metadata").cloned().filter(Value::is_object).unwrap_or(json!({}));
+    if let Some(m) = meta.as_object_mut() {
+        for f in ["deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "finalizers", "managedFields", "generateName"] {
+            m.remove(f);
+        }
+    }
     meta["name"] = json!(pod_name);
     meta["namespace"] = json!(ns);
     meta["uid"] = json!(crate::kube::new_uid());

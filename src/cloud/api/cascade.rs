@@ -52,12 +52,20 @@ fn dependents(store: &dyn Store, ns: &str, uid: &str) -> Result<Vec<(String, u64
 
 /// Do what `policy` asks of the dependents of `owner` before it is deleted.
 pub fn before_delete(store: &dyn Store, owner: &Value, policy: Policy) -> Result<(), StoreError> {
+    cascade(store, owner, policy, &mut std::collections::HashSet::new())
+}
+
+/// `seen`: uids already on the way down (owner references may form a cycle).
+fn cascade(store: &dyn Store, owner: &Value, policy: Policy, seen: &mut std::collections::HashSet<String>) -> Result<(), StoreError> {
     let ns = crate::cloud::controller::str_at(owner, "/metadata/namespace");
     let uid = crate::cloud::controller::str_at(owner, "/metadata/uid");
-    if uid.is_empty() || policy == Policy::Background {
+    if uid.is_empty() || policy == Policy::Background || !seen.insert(uid.to_string()) {
         return Ok(());
     }
     for (key, rev, mut dep) in dependents(store, ns, uid)? {
+        if seen.contains(crate::cloud::controller::str_at(&dep, "/metadata/uid")) {
+            continue;
+        }
         match policy {
             Policy::Orphan => {
                 if let Some(refs) = dep.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut) {
@@ -72,7 +80,7 @@ pub fn before_delete(store: &dyn Store, owner: &Value, policy: Policy) -> Result
                 store.update(&key, &serde_json::to_vec(&dep).unwrap_or_default(), Some(rev))?;
             }
             _ => {
-                before_delete(store, &dep, Policy::Foreground)?;
+                cascade(store, &dep, Policy::Foreground, seen)?;
                 match store.delete(&key, None) {
                     Ok(_) | Err(StoreError::NotFound(_)) => {}
                     Err(e) => return Err(e),
@@ -81,4 +89,29 @@ pub fn before_delete(store: &dyn Store, owner: &Value, policy: Policy) -> Result
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::store::sled_store::SledStore;
+    use serde_json::json;
+
+    #[test]
+    fn foreground_deletion_goes_through_an_ownership_cycle_once() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let s = SledStore::open(&db, 100).unwrap();
+        let pod = |name: &str, uid: &str, owner: &str| json!({"metadata": {"name": name, "namespace": "d", "uid": uid, "ownerReferences": [{"kind": "Pod", "uid": owner}]}});
+        let (a, b) = (pod("a", "ua", "ub"), pod("b", "ub", "ua"));
+        s.create("pods/d/a", &serde_json::to_vec(&a).unwrap()).unwrap();
+        s.create("pods/d/b", &serde_json::to_vec(&b).unwrap()).unwrap();
+        s.create("pods/d/self", &serde_json::to_vec(&pod("self", "us", "us")).unwrap()).unwrap();
+        assert!(before_delete(&s, &a, Policy::Foreground).is_ok());
+        assert!(s.get("pods/d/b").unwrap().is_none(), "the dependent went");
+        let me = pod("self", "us", "us");
+        assert!(before_delete(&s, &me, Policy::Foreground).is_ok(), "an object that owns itself");
+        assert!(policy(br#"{"propagationPolicy":"Sideways"}"#).is_err());
+        assert_eq!(policy(br#"{"orphanDependents":true}"#).ok(), Some(Policy::Orphan));
+        assert_eq!(policy(b"").ok(), Some(Policy::Background));
+    }
 }

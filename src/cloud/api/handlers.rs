@@ -15,7 +15,7 @@ use serde_json::Value;
 pub use super::error::ApiError;
 use super::list::list_or_watch;
 use super::namespace;
-use super::object::{encode, keep_identity, ok_json, prepare, rv_of, shown};
+use super::object::{check_shape, encode, keep_identity, ok_json, prepare, rv_of, shown};
 use super::protobuf;
 use super::route::{discovery, route, Target};
 use super::table;
@@ -187,6 +187,7 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
                 // ...and never through the main resource.
                 n.insert("status".into(), st.clone());
             }
+            check_shape(&next)?;
             keep_identity(&mut next, &cur_v);
             workload::check_update(t.res.kind, &cur_v, &next)?;
             let (_, v) = prepare(&t, next, false)?;
@@ -209,6 +210,7 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
                     None => o.remove("status"),
                 };
             }
+            check_shape(&v)?;
             keep_identity(&mut v, &cur_v);
             workload::check_update(t.res.kind, &cur_v, &v)?;
             let expected = rv_of(&body)?.unwrap_or(cur.rev);

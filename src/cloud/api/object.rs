@@ -165,6 +165,18 @@ pub fn ok_json(code: StatusCode, v: &Value) -> Response<Body> {
 
 /// uid, creationTimestamp and generation are the server's; a changed spec
 /// is a new generation (what controllers' observedGeneration follows).
+/// What a write leaves must be an object with object metadata (a patch or
+/// PUT could make it anything), else a 400 — before anything indexes into it.
+pub fn check_shape(v: &Value) -> Result<(), ApiError> {
+    if !v.is_object() {
+        return Err(ApiError::bad(format!("the object must be a JSON object, not {}", kind_of(v))));
+    }
+    match v.get("metadata") {
+        None | Some(Value::Object(_)) => Ok(()),
+        Some(m) => Err(ApiError::bad(format!("metadata: must be an object, not {}", kind_of(m)))),
+    }
+}
+
 pub fn keep_identity(next: &mut Value, cur: &Value) {
     for f in ["uid", "creationTimestamp", "generation"] {
         if let (Some(m), Some(v)) = (next.get_mut("metadata").and_then(Value::as_object_mut), cur.pointer(&format!("/metadata/{f}"))) {

@@ -48,7 +48,12 @@ pub fn apply(kind: &str, target: &mut Value, patch: &Value, ty: PatchType) -> Re
         PatchType::Json => {
             let ops: json_patch::Patch =
                 serde_json::from_value(patch.clone()).map_err(|e| ApiError::bad(format!("JSON patch: not a list of RFC 6902 operations: {e}")))?;
-            json_patch::patch(target, &ops).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", format!("JSON patch: {e}")))
+            // On a copy, swapped in only when every operation applied:
+            // json-patch's own undo (`patch`) can panic on some moves.
+            let mut doc = target.clone();
+            json_patch::patch_unsafe(&mut doc, &ops).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", format!("JSON patch: {e}")))?;
+            *target = doc;
+            Ok(())
         }
         _ if !patch.is_object() => Err(ApiError::bad("a merge patch must be a JSON object")),
         PatchType::Strategic if built_in => {
@@ -262,6 +267,10 @@ mod tests {
         assert_eq!(e.0, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(t2, t, "a failed JSON patch changes nothing");
         assert_eq!(apply("Pod", &mut t2, &json!({"op": "x"}), PatchType::Json).err().map(|e| e.0), Some(StatusCode::BAD_REQUEST));
+        // A move onto an ancestor that a later failure would have to undo (json-patch's undo panics on it).
+        let ops = json!([{"op": "move", "from": "/spec", "path": ""}, {"op": "test", "path": "/x", "value": 1}]);
+        assert_eq!(apply("Pod", &mut t2, &ops, PatchType::Json).err().map(|e| e.0), Some(StatusCode::UNPROCESSABLE_ENTITY));
+        assert_eq!(t2, t);
         assert_eq!(patch_type("application/apply-patch+yaml").err().map(|e| e.0), Some(StatusCode::UNSUPPORTED_MEDIA_TYPE));
     }
 }

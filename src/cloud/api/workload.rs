@@ -131,7 +131,12 @@ fn check_selector(obj: &Map<String, Value>) -> Result<(), ApiError> {
     if obj.get("spec").and_then(|s| s.pointer("/template/spec/containers")).and_then(Value::as_array).is_none_or(Vec::is_empty) {
         return Err(invalid("spec.template.spec.containers: Required value".into()));
     }
-    Ok(())
+    // A workload keeps its pods running: an ended pod would only be replaced, again and again.
+    match obj.get("spec").and_then(|s| s.pointer("/template/spec/restartPolicy")) {
+        None | Some(Value::Null) => Ok(()),
+        Some(v) if v == "Always" => Ok(()),
+        Some(v) => Err(invalid(format!("spec.template.spec.restartPolicy: Unsupported value: {v}: supported values: \"Always\""))),
+    }
 }
 
 #[cfg(test)]
@@ -172,5 +177,6 @@ mod tests {
         assert!(refused("Deployment", json!({"strategy": {"type": "Canary"}})).contains("Unsupported value: \"Canary\""));
         assert!(refused("Deployment", json!({"strategy": {"type": "Recreate", "rollingUpdate": {}}})).contains("Forbidden"));
         assert!(refused("Deployment", json!({"selector": {"matchLabels": {"app": "other"}}})).contains("does not match template"));
+        assert!(refused("ReplicaSet", json!({"template": {"spec": {"restartPolicy": "Never"}}})).contains("restartPolicy: Unsupported value"));
     }
 }

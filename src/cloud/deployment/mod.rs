@@ -149,6 +149,7 @@ pub fn reconcile(store: &dyn Store) -> Result<Option<Duration>, StoreError> {
         for ((k, r, rs), p) in owned.iter_mut().zip(&plan) {
             let mut next = rs.clone();
             next["spec"]["replicas"] = json!(p.spec);
+            next["spec"]["minReadySeconds"] = json!(num(d, "/spec/minReadySeconds"));
             if !next["metadata"]["annotations"].is_object() {
                 next["metadata"]["annotations"] = json!({});
             }

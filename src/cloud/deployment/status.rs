@@ -58,12 +58,18 @@ pub fn status(prev: &Value, generation: &Value, c: Counts, f: &Facts) -> (Value,
         }
     });
     let complete = c.updated == f.replicas && c.replicas == f.replicas && c.available >= f.replicas;
-    let progressed = f.created || counts(prev) != [c.replicas, c.updated, c.ready, c.available];
+    // Progress is what Kubernetes counts: more updated, ready or available pods, fewer old ones.
+    let [p_replicas, p_updated, p_ready, p_available] = counts(prev);
+    let progressed = f.created || c.updated > p_updated || c.replicas - c.updated < p_replicas - p_updated || c.ready > p_ready || c.available > p_available;
     let old = before("Progressing");
+    // A rollout that finished is not watched for progress again until a new one starts.
+    let was_complete = c.replicas == c.updated && old.as_ref().is_some_and(|b| b["reason"] == "NewReplicaSetAvailable");
     let rs = f.new_rs;
     let mut again = None;
     let progressing = if f.paused {
         condition("Progressing", "Unknown", "DeploymentPaused", "Deployment is paused".into(), &now, old.as_ref())
+    } else if was_complete && !f.created {
+        old.clone().unwrap_or(Value::Null)
     } else if complete {
         match &old {
             Some(b) if b["reason"] == "NewReplicaSetAvailable" => b.clone(),
@@ -119,6 +125,10 @@ mod tests {
         assert_eq!(again, None);
         // Nothing changes on the next reconcile, so nothing is written.
         assert_eq!(status(&st, &json!(3), c, &facts(2_000)).0, st);
+        // A pod of a finished rollout going away is no new rollout: no deadline.
+        let fewer = Counts { available: 1, ready: 1, ..c };
+        let (later, again) = status(&st, &json!(3), fewer, &facts(3_000));
+        assert_eq!((later["conditions"][1].clone(), again), (st["conditions"][1].clone(), None));
     }
 
     #[test]

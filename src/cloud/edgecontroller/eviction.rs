@@ -18,8 +18,9 @@ use crate::cloud::store::{Store, StoreError};
 
 pub const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
 
-/// How long `pod` tolerates its node being unreachable; None: for ever (or
-/// not at all — then too it stays: autonomy).
+/// How long `pod` tolerates its node being unreachable: the smallest
+/// bounded toleration, as Kubernetes' taint manager takes it; None: for
+/// ever, or not at all — then too it stays (autonomy).
 pub fn tolerated_s(pod: &Value) -> Option<i64> {
     crate::kube::items(pod, "/spec/tolerations")
         .filter(|t| {
@@ -29,10 +30,9 @@ pub fn tolerated_s(pod: &Value) -> Option<i64> {
             };
             key_ok && t["effect"].as_str().is_none_or(|e| e.is_empty() || e == "NoExecute")
         })
-        .map(|t| t["tolerationSeconds"].as_i64())
-        // A toleration without seconds tolerates for ever, whatever else there is.
-        .try_fold(None, |acc: Option<i64>, s| s.map(|s| Some(acc.map_or(s, |a| a.max(s)))))
-        .flatten()
+        .filter_map(|t| t["tolerationSeconds"].as_i64())
+        .map(|s| s.max(0))
+        .min()
 }
 
 /// Delete the pods of `node`, unreachable for `for_s` seconds, whose
@@ -84,8 +84,9 @@ mod tests {
         let t = |s: Value| json!({"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": s});
         assert_eq!(tolerated_s(&pod(json!([t(json!(30))]))), Some(30));
         assert_eq!(tolerated_s(&pod(json!([t(json!(null))]))), None, "no seconds: for ever");
-        assert_eq!(tolerated_s(&pod(json!([t(json!(30)), t(json!(null))]))), None);
-        assert_eq!(tolerated_s(&pod(json!([t(json!(30)), t(json!(90))]))), Some(90));
+        assert_eq!(tolerated_s(&pod(json!([t(json!(30)), t(json!(null))]))), Some(30));
+        assert_eq!(tolerated_s(&pod(json!([t(json!(30)), t(json!(90))]))), Some(30));
+        assert_eq!(tolerated_s(&pod(json!([t(json!(-5))]))), Some(0));
         let other = json!({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5});
         assert_eq!(tolerated_s(&pod(json!([other]))), None);
         let noschedule = json!({"key": UNREACHABLE, "operator": "Exists", "effect": "NoSchedule", "tolerationSeconds": 5});

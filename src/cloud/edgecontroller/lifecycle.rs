@@ -166,7 +166,9 @@ impl Lifecycle {
             match mark_pods_unknown(store, &node, grace) {
                 Ok(n) => {
                     log::info!(target: TARGET, "node {node} NotReady for {}s: {n} pods now Unknown", grace.as_secs());
-                    self.not_ready.insert(node, (now, true));
+                    if let Some(e) = self.not_ready.get_mut(&node) {
+                        e.1 = true;
+                    }
                 }
                 Err(e) => log::warn!(target: TARGET, "node {node}: pods not marked Unknown (will retry): {e}"),
             }

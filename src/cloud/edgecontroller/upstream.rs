@@ -33,7 +33,9 @@ pub fn apply(store: &dyn Store, node: &str, resource: &str, content: &[u8]) -> R
                 seen = Some((pod.clone(), st.clone()));
                 // The edge reports what it sees; the QoS class is the API's (set at create).
                 let qos = st.get("qosClass").cloned();
+                let old_conditions = st.get("conditions").cloned();
                 *st = status.clone();
+                stamp_transitions(st, old_conditions.as_ref());
                 if let (Some(q), Some(o)) = (qos, st.as_object_mut()) {
                     o.entry("qosClass").or_insert(q);
                 }
@@ -82,6 +84,24 @@ pub fn merge_node_status(st: &mut Value, report: &Value) {
 }
 
 /// Replace the conditions of the same `type`, keep the others.
+/// Conditions the edge reports without `lastTransitionTime` get one: the
+/// previous one while their status holds, now when it flips (what
+/// minReadySeconds counts from).
+fn stamp_transitions(st: &mut Value, old: Option<&Value>) {
+    let now = crate::kube::rfc3339_now();
+    let Some(list) = st.get_mut("conditions").and_then(Value::as_array_mut) else { return };
+    for c in list.iter_mut().filter(|c| c.get("lastTransitionTime").is_none_or(Value::is_null)) {
+        let prev = old.and_then(Value::as_array).and_then(|o| o.iter().find(|p| p.get("type") == c.get("type")));
+        let since = match prev {
+            Some(p) if p.get("status") == c.get("status") => p.get("lastTransitionTime").cloned().filter(|t| !t.is_null()),
+            _ => None,
+        };
+        if let Some(o) = c.as_object_mut() {
+            o.insert("lastTransitionTime".into(), since.unwrap_or_else(|| Value::String(now.clone())));
+        }
+    }
+}
+
 pub fn set_conditions(st: &mut Value, new: Vec<Value>) {
     let Some(o) = st.as_object_mut() else { return };
     let list = o.entry("conditions").or_insert_with(|| Value::Array(Vec::new()));
@@ -131,6 +151,27 @@ mod tests {
         assert!(apply(&s, "e1", "default/pod/web/status", b"[1]").is_err());
         assert!(apply(&s, "e1", "default/pod/web/status", b"not json").is_err());
         assert!(matches!(apply(&s, "e1", "default/pod/ghost/status", b"{}"), Err(StatusError::NotFound(_))));
+    }
+
+    #[test]
+    fn a_condition_keeps_its_transition_time_until_its_status_flips() {
+        let s = store();
+        let ready = |st: &str| format!(r#"{{"phase":"Running","conditions":[{{"type":"Ready","status":"{st}"}}]}}"#);
+        let time = |s: &SledStore| {
+            let v: Value = serde_json::from_slice(&s.get("pods/default/web").unwrap().unwrap().value).unwrap();
+            v["status"]["conditions"][0]["lastTransitionTime"].as_str().unwrap().to_string()
+        };
+        apply(&s, "e1", "default/pod/web/status", ready("True").as_bytes()).unwrap();
+        let first = time(&s);
+        // Pretend it flipped long ago; the same status again keeps that time.
+        let mut v: Value = serde_json::from_slice(&s.get("pods/default/web").unwrap().unwrap().value).unwrap();
+        v["status"]["conditions"][0]["lastTransitionTime"] = json!("2020-01-01T00:00:00Z");
+        s.update("pods/default/web", &serde_json::to_vec(&v).unwrap(), None).unwrap();
+        apply(&s, "e1", "default/pod/web/status", ready("True").as_bytes()).unwrap();
+        assert_eq!(time(&s), "2020-01-01T00:00:00Z");
+        apply(&s, "e1", "default/pod/web/status", ready("False").as_bytes()).unwrap();
+        assert_ne!(time(&s), "2020-01-01T00:00:00Z");
+        assert!(!first.is_empty());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::cloud::controller::{self, gone, Controller};
+use crate::cloud::controller::{self, Controller};
 use crate::cloud::store::{Event, EventKind, Store, StoreError};
 use crate::cloud::{daemonset, deployment, replicaset};
 
@@ -69,11 +69,17 @@ pub fn collect(store: &dyn Store) -> Result<usize, StoreError> {
         }
     }
     let mut n = 0;
-    for (key, _, obj) in dependents {
+    for (key, rev, obj) in dependents {
         if orphaned(&obj, &live) {
-            log::info!(target: NAME, "{key}: its owner is gone, deleting it");
-            gone(store.delete(&key, None))?;
-            n += 1;
+            // Only the version judged: one changed since (say, orphaned) is looked at again.
+            match store.delete(&key, Some(rev)) {
+                Ok(_) => {
+                    log::info!(target: NAME, "{key}: its owner is gone, deleted it");
+                    n += 1;
+                }
+                Err(StoreError::Conflict { .. }) | Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     Ok(n)
