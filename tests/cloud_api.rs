@@ -112,12 +112,18 @@ fn the_cloud_api_behaves_like_kubernetes() {
     // Bodies must be JSON and say so; data must be strings (Secret data base64).
     let (c, e) = api.call("POST", pods, "text/plain", br#"{"metadata":{"name":"t"}}"#, true);
     assert!(c == 415 && e.contains("text/plain"), "{c} {e}");
-    // Protobuf: an envelope without a kind is refused; a Pod (not decoded from protobuf) is a 415.
+    // Protobuf: an envelope without a kind is refused; a CRD (KubeEdge's Device) is JSON only, a 415.
     let (c, e) = api.call("POST", pods, "application/vnd.kubernetes.protobuf", b"k8s\0", true);
     assert!(c == 400 && e.contains("this URL is for v1 Pod"), "{c} {e}");
-    let pod_pb = [&b"k8s\0"[..], &[0x0a, 9, 0x0a, 2, b'v', b'1', 0x12, 3, b'P', b'o', b'd']].concat();
-    let (c, e) = api.call("POST", pods, "application/vnd.kubernetes.protobuf", &pod_pb, true);
-    assert!(c == 415 && e.contains("Pod is not decoded from protobuf"), "{c} {e}");
+    let gv = b"devices.kubeedge.io/v1beta1";
+    let tm = [&[0x0a, gv.len() as u8][..], gv, &[0x12, 6], b"Device"].concat();
+    let device_pb = [&b"k8s\0"[..], &[0x0a, tm.len() as u8], &tm].concat();
+    let (c, e) = api.call("POST", "/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices", "application/vnd.kubernetes.protobuf", &device_pb, true);
+    assert!(c == 415 && e.contains("Device is not decoded from protobuf"), "{c} {e}");
+    // A dry run is refused, not written.
+    let (c, e) = api.call("POST", &format!("{pods}?dryRun=All"), "application/json", br#"{"metadata":{"name":"dry"}}"#, true);
+    assert!(c == 400 && e.contains("nothing was written"), "{c} {e}");
+    assert_eq!(api.get(&format!("{pods}/dry")).0, 404);
     assert_eq!(api.call("POST", pods, "application/json; charset=utf-8", br#"{"metadata":{"name":"utf"}}"#, true).0, 201);
     let cms = "/api/v1/namespaces/default/configmaps";
     let (c, e) = api.send("POST", cms, &json!({"metadata": {"name": "n"}, "data": {"k": 1}}));

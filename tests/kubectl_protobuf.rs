@@ -75,3 +75,39 @@ fn kubectl_132_create_sends_protobuf_and_hive_stores_what_apply_would() {
     cloud.signal("TERM");
     assert_eq!(cloud.wait_exit(Duration::from_secs(10)).code(), Some(0));
 }
+
+/// `kubectl debug node/…` creates its pod through protobuf (host
+/// namespaces, a hostPath volume, tolerations); `kubectl drain
+/// --disable-eviction` cordons by patch and deletes each pod with a
+/// protobuf DeleteOptions.
+#[test]
+fn kubectl_132_debug_node_and_drain_send_protobuf_pods_and_delete_options() {
+    let site = Site::new();
+    let cfg = site.path().join("cloud.toml");
+    std::fs::write(&cfg, "role = \"cloud\"\ndata_dir = \"cloud\"\n[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    let mut cloud = Proc::start(&hive_bin(), &["cloud", "--config", cfg.to_str().unwrap()], site.path());
+    cloud.wait_for("hive cloud ready", Duration::from_secs(20));
+    let node = r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"edge-1"},"status":{"conditions":[{"type":"Ready","status":"True"}],"allocatable":{"cpu":"2","memory":"1Gi","pods":"110"}}}"#;
+    std::fs::write(site.path().join("node.json"), node).unwrap();
+    ok(&site, &["apply", "-f", "node.json"]);
+
+    let out = ok(&site, &["debug", "node/edge-1", "--image=busybox", "--profile=general"]);
+    assert!(out.contains("Creating debugging pod node-debugger-edge-1-"), "{out}");
+    let pods: Value = serde_json::from_str(&ok(&site, &["get", "pods", "-o", "json"])).unwrap();
+    let items = pods["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{pods}");
+    let spec = &items[0]["spec"];
+    assert_eq!(spec["nodeName"], "edge-1");
+    assert_eq!((&spec["hostPID"], &spec["hostNetwork"], &spec["hostIPC"]), (&Value::Bool(true), &Value::Bool(true), &Value::Bool(true)), "{spec}");
+    assert_eq!(spec["volumes"][0]["hostPath"]["path"], "/", "{spec}");
+    assert_eq!(spec["containers"][0]["volumeMounts"][0]["mountPath"], "/host", "{spec}");
+    assert_eq!(spec["tolerations"], serde_json::json!([{"operator": "Exists"}]));
+
+    let out = ok(&site, &["drain", "edge-1", "--disable-eviction", "--force", "--timeout=30s"]);
+    assert!(out.contains("drained"), "{out}");
+    assert_eq!(ok(&site, &["get", "pods", "-o", "name"]), "");
+    assert_eq!(ok(&site, &["get", "node", "edge-1", "-o", "jsonpath={.spec.unschedulable}"]), "true");
+
+    cloud.signal("TERM");
+    assert_eq!(cloud.wait_exit(Duration::from_secs(10)).code(), Some(0));
+}

@@ -22,18 +22,52 @@ pub enum Policy {
     Orphan,
 }
 
-/// The policy of a DELETE body (a DeleteOptions, or nothing).
-pub fn policy(body: &[u8]) -> Result<Policy, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Policy::Background);
+/// What a DELETE's DeleteOptions ask: the policy and preconditions.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Options {
+    pub policy: Policy,
+    uid: Option<String>,
+    resource_version: Option<String>,
+}
+
+/// The options of a DELETE body (a DeleteOptions, or none).
+pub fn options(body: Option<&Value>) -> Result<Options, ApiError> {
+    let Some(v) = body else {
+        return Ok(Options { policy: Policy::Background, uid: None, resource_version: None });
+    };
+    if !v.is_object() {
+        return Err(ApiError::bad("DELETE body: a DeleteOptions must be a JSON object"));
     }
-    let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("DELETE body: not a JSON DeleteOptions: {e}")))?;
-    match (v.get("propagationPolicy").and_then(Value::as_str), v.get("orphanDependents").and_then(Value::as_bool)) {
-        (Some("Background") | None, None | Some(false)) => Ok(Policy::Background),
-        (Some("Foreground"), _) => Ok(Policy::Foreground),
-        (Some("Orphan"), _) | (None, Some(true)) => Ok(Policy::Orphan),
-        (Some("Background"), Some(true)) => Err(ApiError::bad("orphanDependents: true contradicts propagationPolicy Background")),
-        (Some(p), _) => Err(ApiError::bad(format!("propagationPolicy: `{p}`: use Background, Foreground or Orphan"))),
+    if v.get("dryRun").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) {
+        return Err(ApiError::bad("DeleteOptions.dryRun: hive has no server-side dry run; nothing was deleted (use kubectl's --dry-run=client)"));
+    }
+    let policy = match (v.get("propagationPolicy").and_then(Value::as_str), v.get("orphanDependents").and_then(Value::as_bool)) {
+        (Some("Background") | None, None | Some(false)) => Policy::Background,
+        (Some("Foreground"), _) => Policy::Foreground,
+        (Some("Orphan"), _) | (None, Some(true)) => Policy::Orphan,
+        (Some("Background"), Some(true)) => return Err(ApiError::bad("orphanDependents: true contradicts propagationPolicy Background")),
+        (Some(p), _) => return Err(ApiError::bad(format!("propagationPolicy: `{p}`: use Background, Foreground or Orphan"))),
+    };
+    let pre = |k: &str| v.pointer(&format!("/preconditions/{k}")).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    Ok(Options { policy, uid: pre("uid"), resource_version: pre("resourceVersion") })
+}
+
+impl Options {
+    /// Check the preconditions against the object `cur` at revision `rev`
+    /// (`what` names it); the revision the delete must still find.
+    pub fn check(&self, cur: &Value, rev: u64, what: &str) -> Result<Option<u64>, ApiError> {
+        let conflict = |m: String| ApiError(hyper::StatusCode::CONFLICT, "Conflict", m);
+        if let Some(uid) = &self.uid {
+            let have = cur.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
+            if have != uid {
+                return Err(conflict(format!("{what}: precondition failed: UID in precondition: {uid}, UID in object meta: {have}")));
+            }
+        }
+        match &self.resource_version {
+            None => Ok(None),
+            Some(want) if *want == rev.to_string() => Ok(Some(rev)),
+            Some(want) => Err(conflict(format!("{what}: precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {rev}"))),
+        }
     }
 }
 
@@ -110,8 +144,15 @@ mod tests {
         assert!(s.get("pods/d/b").unwrap().is_none(), "the dependent went");
         let me = pod("self", "us", "us");
         assert!(before_delete(&s, &me, Policy::Foreground).is_ok(), "an object that owns itself");
-        assert!(policy(br#"{"propagationPolicy":"Sideways"}"#).is_err());
-        assert_eq!(policy(br#"{"orphanDependents":true}"#).ok(), Some(Policy::Orphan));
-        assert_eq!(policy(b"").ok(), Some(Policy::Background));
+        let policy = |v: Value| options(Some(&v)).map(|o| o.policy);
+        assert!(policy(json!({"propagationPolicy": "Sideways"})).is_err());
+        assert_eq!(policy(json!({"orphanDependents": true})).ok(), Some(Policy::Orphan));
+        assert_eq!(options(None).ok().map(|o| o.policy), Some(Policy::Background));
+        assert!(policy(json!({"dryRun": ["All"]})).err().is_some_and(|e| e.2.contains("nothing was deleted")));
+        let pre = options(Some(&json!({"preconditions": {"uid": "u-1", "resourceVersion": "7"}}))).map_err(|e| e.2).unwrap();
+        let obj = json!({"metadata": {"uid": "u-1"}});
+        assert_eq!(pre.check(&obj, 7, "pods \"p\"").ok(), Some(Some(7)));
+        assert_eq!(pre.check(&obj, 8, "pods \"p\"").err().map(|e| e.0.as_u16()), Some(409));
+        assert!(pre.check(&json!({"metadata": {"uid": "u-2"}}), 7, "x").err().is_some_and(|e| e.2.contains("UID in precondition: u-1")));
     }
 }

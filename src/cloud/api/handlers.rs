@@ -61,10 +61,19 @@ fn encoding(req: &Request<Incoming>, patch: bool) -> Result<Encoding, ApiError> 
     ))
 }
 
-/// A JSON body of a subresource (Binding): JSON only.
-async fn body_json(req: Request<Incoming>) -> Result<Value, ApiError> {
+/// The body of a subresource or of a DELETE, which holds a `kind` of one
+/// of `api_versions` rather than the resource itself (a Binding, Scale or
+/// DeleteOptions), in either encoding; None when there is no body.
+async fn body_of_kind(req: Request<Incoming>, kind: &str, api_versions: &[&str], url: &str) -> Result<Option<Value>, ApiError> {
+    let enc = encoding(&req, false)?;
     let body = body_bytes(req).await?;
-    serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("request body is not valid JSON: {e}")))
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    Ok(Some(match enc {
+        Encoding::Json => serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("request body is not a JSON {kind}: {e}")))?,
+        Encoding::Protobuf => protobuf::decode_as(&body, kind, api_versions, url)?,
+    }))
 }
 
 async fn body_bytes(req: Request<Incoming>) -> Result<bytes::Bytes, ApiError> {
@@ -126,6 +135,10 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
             format!("{} {} are read-only in hive: write core v1 Events (/api/v1/namespaces/<ns>/events)", t.res.group, t.res.plural),
         ));
     }
+    if method != Method::GET && query.split('&').any(|kv| kv.strip_prefix("dryRun=").is_some_and(|v| !v.is_empty())) {
+        // Ignoring it would make a write the client meant only to try.
+        return Err(ApiError::bad("dryRun: hive has no server-side dry run, so nothing was written (use kubectl's --dry-run=client)"));
+    }
     if t.scale {
         return scale_request(&*store, &t, method, req).await;
     }
@@ -133,7 +146,7 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
         if method != Method::POST {
             return Err(ApiError(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("{method} is not supported on {path}: POST a Binding")));
         }
-        let body = body_json(req).await?;
+        let body = body_of_kind(req, "Binding", &["v1"], "pods/binding takes a v1 Binding").await?.unwrap_or(Value::Null);
         return Ok(ok_json(StatusCode::CREATED, &binding::bind(&*store, &t, t.name.as_deref().unwrap_or(""), &body)?));
     }
     match (method, &t.name) {
@@ -221,11 +234,15 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
         (Method::DELETE, None) => Ok(ok_json(StatusCode::OK, &super::list::delete_collection(&*store, &t, &query)?)),
         (Method::DELETE, Some(name)) if t.res.kind == "Namespace" => Ok(ok_json(StatusCode::OK, &namespace::delete(&*store, name)?)),
         (Method::DELETE, Some(name)) => {
-            let policy = cascade::policy(&body_bytes(req).await?)?;
+            let gv = t.res.api_version();
+            let opts = body_of_kind(req, "DeleteOptions", &[&gv, "meta.k8s.io/v1", "v1"], "a DELETE takes DeleteOptions").await?;
+            let opts = cascade::options(opts.as_ref())?;
             let key = t.res.key(t.ns.as_deref(), name);
             let cur = store.get(&key)?.ok_or_else(|| ApiError::not_found(format!("{} \"{name}\" not found", t.res.plural)))?;
-            cascade::before_delete(&*store, &serde_json::from_slice(&cur.value).unwrap_or(Value::Null), policy)?;
-            let gone = store.delete(&key, None)?;
+            let cur_v: Value = serde_json::from_slice(&cur.value).unwrap_or(Value::Null);
+            let rev = opts.check(&cur_v, cur.rev, &format!("{} \"{name}\"", t.res.plural))?;
+            cascade::before_delete(&*store, &cur_v, opts.policy)?;
+            let gone = store.delete(&key, rev)?;
             Ok(ok_json(StatusCode::OK, &shown(&gone)?))
         }
         (m, _) => Err(ApiError(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("{m} is not supported on {path}"))),
@@ -238,7 +255,7 @@ async fn scale_request(store: &dyn Store, t: &Target, method: Method, req: Reque
     let scale = match method {
         Method::GET => scale::get(store, t, &name)?,
         Method::PUT => {
-            let body = body_object(t, req, false).await?;
+            let body = body_of_kind(req, "Scale", &["autoscaling/v1"], "/scale takes an autoscaling/v1 Scale").await?.unwrap_or(Value::Null);
             scale::set(store, t, &name, &body, rv_of(&body)?)?
         }
         Method::PATCH => {

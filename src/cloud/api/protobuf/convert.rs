@@ -118,7 +118,8 @@ fn value(wire: Wire<'_>, field: &Field, at: &str) -> Result<Value, Refused> {
         Ty::Int => Value::from(varint(wire, at)? as i64),
         Ty::Bool => Value::Bool(varint(wire, at)? != 0),
         Ty::Msg(m) => Value::Object(message(bytes(wire, at)?, m, at)?),
-        Ty::Time => time(bytes(wire, at)?, at)?,
+        Ty::Time => time(bytes(wire, at)?, false, at)?,
+        Ty::MicroTime => time(bytes(wire, at)?, true, at)?,
         Ty::RawJson => raw_json(bytes(wire, at)?, at)?,
         Ty::Quantity => quantity(bytes(wire, at)?, at)?,
         Ty::IntOrStr => int_or_string(bytes(wire, at)?, at)?,
@@ -126,8 +127,9 @@ fn value(wire: Wire<'_>, field: &Field, at: &str) -> Result<Value, Refused> {
     })
 }
 
-/// metav1.Time {1: seconds, 2: nanos} (JSON keeps whole seconds).
-fn time(b: &[u8], at: &str) -> Result<Value, Refused> {
+/// metav1.Time / MicroTime {1: seconds, 2: nanos} (JSON keeps whole
+/// seconds / microseconds).
+fn time(b: &[u8], micro: bool, at: &str) -> Result<Value, Refused> {
     let (mut secs, mut nanos) = (0i64, 0i64);
     for item in fields(b) {
         match item.map_err(|e| malformed(at, e))? {
@@ -142,7 +144,9 @@ fn time(b: &[u8], at: &str) -> Result<Value, Refused> {
     if !(0..1_000_000_000).contains(&nanos) {
         return Err(malformed(at, format!("nanos {nanos} out of range")));
     }
-    crate::kube::rfc3339(secs, None).map(Value::String).ok_or_else(|| malformed(at, format!("seconds {secs} is not a time between the years 0 and 9999")))
+    crate::kube::rfc3339(secs, micro.then_some((nanos / 1000) as u32))
+        .map(Value::String)
+        .ok_or_else(|| malformed(at, format!("seconds {secs} is not a time between the years 0 and 9999")))
 }
 
 /// resource.Quantity {1: its string}.

@@ -13,11 +13,18 @@
 mod convert;
 pub mod schema;
 mod schema_apps;
+mod schema_container;
+mod schema_core;
+mod schema_meta;
+mod schema_node;
 mod schema_pod;
+mod schema_volume;
 mod wire;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_k8s_pb;
 
 use hyper::StatusCode;
 use serde_json::Value;
@@ -92,15 +99,20 @@ fn envelope(body: &[u8]) -> Result<Unknown<'_>, Refused> {
 
 /// A protobuf request body for resource `res`, as the JSON object it encodes.
 pub fn decode(body: &[u8], res: &Resource) -> Result<Value, ApiError> {
+    let url = format!("this URL is for {} {} ({})", res.api_version(), res.kind, res.plural);
+    decode_as(body, res.kind, &[&res.api_version()], &url)
+}
+
+/// A protobuf body that must hold a `kind` of one of `api_versions` (a
+/// Binding, Scale or DeleteOptions), as JSON; `url` says in an error what
+/// the request's URL takes.
+pub fn decode_as(body: &[u8], kind: &str, api_versions: &[&str], url: &str) -> Result<Value, ApiError> {
     let u = envelope(body)?;
-    if u.kind != res.kind || u.api_version != res.api_version() {
+    if u.kind != kind || !api_versions.contains(&u.api_version.as_str()) {
         return Err(ApiError::bad(format!(
-            "protobuf body holds {} {:?} but this URL is for {} {} ({})",
+            "protobuf body holds {} {:?} but {url}",
             if u.api_version.is_empty() { "apiVersion \"\"" } else { &u.api_version },
             u.kind,
-            res.api_version(),
-            res.kind,
-            res.plural
         )));
     }
     if !u.content_encoding.is_empty() {
@@ -109,8 +121,8 @@ pub fn decode(body: &[u8], res: &Resource) -> Result<Value, ApiError> {
     if !u.content_type.is_empty() && u.content_type != MEDIA_TYPE {
         return Err(unsupported(format!("protobuf body: contentType {:?} inside runtime.Unknown is not supported", u.content_type)));
     }
-    let msg = schema::kind(res.kind)
-        .ok_or_else(|| unsupported(format!("{} is not decoded from protobuf by hive (it decodes {}); send it as application/json", res.kind, schema::KINDS)))?;
+    let msg = schema::kind(kind)
+        .ok_or_else(|| unsupported(format!("{kind} is not decoded from protobuf by hive (it decodes {}); send it as application/json", schema::KINDS)))?;
     let mut obj = message(u.raw, msg, "")?;
     obj.insert("apiVersion".into(), Value::String(u.api_version));
     obj.insert("kind".into(), Value::String(u.kind));

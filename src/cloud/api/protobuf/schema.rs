@@ -1,8 +1,13 @@
 //! The Kubernetes protobuf messages hive decodes, as tables: for each field
 //! its number, JSON name and type, from Kubernetes' generated.proto of
-//! k8s.io/api core/v1 and k8s.io/apimachinery meta/v1 (v0.26 numbering;
-//! pod templates in schema_pod.rs, apps/v1 in schema_apps.rs). A field number not in a
-//! table is refused, never skipped: adding a kind means adding its table.
+//! k8s.io/api and k8s.io/apimachinery meta/v1, names, pointers and
+//! `omitempty` from their Go types (here: object metadata, ConfigMap,
+//! Secret, Namespace; pods in schema_pod.rs with schema_container.rs and
+//! schema_volume.rs, nodes in schema_node.rs, Event and Binding in
+//! schema_core.rs, Scale and DeleteOptions in schema_meta.rs, apps/v1 in
+//! schema_apps.rs). A field number not in a table is refused, never
+//! skipped: adding a kind means adding its table, and the round trip
+//! against k8s-pb's messages in tests_k8s_pb.rs checks every table.
 //!
 //! Owns: these tables and the kind → table lookup. Must not read bytes
 //! (wire.rs) or build JSON (convert.rs).
@@ -17,6 +22,8 @@ pub enum Ty {
     Msg(&'static Msg),
     /// metav1.Time {seconds, nanos}: `2006-01-02T15:04:05Z`; zero is null.
     Time,
+    /// metav1.MicroTime {seconds, nanos}: `2006-01-02T15:04:05.000000Z`; zero is null.
+    MicroTime,
     /// A message whose one `bytes` field 1 holds JSON (metav1.FieldsV1,
     /// runtime.RawExtension): that JSON.
     RawJson,
@@ -42,9 +49,10 @@ pub struct Field {
     pub ty: Ty,
     /// `repeated`: a JSON array.
     pub list: bool,
-    /// A Go pointer (`*bool`, `*int64`, `*Time`): present means set, so a
-    /// zero value is kept. Other scalars follow Go's `omitempty` and are
-    /// left out when zero (Go's marshaller writes every non-pointer field).
+    /// A Go pointer (`*bool`, `*int64`, `*Time`) or a field whose JSON tag
+    /// has no `omitempty`: present means set, so a zero value is kept.
+    /// Other scalars follow Go's `omitempty` and are left out when zero
+    /// (Go's marshaller writes every non-pointer field).
     pub ptr: bool,
 }
 
@@ -72,7 +80,14 @@ use Ty::*;
 
 pub static OWNER_REFERENCE: Msg = Msg {
     name: "OwnerReference",
-    fields: &[f(5, "apiVersion", Str), f(1, "kind", Str), f(3, "name", Str), f(4, "uid", Str), ptr(6, "controller", Bool), ptr(7, "blockOwnerDeletion", Bool)],
+    fields: &[
+        ptr(5, "apiVersion", Str),
+        ptr(1, "kind", Str),
+        ptr(3, "name", Str),
+        ptr(4, "uid", Str),
+        ptr(6, "controller", Bool),
+        ptr(7, "blockOwnerDeletion", Bool),
+    ],
 };
 
 pub static MANAGED_FIELDS_ENTRY: Msg = Msg {
@@ -124,7 +139,7 @@ pub static SECRET: Msg = Msg {
 
 pub static NAMESPACE_CONDITION: Msg = Msg {
     name: "NamespaceCondition",
-    fields: &[f(1, "type", Str), f(2, "status", Str), f(4, "lastTransitionTime", Time), f(5, "reason", Str), f(6, "message", Str)],
+    fields: &[ptr(1, "type", Str), ptr(2, "status", Str), f(4, "lastTransitionTime", Time), f(5, "reason", Str), f(6, "message", Str)],
 };
 
 pub static NAMESPACE_SPEC: Msg = Msg { name: "NamespaceSpec", fields: &[list(1, "finalizers", Str)] };
@@ -136,15 +151,22 @@ pub static NAMESPACE: Msg =
 
 /// The message of a kind whose protobuf form hive decodes.
 pub fn kind(kind: &str) -> Option<&'static Msg> {
-    match kind {
-        "ConfigMap" => Some(&CONFIG_MAP),
-        "Secret" => Some(&SECRET),
-        "Namespace" => Some(&NAMESPACE),
-        "Deployment" => Some(&super::schema_apps::DEPLOYMENT),
-        "ReplicaSet" => Some(&super::schema_apps::REPLICA_SET),
-        _ => None,
-    }
+    Some(match kind {
+        "ConfigMap" => &CONFIG_MAP,
+        "Secret" => &SECRET,
+        "Namespace" => &NAMESPACE,
+        "Pod" => &super::schema_pod::POD,
+        "Node" => &super::schema_node::NODE,
+        "Event" => &super::schema_core::EVENT,
+        "Binding" => &super::schema_core::BINDING,
+        "DaemonSet" => &super::schema_apps::DAEMON_SET,
+        "Deployment" => &super::schema_apps::DEPLOYMENT,
+        "ReplicaSet" => &super::schema_apps::REPLICA_SET,
+        "Scale" => &super::schema_meta::SCALE,
+        "DeleteOptions" => &super::schema_meta::DELETE_OPTIONS,
+        _ => return None,
+    })
 }
 
 /// Kinds `kind` knows, for error messages.
-pub const KINDS: &str = "ConfigMap, Secret, Namespace, Deployment, ReplicaSet";
+pub const KINDS: &str = "ConfigMap, Secret, Namespace, Pod, Node, Event, Binding, DaemonSet, Deployment, ReplicaSet, Scale, DeleteOptions";

@@ -1,140 +1,123 @@
-//! Protobuf tables of a pod template (k8s.io/api core/v1 generated.proto,
-//! v0.26 numbering): PodTemplateSpec, PodSpec, Container and what they
-//! hold — what `kubectl create deployment` sends and what manifests
-//! commonly carry. A PodSpec field without a table here (affinity,
-//! dnsConfig, ephemeral containers, …) is refused by number, never dropped.
+//! Protobuf tables of a pod (k8s.io/api core/v1 generated.proto): its spec
+//! (scheduling: affinity, tolerations, spread; security, DNS), its status
+//! (conditions, container states) and the pod template workloads embed.
+//! Dynamic resource claims and ephemeral containers are not tabled
+//! (refused with their path).
 //!
 //! Owns: these tables. Must not read bytes or build JSON.
 
 use super::schema::Ty::*;
-use super::schema::{f, inline, list, ptr, Msg, OBJECT_META};
+use super::schema::{f, list, ptr, Msg, LABEL_SELECTOR, OBJECT_META};
+use super::schema_container::{APP_ARMOR_PROFILE, CONTAINER, RESOURCE_REQUIREMENTS, SECCOMP_PROFILE, SE_LINUX_OPTIONS, WINDOWS_SECURITY_CONTEXT_OPTIONS};
+use super::schema_volume::{LOCAL_OBJECT_REFERENCE, VOLUME};
 
-pub static LOCAL_OBJECT_REFERENCE: Msg = Msg { name: "LocalObjectReference", fields: &[f(1, "name", Str)] };
+pub static SYSCTL: Msg = Msg { name: "Sysctl", fields: &[ptr(1, "name", Str), ptr(2, "value", Str)] };
 
-static CONTAINER_PORT: Msg =
-    Msg { name: "ContainerPort", fields: &[f(1, "name", Str), f(2, "hostPort", Int), f(3, "containerPort", Int), f(4, "protocol", Str), f(5, "hostIP", Str)] };
-
-static OBJECT_FIELD_SELECTOR: Msg = Msg { name: "ObjectFieldSelector", fields: &[f(1, "apiVersion", Str), f(2, "fieldPath", Str)] };
-
-static KEY_SELECTOR: Msg = Msg { name: "KeySelector", fields: &[inline(1, &LOCAL_OBJECT_REFERENCE), f(2, "key", Str), ptr(3, "optional", Bool)] };
-
-static ENV_VAR_SOURCE: Msg = Msg {
-    name: "EnvVarSource",
-    fields: &[ptr(1, "fieldRef", Msg(&OBJECT_FIELD_SELECTOR)), ptr(3, "configMapKeyRef", Msg(&KEY_SELECTOR)), ptr(4, "secretKeyRef", Msg(&KEY_SELECTOR))],
-};
-
-static ENV_VAR: Msg = Msg { name: "EnvVar", fields: &[f(1, "name", Str), f(2, "value", Str), ptr(3, "valueFrom", Msg(&ENV_VAR_SOURCE))] };
-
-static RESOURCE_REQUIREMENTS: Msg = Msg { name: "ResourceRequirements", fields: &[f(1, "limits", MapQuantity), f(2, "requests", MapQuantity)] };
-
-static VOLUME_MOUNT: Msg = Msg {
-    name: "VolumeMount",
+pub static POD_SECURITY_CONTEXT: Msg = Msg {
+    name: "PodSecurityContext",
     fields: &[
-        f(1, "name", Str),
-        f(2, "readOnly", Bool),
-        f(3, "mountPath", Str),
-        f(4, "subPath", Str),
-        ptr(5, "mountPropagation", Str),
-        f(6, "subPathExpr", Str),
+        ptr(1, "seLinuxOptions", Msg(&SE_LINUX_OPTIONS)),
+        ptr(2, "runAsUser", Int),
+        ptr(3, "runAsNonRoot", Bool),
+        list(4, "supplementalGroups", Int),
+        ptr(5, "fsGroup", Int),
+        ptr(6, "runAsGroup", Int),
+        list(7, "sysctls", Msg(&SYSCTL)),
+        ptr(8, "windowsOptions", Msg(&WINDOWS_SECURITY_CONTEXT_OPTIONS)),
+        ptr(9, "fsGroupChangePolicy", Str),
+        ptr(10, "seccompProfile", Msg(&SECCOMP_PROFILE)),
+        ptr(11, "appArmorProfile", Msg(&APP_ARMOR_PROFILE)),
+        ptr(12, "supplementalGroupsPolicy", Str),
+        ptr(13, "seLinuxChangePolicy", Str),
     ],
 };
 
-static EXEC_ACTION: Msg = Msg { name: "ExecAction", fields: &[list(1, "command", Str)] };
+pub static NODE_SELECTOR_REQUIREMENT: Msg =
+    Msg { name: "NodeSelectorRequirement", fields: &[ptr(1, "key", Str), ptr(2, "operator", Str), list(3, "values", Str)] };
 
-static HTTP_HEADER: Msg = Msg { name: "HTTPHeader", fields: &[f(1, "name", Str), f(2, "value", Str)] };
-
-static HTTP_GET_ACTION: Msg = Msg {
-    name: "HTTPGetAction",
-    fields: &[f(1, "path", Str), f(2, "port", IntOrStr), f(3, "host", Str), f(4, "scheme", Str), list(5, "httpHeaders", Msg(&HTTP_HEADER))],
+pub static NODE_SELECTOR_TERM: Msg = Msg {
+    name: "NodeSelectorTerm",
+    fields: &[list(1, "matchExpressions", Msg(&NODE_SELECTOR_REQUIREMENT)), list(2, "matchFields", Msg(&NODE_SELECTOR_REQUIREMENT))],
 };
 
-static TCP_SOCKET_ACTION: Msg = Msg { name: "TCPSocketAction", fields: &[f(1, "port", IntOrStr), f(2, "host", Str)] };
+pub static NODE_SELECTOR: Msg = Msg { name: "NodeSelector", fields: &[list(1, "nodeSelectorTerms", Msg(&NODE_SELECTOR_TERM))] };
 
-static PROBE_HANDLER: Msg = Msg {
-    name: "ProbeHandler",
-    fields: &[ptr(1, "exec", Msg(&EXEC_ACTION)), ptr(2, "httpGet", Msg(&HTTP_GET_ACTION)), ptr(3, "tcpSocket", Msg(&TCP_SOCKET_ACTION))],
-};
+pub static PREFERRED_SCHEDULING_TERM: Msg =
+    Msg { name: "PreferredSchedulingTerm", fields: &[ptr(1, "weight", Int), ptr(2, "preference", Msg(&NODE_SELECTOR_TERM))] };
 
-static PROBE: Msg = Msg {
-    name: "Probe",
+pub static NODE_AFFINITY: Msg = Msg {
+    name: "NodeAffinity",
     fields: &[
-        inline(1, &PROBE_HANDLER),
-        f(2, "initialDelaySeconds", Int),
-        f(3, "timeoutSeconds", Int),
-        f(4, "periodSeconds", Int),
-        f(5, "successThreshold", Int),
-        f(6, "failureThreshold", Int),
-        ptr(7, "terminationGracePeriodSeconds", Int),
+        ptr(1, "requiredDuringSchedulingIgnoredDuringExecution", Msg(&NODE_SELECTOR)),
+        list(2, "preferredDuringSchedulingIgnoredDuringExecution", Msg(&PREFERRED_SCHEDULING_TERM)),
     ],
 };
 
-static SECURITY_CONTEXT: Msg = Msg {
-    name: "SecurityContext",
+pub static POD_AFFINITY_TERM: Msg = Msg {
+    name: "PodAffinityTerm",
     fields: &[
-        ptr(2, "privileged", Bool),
-        ptr(4, "runAsUser", Int),
-        ptr(5, "runAsNonRoot", Bool),
-        ptr(6, "readOnlyRootFilesystem", Bool),
-        ptr(7, "allowPrivilegeEscalation", Bool),
-        ptr(8, "runAsGroup", Int),
+        ptr(1, "labelSelector", Msg(&LABEL_SELECTOR)),
+        list(2, "namespaces", Str),
+        ptr(3, "topologyKey", Str),
+        ptr(4, "namespaceSelector", Msg(&LABEL_SELECTOR)),
+        list(5, "matchLabelKeys", Str),
+        list(6, "mismatchLabelKeys", Str),
     ],
 };
 
-pub static CONTAINER: Msg = Msg {
-    name: "Container",
+pub static WEIGHTED_POD_AFFINITY_TERM: Msg =
+    Msg { name: "WeightedPodAffinityTerm", fields: &[ptr(1, "weight", Int), ptr(2, "podAffinityTerm", Msg(&POD_AFFINITY_TERM))] };
+
+pub static POD_AFFINITY: Msg = Msg {
+    name: "PodAffinity",
     fields: &[
-        f(1, "name", Str),
-        f(2, "image", Str),
-        list(3, "command", Str),
-        list(4, "args", Str),
-        f(5, "workingDir", Str),
-        list(6, "ports", Msg(&CONTAINER_PORT)),
-        list(7, "env", Msg(&ENV_VAR)),
-        f(8, "resources", Msg(&RESOURCE_REQUIREMENTS)),
-        list(9, "volumeMounts", Msg(&VOLUME_MOUNT)),
-        ptr(10, "livenessProbe", Msg(&PROBE)),
-        ptr(11, "readinessProbe", Msg(&PROBE)),
-        f(13, "terminationMessagePath", Str),
-        f(14, "imagePullPolicy", Str),
-        ptr(15, "securityContext", Msg(&SECURITY_CONTEXT)),
-        f(16, "stdin", Bool),
-        f(17, "stdinOnce", Bool),
-        f(18, "tty", Bool),
-        f(20, "terminationMessagePolicy", Str),
-        ptr(22, "startupProbe", Msg(&PROBE)),
+        list(1, "requiredDuringSchedulingIgnoredDuringExecution", Msg(&POD_AFFINITY_TERM)),
+        list(2, "preferredDuringSchedulingIgnoredDuringExecution", Msg(&WEIGHTED_POD_AFFINITY_TERM)),
     ],
 };
 
-static KEY_TO_PATH: Msg = Msg { name: "KeyToPath", fields: &[f(1, "key", Str), f(2, "path", Str), ptr(3, "mode", Int)] };
-
-static HOST_PATH: Msg = Msg { name: "HostPathVolumeSource", fields: &[f(1, "path", Str), ptr(2, "type", Str)] };
-
-static EMPTY_DIR: Msg = Msg { name: "EmptyDirVolumeSource", fields: &[f(1, "medium", Str), ptr(2, "sizeLimit", Quantity)] };
-
-static SECRET_VOLUME: Msg = Msg {
-    name: "SecretVolumeSource",
-    fields: &[f(1, "secretName", Str), list(2, "items", Msg(&KEY_TO_PATH)), ptr(3, "defaultMode", Int), ptr(4, "optional", Bool)],
-};
-
-static CONFIG_MAP_VOLUME: Msg = Msg {
-    name: "ConfigMapVolumeSource",
-    fields: &[inline(1, &LOCAL_OBJECT_REFERENCE), list(2, "items", Msg(&KEY_TO_PATH)), ptr(3, "defaultMode", Int), ptr(4, "optional", Bool)],
-};
-
-static VOLUME_SOURCE: Msg = Msg {
-    name: "VolumeSource",
+pub static POD_ANTI_AFFINITY: Msg = Msg {
+    name: "PodAntiAffinity",
     fields: &[
-        ptr(1, "hostPath", Msg(&HOST_PATH)),
-        ptr(2, "emptyDir", Msg(&EMPTY_DIR)),
-        ptr(6, "secret", Msg(&SECRET_VOLUME)),
-        ptr(19, "configMap", Msg(&CONFIG_MAP_VOLUME)),
+        list(1, "requiredDuringSchedulingIgnoredDuringExecution", Msg(&POD_AFFINITY_TERM)),
+        list(2, "preferredDuringSchedulingIgnoredDuringExecution", Msg(&WEIGHTED_POD_AFFINITY_TERM)),
     ],
 };
 
-static VOLUME: Msg = Msg { name: "Volume", fields: &[f(1, "name", Str), inline(2, &VOLUME_SOURCE)] };
+pub static AFFINITY: Msg = Msg {
+    name: "Affinity",
+    fields: &[ptr(1, "nodeAffinity", Msg(&NODE_AFFINITY)), ptr(2, "podAffinity", Msg(&POD_AFFINITY)), ptr(3, "podAntiAffinity", Msg(&POD_ANTI_AFFINITY))],
+};
 
-static TOLERATION: Msg =
+pub static TOLERATION: Msg =
     Msg { name: "Toleration", fields: &[f(1, "key", Str), f(2, "operator", Str), f(3, "value", Str), f(4, "effect", Str), ptr(5, "tolerationSeconds", Int)] };
+
+pub static HOST_ALIAS: Msg = Msg { name: "HostAlias", fields: &[ptr(1, "ip", Str), list(2, "hostnames", Str)] };
+
+pub static POD_DNS_CONFIG_OPTION: Msg = Msg { name: "PodDNSConfigOption", fields: &[f(1, "name", Str), ptr(2, "value", Str)] };
+
+pub static POD_DNS_CONFIG: Msg =
+    Msg { name: "PodDNSConfig", fields: &[list(1, "nameservers", Str), list(2, "searches", Str), list(3, "options", Msg(&POD_DNS_CONFIG_OPTION))] };
+
+pub static POD_READINESS_GATE: Msg = Msg { name: "PodReadinessGate", fields: &[ptr(1, "conditionType", Str)] };
+
+pub static TOPOLOGY_SPREAD_CONSTRAINT: Msg = Msg {
+    name: "TopologySpreadConstraint",
+    fields: &[
+        ptr(1, "maxSkew", Int),
+        ptr(2, "topologyKey", Str),
+        ptr(3, "whenUnsatisfiable", Str),
+        ptr(4, "labelSelector", Msg(&LABEL_SELECTOR)),
+        ptr(5, "minDomains", Int),
+        ptr(6, "nodeAffinityPolicy", Str),
+        ptr(7, "nodeTaintsPolicy", Str),
+        list(8, "matchLabelKeys", Str),
+    ],
+};
+
+pub static POD_OS: Msg = Msg { name: "PodOS", fields: &[ptr(1, "name", Str)] };
+
+pub static POD_SCHEDULING_GATE: Msg = Msg { name: "PodSchedulingGate", fields: &[ptr(1, "name", Str)] };
 
 pub static POD_SPEC: Msg = Msg {
     name: "PodSpec",
@@ -152,22 +135,139 @@ pub static POD_SPEC: Msg = Msg {
         f(11, "hostNetwork", Bool),
         f(12, "hostPID", Bool),
         f(13, "hostIPC", Bool),
+        ptr(14, "securityContext", Msg(&POD_SECURITY_CONTEXT)),
         list(15, "imagePullSecrets", Msg(&LOCAL_OBJECT_REFERENCE)),
         f(16, "hostname", Str),
         f(17, "subdomain", Str),
+        ptr(18, "affinity", Msg(&AFFINITY)),
         f(19, "schedulerName", Str),
         list(20, "initContainers", Msg(&CONTAINER)),
         ptr(21, "automountServiceAccountToken", Bool),
         list(22, "tolerations", Msg(&TOLERATION)),
+        list(23, "hostAliases", Msg(&HOST_ALIAS)),
         f(24, "priorityClassName", Str),
         ptr(25, "priority", Int),
+        ptr(26, "dnsConfig", Msg(&POD_DNS_CONFIG)),
         ptr(27, "shareProcessNamespace", Bool),
+        list(28, "readinessGates", Msg(&POD_READINESS_GATE)),
         ptr(29, "runtimeClassName", Str),
         ptr(30, "enableServiceLinks", Bool),
         ptr(31, "preemptionPolicy", Str),
+        f(32, "overhead", MapQuantity),
+        list(33, "topologySpreadConstraints", Msg(&TOPOLOGY_SPREAD_CONSTRAINT)),
+        // skipped 34 ephemeralContainers: EphemeralContainer
         ptr(35, "setHostnameAsFQDN", Bool),
+        ptr(36, "os", Msg(&POD_OS)),
         ptr(37, "hostUsers", Bool),
+        list(38, "schedulingGates", Msg(&POD_SCHEDULING_GATE)),
+        // skipped 39 resourceClaims: PodResourceClaim
+        ptr(40, "resources", Msg(&RESOURCE_REQUIREMENTS)),
+        ptr(41, "hostnameOverride", Str),
+        // skipped 43 schedulingGroup: PodSchedulingGroup
+        // skipped 44 evictionResponders: EvictionResponder
     ],
 };
 
 pub static POD_TEMPLATE_SPEC: Msg = Msg { name: "PodTemplateSpec", fields: &[f(1, "metadata", Msg(&OBJECT_META)), f(2, "spec", Msg(&POD_SPEC))] };
+
+pub static POD_CONDITION: Msg = Msg {
+    name: "PodCondition",
+    fields: &[
+        ptr(1, "type", Str),
+        ptr(2, "status", Str),
+        f(3, "lastProbeTime", Time),
+        f(4, "lastTransitionTime", Time),
+        f(5, "reason", Str),
+        f(6, "message", Str),
+        f(7, "observedGeneration", Int),
+    ],
+};
+
+pub static CONTAINER_STATE_WAITING: Msg = Msg { name: "ContainerStateWaiting", fields: &[f(1, "reason", Str), f(2, "message", Str)] };
+
+pub static CONTAINER_STATE_RUNNING: Msg = Msg { name: "ContainerStateRunning", fields: &[f(1, "startedAt", Time)] };
+
+pub static CONTAINER_STATE_TERMINATED: Msg = Msg {
+    name: "ContainerStateTerminated",
+    fields: &[
+        ptr(1, "exitCode", Int),
+        f(2, "signal", Int),
+        f(3, "reason", Str),
+        f(4, "message", Str),
+        f(5, "startedAt", Time),
+        f(6, "finishedAt", Time),
+        f(7, "containerID", Str),
+    ],
+};
+
+pub static CONTAINER_STATE: Msg = Msg {
+    name: "ContainerState",
+    fields: &[
+        ptr(1, "waiting", Msg(&CONTAINER_STATE_WAITING)),
+        ptr(2, "running", Msg(&CONTAINER_STATE_RUNNING)),
+        ptr(3, "terminated", Msg(&CONTAINER_STATE_TERMINATED)),
+    ],
+};
+
+pub static VOLUME_MOUNT_STATUS: Msg =
+    Msg { name: "VolumeMountStatus", fields: &[ptr(1, "name", Str), ptr(2, "mountPath", Str), f(3, "readOnly", Bool), ptr(4, "recursiveReadOnly", Str)] };
+
+pub static LINUX_CONTAINER_USER: Msg =
+    Msg { name: "LinuxContainerUser", fields: &[ptr(1, "uid", Int), ptr(2, "gid", Int), list(3, "supplementalGroups", Int)] };
+
+pub static CONTAINER_USER: Msg = Msg { name: "ContainerUser", fields: &[ptr(1, "linux", Msg(&LINUX_CONTAINER_USER))] };
+
+pub static CONTAINER_STATUS: Msg = Msg {
+    name: "ContainerStatus",
+    fields: &[
+        ptr(1, "name", Str),
+        f(2, "state", Msg(&CONTAINER_STATE)),
+        f(3, "lastState", Msg(&CONTAINER_STATE)),
+        ptr(4, "ready", Bool),
+        ptr(5, "restartCount", Int),
+        ptr(6, "image", Str),
+        ptr(7, "imageID", Str),
+        f(8, "containerID", Str),
+        ptr(9, "started", Bool),
+        f(10, "allocatedResources", MapQuantity),
+        ptr(11, "resources", Msg(&RESOURCE_REQUIREMENTS)),
+        list(12, "volumeMounts", Msg(&VOLUME_MOUNT_STATUS)),
+        ptr(13, "user", Msg(&CONTAINER_USER)),
+        // skipped 14 allocatedResourcesStatus: ResourceStatus
+        ptr(15, "stopSignal", Str),
+    ],
+};
+
+pub static POD_IP: Msg = Msg { name: "PodIP", fields: &[ptr(1, "ip", Str)] };
+
+pub static HOST_IP: Msg = Msg { name: "HostIP", fields: &[ptr(1, "ip", Str)] };
+
+pub static POD_STATUS: Msg = Msg {
+    name: "PodStatus",
+    fields: &[
+        f(1, "phase", Str),
+        list(2, "conditions", Msg(&POD_CONDITION)),
+        f(3, "message", Str),
+        f(4, "reason", Str),
+        f(5, "hostIP", Str),
+        f(6, "podIP", Str),
+        ptr(7, "startTime", Time),
+        list(8, "containerStatuses", Msg(&CONTAINER_STATUS)),
+        f(9, "qosClass", Str),
+        list(10, "initContainerStatuses", Msg(&CONTAINER_STATUS)),
+        f(11, "nominatedNodeName", Str),
+        list(12, "podIPs", Msg(&POD_IP)),
+        list(13, "ephemeralContainerStatuses", Msg(&CONTAINER_STATUS)),
+        f(14, "resize", Str),
+        // skipped 15 resourceClaimStatuses: PodResourceClaimStatus
+        list(16, "hostIPs", Msg(&HOST_IP)),
+        f(17, "observedGeneration", Int),
+        // skipped 18 extendedResourceClaimStatus: PodExtendedResourceClaimStatus
+        f(19, "allocatedResources", MapQuantity),
+        ptr(20, "resources", Msg(&RESOURCE_REQUIREMENTS)),
+        // skipped 21 nodeAllocatableResourceClaimStatuses: NodeAllocatableResourceClaimStatus
+        // skipped 22 volumeHealth: PodVolumeHealth
+    ],
+};
+
+pub static POD: Msg = Msg { name: "Pod", fields: &[f(1, "metadata", Msg(&OBJECT_META)), f(2, "spec", Msg(&POD_SPEC)), f(3, "status", Msg(&POD_STATUS))] };
