@@ -157,7 +157,7 @@ pub struct CertNodeCmd {
 /// Benchmarks that write a report (text + JSON): `tunnel`, `meta`, `api`, `mqtt`, `edged`, `footprint`, `workloads`.
 #[argh(subcommand, name = "bench")]
 pub struct BenchCmd {
-    /// what to measure: tunnel, meta, api, mqtt, edged, footprint or workloads (sim-edges is the tunnel bench's helper)
+    /// what to measure: tunnel, meta, api, mqtt, edged, footprint, workloads or nodesets (sim-edges is the tunnel bench's helper)
     #[argh(positional)]
     pub what: String,
     /// numbers of simulated edges, comma-separated (tunnel; workloads: simulated nodes; default 100,1000)

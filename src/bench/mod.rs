@@ -7,6 +7,7 @@ pub mod edged;
 pub mod footprint;
 pub mod meta;
 pub mod mqtt;
+pub mod nodesets;
 pub mod simedge;
 pub mod tunnel;
 pub mod workloads;
@@ -130,6 +131,10 @@ pub fn dispatch(b: &BenchCmd) -> Result<(), String> {
                 _ => Err(format!("--edges must be positive node counts separated by commas, not `{}`", b.edges)),
             }
         }
-        other => Err(format!("unknown benchmark `{other}` (known: tunnel, meta, api, mqtt, edged, footprint, workloads)")),
+        "nodesets" => {
+            let counts = if b.count == 0 { vec![100, 1000, 10_000, 100_000] } else { vec![100, b.count.max(100)] };
+            nodesets::run(&counts, &b.out.clone().unwrap_or_else(tunnel::default_out))
+        }
+        other => Err(format!("unknown benchmark `{other}` (known: tunnel, meta, api, mqtt, edged, footprint, workloads, nodesets)")),
     }
 }

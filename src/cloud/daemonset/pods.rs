@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::{identity, PREFIX};
 use crate::cloud::controller::{controller_uid, gone, parse, pod_from_template, ready};
-use crate::cloud::scheduler::filter::placeable;
+use crate::cloud::scheduler::filter::{placeable, NodeInfo};
 use crate::cloud::store::{Store, StoreError};
 
 /// Label carrying the hash of the template a pod was made from (Kubernetes' name for it).
@@ -57,6 +57,7 @@ pub fn reconcile(store: &dyn Store) -> Result<(), StoreError> {
         return Ok(());
     }
     let nodes: Vec<Value> = store.list("nodes/")?.0.iter().map(|s| parse(&s.value)).collect();
+    let infos: Vec<NodeInfo> = nodes.iter().map(NodeInfo::of).collect();
     let pods: Vec<(String, Value)> = store.list("pods/")?.0.into_iter().map(|s| (s.key, parse(&s.value))).collect();
     for (key, rev, ds) in &sets {
         let uid = identity(ds).2;
@@ -64,7 +65,7 @@ pub fn reconcile(store: &dyn Store) -> Result<(), StoreError> {
         let hash = template_hash(&template);
         let candidate = with_daemon_tolerations(&template);
         let wanted: BTreeMap<&str, &Value> =
-            nodes.iter().filter(|n| placeable(&candidate, n).is_ok()).filter_map(|n| Some((n.pointer("/metadata/name").and_then(Value::as_str)?, n))).collect();
+            nodes.iter().zip(&infos).filter(|(_, i)| !i.name.is_empty() && placeable(&candidate, i).is_ok()).map(|(n, i)| (i.name.as_str(), n)).collect();
         let mine: Vec<&(String, Value)> = pods.iter().filter(|(_, p)| controller_uid(p, "DaemonSet") == Some(uid)).collect();
         let mut by_node: BTreeMap<&str, Vec<&(String, Value)>> = BTreeMap::new();
         for p in &mine {

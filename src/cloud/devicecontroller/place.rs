@@ -5,10 +5,9 @@
 //!
 //! Owns: that rule. Must not do I/O.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-
 use serde_json::Value;
 
+use crate::cloud::nodeset::Placement;
 use crate::kube::{items, split_key};
 
 pub const KINDS: &[(&str, &str)] = &[("devices.kubeedge.io/devices/", "device"), ("devices.kubeedge.io/devicemodels/", "devicemodel")];
@@ -26,21 +25,16 @@ pub fn device_node(device: &Value) -> Option<&str> {
         .find(|n| !n.is_empty())
 }
 
-pub fn place(objects: &BTreeMap<String, Value>) -> HashMap<String, BTreeSet<String>> {
-    let mut sets: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for (key, v) in objects {
-        let (ns, kind, _) = split_key(key);
-        if kind != "device" {
-            continue;
-        }
-        let Some(node) = device_node(v) else { continue };
-        let set = sets.entry(node.to_string()).or_default();
-        set.insert(key.clone());
-        if let Some(m) = v.pointer("/spec/deviceModelRef/name").and_then(Value::as_str) {
-            set.insert(format!("{ns}/devicemodel/{m}"));
-        }
+/// Where one object goes: a device to its node with its model; a model
+/// only with the devices that use it.
+pub fn place(key: &str, v: &Value) -> Placement {
+    let (ns, kind, _) = split_key(key);
+    if kind != "device" {
+        return Placement::default();
     }
-    sets
+    let Some(node) = device_node(v) else { return Placement::default() };
+    let takes = v.pointer("/spec/deviceModelRef/name").and_then(Value::as_str).map(|m| format!("{ns}/devicemodel/{m}")).into_iter().collect();
+    Placement { nodes: vec![node.to_string()], takes }
 }
 
 #[cfg(test)]
@@ -50,17 +44,11 @@ mod tests {
 
     #[test]
     fn devices_go_by_node_name_or_node_selector_with_their_model() {
-        let mut objects = BTreeMap::new();
-        objects.insert("default/device/d1".to_string(), json!({"spec": {"nodeName": "e1", "deviceModelRef": {"name": "m1"}}}));
-        objects.insert(
-            "default/device/d2".to_string(),
-            json!({"spec": {"nodeSelector": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "", "operator": "In", "values": ["e2"]}]}]}}}),
-        );
-        objects.insert("default/device/nowhere".to_string(), json!({"spec": {}}));
-        objects.insert("default/devicemodel/m1".to_string(), json!({}));
-        let sets = place(&objects);
-        assert_eq!(sets["e1"].iter().collect::<Vec<_>>(), vec!["default/device/d1", "default/devicemodel/m1"]);
-        assert_eq!(sets["e2"].iter().collect::<Vec<_>>(), vec!["default/device/d2"]);
-        assert_eq!(sets.len(), 2);
+        let d1 = place("default/device/d1", &json!({"spec": {"nodeName": "e1", "deviceModelRef": {"name": "m1"}}}));
+        assert_eq!((d1.nodes, d1.takes), (vec!["e1".to_string()], vec!["default/devicemodel/m1".to_string()]));
+        let sel = json!({"spec": {"nodeSelector": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "", "operator": "In", "values": ["e2"]}]}]}}});
+        assert_eq!(place("default/device/d2", &sel).nodes, vec!["e2"]);
+        assert_eq!(place("default/device/nowhere", &json!({"spec": {}})), Placement::default());
+        assert_eq!(place("default/devicemodel/m1", &json!({})), Placement::default());
     }
 }

@@ -3,10 +3,11 @@
 //!
 //! Owns: that rule. Must not do I/O.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use crate::cloud::nodeset::Placement;
 use crate::kube::{items, split_key};
 
 /// Store prefixes EdgeController places, with their edge cache kinds.
@@ -44,26 +45,21 @@ pub fn pod_node(pod: &Value) -> Option<&str> {
     pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty())
 }
 
-pub fn place(objects: &BTreeMap<String, Value>) -> HashMap<String, BTreeSet<String>> {
-    let mut sets: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for (key, v) in objects {
-        let (ns, kind, name) = split_key(key);
-        match kind {
-            "node" => {
-                sets.entry(name.to_string()).or_default().insert(key.clone());
-            }
-            "pod" => {
-                let Some(node) = pod_node(v) else { continue };
-                let set = sets.entry(node.to_string()).or_default();
-                set.insert(key.clone());
-                let (cms, secrets) = pod_refs(v);
-                set.extend(cms.into_iter().map(|c| format!("{ns}/configmap/{c}")));
-                set.extend(secrets.into_iter().map(|s| format!("{ns}/secret/{s}")));
-            }
-            _ => {}
+/// Where one object goes: a Node to itself, a bound pod to its node with
+/// the configmaps and secrets it references; configmaps and secrets only
+/// with the pods that take them.
+pub fn place(key: &str, v: &Value) -> Placement {
+    let (ns, kind, name) = split_key(key);
+    match kind {
+        "node" => Placement { nodes: vec![name.to_string()], takes: Vec::new() },
+        "pod" => {
+            let Some(node) = pod_node(v) else { return Placement::default() };
+            let (cms, secrets) = pod_refs(v);
+            let takes = cms.into_iter().map(|c| format!("{ns}/configmap/{c}")).chain(secrets.into_iter().map(|s| format!("{ns}/secret/{s}"))).collect();
+            Placement { nodes: vec![node.to_string()], takes }
         }
+        _ => Placement::default(),
     }
-    sets
 }
 
 #[cfg(test)]
@@ -76,22 +72,11 @@ mod tests {
         let pod = json!({"metadata": {"name": "web", "namespace": "default"}, "spec": {"nodeName": "e1",
             "volumes": [{"configMap": {"name": "vol-cm"}}, {"secret": {"secretName": "vol-s"}}],
             "containers": [{"env": [{"valueFrom": {"secretKeyRef": {"name": "env-s"}}}], "envFrom": [{"configMapRef": {"name": "from-cm"}}]}]}});
-        let mut objects = BTreeMap::new();
-        for (k, v) in [
-            ("default/pod/web", pod),
-            ("default/pod/other", json!({"spec": {"nodeName": "e2"}})),
-            ("default/pod/unbound", json!({"spec": {}})),
-            ("/node/e1", json!({})),
-        ] {
-            objects.insert(k.to_string(), v);
-        }
-        let sets = place(&objects);
-        let e1: Vec<&str> = sets["e1"].iter().map(String::as_str).collect();
-        assert_eq!(
-            e1,
-            vec!["/node/e1", "default/configmap/from-cm", "default/configmap/vol-cm", "default/pod/web", "default/secret/env-s", "default/secret/vol-s"]
-        );
-        assert_eq!(sets["e2"].iter().collect::<Vec<_>>(), vec!["default/pod/other"]);
-        assert_eq!(sets.len(), 2, "an unbound pod goes nowhere");
+        let p = place("default/pod/web", &pod);
+        assert_eq!(p.nodes, vec!["e1"]);
+        assert_eq!(p.takes, vec!["default/configmap/from-cm", "default/configmap/vol-cm", "default/secret/env-s", "default/secret/vol-s"]);
+        assert_eq!(place("/node/e1", &json!({})).nodes, vec!["e1"]);
+        assert_eq!(place("default/pod/unbound", &json!({"spec": {}})), Placement::default(), "an unbound pod goes nowhere");
+        assert_eq!(place("default/configmap/vol-cm", &json!({})), Placement::default(), "only with a pod");
     }
 }

@@ -4,23 +4,25 @@
 //! it has the CPU, memory and pod slots the pod requests left, and the
 //! pod's host ports are free there. A refusal is the reason in
 //! kube-scheduler's words, counted per reason for the "0/3 nodes are
-//! available: …" message.
+//! available: …" message. A node is read once into a `NodeInfo` (labels,
+//! taints, allocatable parsed) when it changes, not for every pod.
 //!
 //! Owns: those rules over JSON objects. Must not touch the store.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
 use crate::quantity::{milli, MAX};
 
-/// What is bound to a node already: requested CPU and memory (milli-units), pod count, host ports.
+/// What is bound to a node already: requested CPU and memory (milli-units),
+/// pod count, host ports (with how many pods hold each).
 #[derive(Default, Clone, Debug)]
 pub struct Used {
     pub cpu: i128,
     pub memory: i128,
     pub pods: i128,
-    pub ports: HashSet<(String, i64)>,
+    pub ports: HashMap<(String, i64), u32>,
 }
 
 /// A pod's requests: CPU and memory (milli-units; the larger of the sum of
@@ -31,13 +33,53 @@ pub struct Requests {
     pub ports: Vec<(String, i64)>,
 }
 
+/// What the filters read of a node, parsed once.
+#[derive(Debug, Default, Clone)]
+pub struct NodeInfo {
+    pub name: String,
+    pub ready: bool,
+    pub unschedulable: bool,
+    pub labels: BTreeMap<String, String>,
+    /// NoSchedule / NoExecute taints: (key, value, effect).
+    pub taints: Vec<(String, String, String)>,
+    /// Allocatable CPU and memory (milli-units) and pods (0: no limit).
+    pub cpu: i128,
+    pub memory: i128,
+    pub max_pods: i128,
+}
+
+impl NodeInfo {
+    pub fn of(node: &Value) -> NodeInfo {
+        let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let alloc = |r: &str| node.pointer("/status/allocatable").and_then(|a| a.get(r)).and_then(Value::as_str).and_then(milli).unwrap_or(0);
+        NodeInfo {
+            name: node.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string(),
+            ready: crate::kube::items(node, "/status/conditions").any(|c| c["type"] == "Ready" && c["status"] == "True"),
+            unschedulable: node.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true),
+            labels: node
+                .pointer("/metadata/labels")
+                .and_then(Value::as_object)
+                .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+                .unwrap_or_default(),
+            taints: crate::kube::items(node, "/spec/taints")
+                .filter(|t| matches!(t["effect"].as_str(), Some("NoSchedule" | "NoExecute")))
+                .map(|t| (s(t, "key"), s(t, "value"), s(t, "effect")))
+                .collect(),
+            cpu: alloc("cpu"),
+            memory: alloc("memory"),
+            max_pods: alloc("pods") / 1000,
+        }
+    }
+}
+
 fn containers<'a>(pod: &'a Value, field: &str) -> impl Iterator<Item = &'a Value> {
-    pod.pointer(&format!("/spec/{field}")).and_then(Value::as_array).into_iter().flatten()
+    pod.get("spec").and_then(|s| s.get(field)).and_then(Value::as_array).into_iter().flatten()
 }
 
 fn request(c: &Value, r: &str) -> i128 {
     // A limit without a request is also the request, as Kubernetes defaults it.
-    let q = c.pointer(&format!("/resources/requests/{r}")).or_else(|| c.pointer(&format!("/resources/limits/{r}")));
+    let res = c.get("resources");
+    let q = res.and_then(|x| x.get("requests")).and_then(|x| x.get(r)).or_else(|| res.and_then(|x| x.get("limits")).and_then(|x| x.get(r)));
     q.and_then(|q| match q {
         Value::String(s) => milli(s),
         Value::Number(n) => n.as_f64().filter(|f| f.is_finite()).map(|f| ((f * 1000.0) as i128).clamp(-MAX, MAX)),
@@ -59,44 +101,32 @@ pub fn requests(pod: &Value) -> Requests {
     Requests { cpu: sum("cpu").max(init("cpu")), memory: sum("memory").max(init("memory")), ports }
 }
 
-fn allocatable(node: &Value, r: &str) -> i128 {
-    node.pointer(&format!("/status/allocatable/{r}")).and_then(Value::as_str).and_then(milli).unwrap_or(0)
-}
-
-fn labels(v: &Value) -> BTreeMap<&str, &str> {
-    v.pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))).collect())
-        .unwrap_or_default()
-}
-
 /// One `matchExpressions` term against a node's labels (or `matchFields` against its name).
-fn expression_matches(e: &Value, get: &dyn Fn(&str) -> Option<String>) -> bool {
+fn expression_matches<'n>(e: &Value, get: &dyn Fn(&str) -> Option<&'n str>) -> bool {
     let key = e["key"].as_str().unwrap_or("");
-    let values: Vec<&str> = e["values"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let mut values = e["values"].as_array().into_iter().flatten().filter_map(Value::as_str);
     let have = get(key);
     let num = |s: &str| s.parse::<i64>().ok();
+    let first = || e["values"].get(0).and_then(Value::as_str).and_then(num);
     match e["operator"].as_str().unwrap_or("") {
-        "In" => have.is_some_and(|h| values.contains(&h.as_str())),
-        "NotIn" => !have.is_some_and(|h| values.contains(&h.as_str())),
+        "In" => have.is_some_and(|h| values.any(|v| v == h)),
+        "NotIn" => !have.is_some_and(|h| values.any(|v| v == h)),
         "Exists" => have.is_some(),
         "DoesNotExist" => have.is_none(),
-        "Gt" => matches!((have.as_deref().and_then(num), values.first().and_then(|v| num(v))), (Some(h), Some(v)) if h > v),
-        "Lt" => matches!((have.as_deref().and_then(num), values.first().and_then(|v| num(v))), (Some(h), Some(v)) if h < v),
+        "Gt" => matches!((have.and_then(num), first()), (Some(h), Some(v)) if h > v),
+        "Lt" => matches!((have.and_then(num), first()), (Some(h), Some(v)) if h < v),
         _ => false,
     }
 }
 
 /// Required node affinity: any of the terms, each with all of its expressions.
-fn affinity_matches(pod: &Value, node: &Value) -> bool {
+fn affinity_matches(pod: &Value, node: &NodeInfo) -> bool {
     let Some(terms) = pod.pointer("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms").and_then(Value::as_array)
     else {
         return true;
     };
-    let l = labels(node);
-    let by_label = |k: &str| l.get(k).map(|v| v.to_string());
-    let name = node.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-    let by_field = |k: &str| (k == "metadata.name").then(|| name.clone());
+    let by_label = |k: &str| node.labels.get(k).map(String::as_str);
+    let by_field = |k: &str| (k == "metadata.name").then_some(node.name.as_str());
     terms.iter().any(|t| {
         let exprs = t.get("matchExpressions").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
         let fields = t.get("matchFields").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
@@ -106,8 +136,7 @@ fn affinity_matches(pod: &Value, node: &Value) -> bool {
     })
 }
 
-fn tolerates(pod: &Value, taint: &Value) -> bool {
-    let (key, value, effect) = (taint["key"].as_str().unwrap_or(""), taint["value"].as_str().unwrap_or(""), taint["effect"].as_str().unwrap_or(""));
+fn tolerates(pod: &Value, (key, value, effect): &(String, String, String)) -> bool {
     crate::kube::items(pod, "/spec/tolerations").any(|t| {
         let effect_ok = t["effect"].as_str().is_none_or(|e| e.is_empty() || e == effect);
         let key_ok = t["key"].as_str().is_none_or(|k| k.is_empty() || k == key);
@@ -122,46 +151,39 @@ fn tolerates(pod: &Value, taint: &Value) -> bool {
 /// Ok if `pod` may go to `node` by its nodeSelector, required node affinity
 /// and the node's NoSchedule/NoExecute taints (what a DaemonSet checks too);
 /// else why not, in kube-scheduler's words.
-pub fn placeable(pod: &Value, node: &Value) -> Result<(), String> {
-    let l = labels(node);
+pub fn placeable(pod: &Value, node: &NodeInfo) -> Result<(), String> {
     let selector_ok = pod
         .pointer("/spec/nodeSelector")
         .and_then(Value::as_object)
-        .is_none_or(|sel| sel.iter().all(|(k, v)| v.as_str().is_some_and(|v| l.get(k.as_str()) == Some(&v))));
+        .is_none_or(|sel| sel.iter().all(|(k, v)| v.as_str().is_some_and(|v| node.labels.get(k).map(String::as_str) == Some(v))));
     if !selector_ok || !affinity_matches(pod, node) {
         return Err("node(s) didn't match Pod's node affinity/selector".into());
     }
-    for taint in crate::kube::items(node, "/spec/taints") {
-        let effect = taint["effect"].as_str().unwrap_or("");
-        if matches!(effect, "NoSchedule" | "NoExecute") && !tolerates(pod, taint) {
-            let (k, v) = (taint["key"].as_str().unwrap_or(""), taint["value"].as_str().unwrap_or(""));
-            return Err(format!("node(s) had untolerated taint {{{k}: {v}}}"));
-        }
+    if let Some((k, v, _)) = node.taints.iter().find(|t| !tolerates(pod, t)) {
+        return Err(format!("node(s) had untolerated taint {{{k}: {v}}}"));
     }
     Ok(())
 }
 
 /// Ok if `pod` fits `node` given what `used` is bound there; else why not, in kube-scheduler's words.
-pub fn fits(pod: &Value, req: &Requests, node: &Value, used: &Used) -> Result<(), String> {
-    let ready = crate::kube::items(node, "/status/conditions").any(|c| c["type"] == "Ready" && c["status"] == "True");
-    if !ready {
+pub fn fits(pod: &Value, req: &Requests, node: &NodeInfo, used: &Used) -> Result<(), String> {
+    if !node.ready {
         return Err("node(s) were not ready".into());
     }
-    if node.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
+    if node.unschedulable {
         return Err("node(s) were unschedulable".into());
     }
     placeable(pod, node)?;
-    let max_pods = allocatable(node, "pods") / 1000;
-    if max_pods > 0 && used.pods + 1 > max_pods {
+    if node.max_pods > 0 && used.pods + 1 > node.max_pods {
         return Err("Too many pods".into());
     }
-    if req.cpu > 0 && used.cpu.saturating_add(req.cpu) > allocatable(node, "cpu") {
+    if req.cpu > 0 && used.cpu.saturating_add(req.cpu) > node.cpu {
         return Err("Insufficient cpu".into());
     }
-    if req.memory > 0 && used.memory.saturating_add(req.memory) > allocatable(node, "memory") {
+    if req.memory > 0 && used.memory.saturating_add(req.memory) > node.memory {
         return Err("Insufficient memory".into());
     }
-    if req.ports.iter().any(|p| used.ports.contains(p)) {
+    if req.ports.iter().any(|p| used.ports.get(p).is_some_and(|n| *n > 0)) {
         return Err("node(s) didn't have free ports for the requested pod ports".into());
     }
     Ok(())
@@ -187,7 +209,7 @@ mod tests {
     }
 
     fn check(pod: &Value, node: &Value, used: &Used) -> Result<(), String> {
-        fits(pod, &requests(pod), node, used)
+        fits(pod, &requests(pod), &NodeInfo::of(node), used)
     }
 
     #[test]
@@ -222,7 +244,7 @@ mod tests {
         assert_eq!(check(&mem, &n, &none), Err("Insufficient memory".into()), "a limit without a request is the request");
         assert_eq!(check(&tolerant(json!({})), &n, &Used { pods: 2, ..Used::default() }), Err("Too many pods".into()));
         let port = tolerant(json!({"spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 8080}]}]}}));
-        let taken = Used { ports: [("TCP".to_string(), 8080)].into_iter().collect(), ..Used::default() };
+        let taken = Used { ports: [(("TCP".to_string(), 8080), 1)].into_iter().collect(), ..Used::default() };
         assert!(check(&port, &n, &taken).unwrap_err().contains("free ports"));
         let mut down = n.clone();
         down["status"]["conditions"][0]["status"] = json!("False");

@@ -20,7 +20,7 @@ use crate::cloud::events::{self, About};
 use crate::cloud::nodeset::merge_watches;
 use crate::cloud::store::{EventKind, Store, StoreError};
 use crate::core::{Context, Module, ModuleError, ModuleFuture};
-use filter::{fits, requests, summary, Used};
+use filter::{fits, requests, summary, NodeInfo, Used};
 
 pub const NAME: &str = "scheduler";
 
@@ -34,15 +34,21 @@ impl Scheduler {
     }
 }
 
-/// What the scheduler knows of the cluster, kept from the store's watches.
+/// What the scheduler knows of the cluster, kept from the store's watches:
+/// nodes as the filters read them, and what is bound to each, both
+/// updated per change (a pass costs O(nodes) per pending pod, nothing per
+/// bound pod).
 #[derive(Default)]
 struct Cluster {
-    nodes: BTreeMap<String, Value>,
+    nodes: BTreeMap<String, NodeInfo>,
     pods: HashMap<String, Value>,
+    usage: Usage,
     /// Pods without a node, by store key, in creation order of their keys.
     pending: BTreeSet<String>,
     /// The Unschedulable message last written per pending pod.
     told: HashMap<String, String>,
+    /// Where the next pod's search over the nodes starts.
+    next_start: String,
 }
 
 fn node_of(pod: &Value) -> Option<&str> {
@@ -64,7 +70,7 @@ impl Cluster {
         if let Some(name) = key.strip_prefix("nodes/") {
             match kind {
                 EventKind::Deleted => self.nodes.remove(name),
-                _ => self.nodes.insert(name.to_string(), v),
+                _ => self.nodes.insert(name.to_string(), NodeInfo { name: name.to_string(), ..NodeInfo::of(&v) }),
             };
             return;
         }
@@ -74,74 +80,112 @@ impl Cluster {
         } else {
             self.pending.insert(key.to_string());
         }
-        match kind {
+        if kind != EventKind::Deleted {
+            self.usage.count(&v, 1);
+        }
+        let old = match kind {
             EventKind::Deleted => self.pods.remove(key),
             _ => self.pods.insert(key.to_string(), v),
         };
-    }
-
-    /// What every node has bound, and how many pods of each owner it runs.
-    fn usage(&self) -> Usage {
-        let mut u = Usage::default();
-        for p in self.pods.values() {
-            u.add(p);
+        if let Some(old) = old {
+            self.usage.count(&old, -1);
         }
-        u
     }
 
-    /// The best node for `pod`, or the reasons each node refused it.
-    fn choose(&self, pod: &Value, usage: &Usage) -> Result<String, String> {
+    /// The best node for `pod`, or the reasons each node refused it. As
+    /// kube-scheduler does, a large cluster is not searched whole for
+    /// every pod: the search starts where the last one stopped and ends
+    /// once enough nodes fit (`feasible_to_find`); a pod that fits nowhere
+    /// has seen every node.
+    fn choose(&mut self, pod: &Value) -> Result<String, String> {
+        let usage = &self.usage;
         let req = requests(pod);
         let none = Used::default();
-        let mine = owner(pod);
+        let mine = owner(pod).and_then(|o| usage.by_owner.get(o));
+        let want = feasible_to_find(self.nodes.len());
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
         let mut best: Option<(i128, &str)> = None;
-        for (name, node) in &self.nodes {
+        let (mut feasible, mut seen) = (0, 0);
+        let start = std::mem::take(&mut self.next_start);
+        let order = self.nodes.range::<str, _>((std::ops::Bound::Included(start.as_str()), std::ops::Bound::Unbounded));
+        let order = order.chain(self.nodes.range::<str, _>((std::ops::Bound::Unbounded, std::ops::Bound::Excluded(start.as_str()))));
+        let mut next = None;
+        for (name, node) in order {
+            if feasible >= want {
+                next = Some(name.clone());
+                break;
+            }
+            seen += 1;
             let u = usage.nodes.get(name).unwrap_or(&none);
             if let Err(why) = fits(pod, &req, node, u) {
                 *reasons.entry(why).or_default() += 1;
                 continue;
             }
-            let free = |r: &str, used: i128, want: i128| {
-                let alloc = node.pointer(&format!("/status/allocatable/{r}")).and_then(Value::as_str).and_then(crate::quantity::milli).unwrap_or(0);
-                if alloc <= 0 {
-                    0
-                } else {
-                    (alloc - used - want).max(0) * 100 / alloc
-                }
-            };
-            let siblings = mine.map_or(0, |o| usage.owners.get(&(name.clone(), o.to_string())).copied().unwrap_or(0));
+            feasible += 1;
+            let free = |alloc: i128, used: i128, want: i128| if alloc <= 0 { 0 } else { (alloc - used - want).max(0) * 100 / alloc };
+            let siblings = mine.and_then(|m| m.get(name)).copied().unwrap_or(0);
             // Least allocated first; one owner's pods spread; then fewer pods; then the name.
-            let score = (free("cpu", u.cpu, req.cpu) + free("memory", u.memory, req.memory)) / 2 - 50 * siblings - u.pods;
+            let score = (free(node.cpu, u.cpu, req.cpu) + free(node.memory, u.memory, req.memory)) / 2 - 50 * siblings - u.pods;
             if best.is_none_or(|(s, _)| score > s) {
                 best = Some((score, name));
             }
         }
-        best.map(|(_, n)| n.to_string()).ok_or_else(|| summary(self.nodes.len(), &reasons))
+        let chosen = best.map(|(_, n)| n.to_string()).ok_or_else(|| summary(seen, &reasons));
+        self.next_start = next.unwrap_or(start);
+        chosen
     }
 }
 
-/// Requests bound per node, and pods per (node, owner uid).
+/// How many fitting nodes to find before choosing among them, as
+/// kube-scheduler's default (percentageOfNodesToScore adaptive: 50% less
+/// 1% per 125 nodes, at least 5%, at least 100 nodes).
+fn feasible_to_find(nodes: usize) -> usize {
+    if nodes < 100 {
+        return nodes;
+    }
+    let pct = 50usize.saturating_sub(nodes / 125).max(5);
+    (nodes * pct / 100).max(100)
+}
+
+/// Requests bound per node, and pods per owner uid per node.
 #[derive(Default)]
 struct Usage {
     nodes: HashMap<String, Used>,
-    owners: HashMap<(String, String), i128>,
+    by_owner: HashMap<String, HashMap<String, i128>>,
 }
 
 impl Usage {
-    fn add(&mut self, p: &Value) {
+    /// Add (`sign` 1) or take away (-1) what bound, unfinished pod `p` uses.
+    fn count(&mut self, p: &Value, sign: i128) {
         let Some(n) = node_of(p) else { return };
         if matches!(p.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed")) {
             return;
         }
         let r = requests(p);
         let u = self.nodes.entry(n.to_string()).or_default();
-        u.cpu = u.cpu.saturating_add(r.cpu);
-        u.memory = u.memory.saturating_add(r.memory);
-        u.pods += 1;
-        u.ports.extend(r.ports);
+        u.cpu = u.cpu.saturating_add(sign * r.cpu);
+        u.memory = u.memory.saturating_add(sign * r.memory);
+        u.pods += sign;
+        for port in r.ports {
+            let c = u.ports.entry(port.clone()).or_default();
+            *c = c.saturating_add_signed(sign as i32);
+            if *c == 0 {
+                u.ports.remove(&port);
+            }
+        }
+        if u.pods <= 0 && u.ports.is_empty() {
+            self.nodes.remove(n);
+        }
         if let Some(o) = owner(p) {
-            *self.owners.entry((n.to_string(), o.to_string())).or_default() += 1;
+            let per = self.by_owner.entry(o.to_string()).or_default();
+            let c = per.entry(n.to_string()).or_default();
+            *c += sign;
+            if *c <= 0 {
+                per.remove(n);
+                if per.is_empty() {
+                    self.by_owner.remove(o);
+                }
+            }
         }
     }
 }
@@ -194,7 +238,6 @@ fn pass(store: &dyn Store, c: &mut Cluster) {
     if c.pending.is_empty() {
         return;
     }
-    let mut usage = c.usage();
     let keys: Vec<String> = c.pending.iter().cloned().collect();
     for key in keys {
         let Some(pod) = c.pods.get(&key).cloned() else { continue };
@@ -203,12 +246,11 @@ fn pass(store: &dyn Store, c: &mut Cluster) {
             pod.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(""),
             pod.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
         );
-        match c.choose(&pod, &usage) {
+        match c.choose(&pod) {
             Ok(node) => match bind(store, &key, &node) {
                 Ok(Some(v)) => {
                     log::info!(target: NAME, "pod {name} bound to {node}");
                     events::record(store, &About::pod(&v, ""), false, "Scheduled", &format!("Successfully assigned {name} to {node}"), "default-scheduler");
-                    usage.add(&v);
                     c.apply(EventKind::Modified, &key, &serde_json::to_vec(&v).unwrap_or_default());
                 }
                 Ok(None) => {}
@@ -289,5 +331,30 @@ impl Module for Scheduler {
             };
             ex.run(main).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str) -> (String, NodeInfo) {
+        let v = json!({"metadata": {"name": name}, "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"}, "conditions": [{"type": "Ready", "status": "True"}]}});
+        (name.to_string(), NodeInfo::of(&v))
+    }
+
+    #[test]
+    fn a_large_cluster_is_searched_in_turns_as_kube_scheduler_does() {
+        assert_eq!([50, 100, 1000, 5000, 10_000].map(feasible_to_find), [50, 100, 420, 500, 500]);
+        let mut c = Cluster { nodes: (0..1000).map(|i| node(&format!("n{i:04}"))).collect(), ..Cluster::default() };
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]}});
+        // Every node is as free as the next: the first of each turn wins, and turns move on.
+        let first = c.choose(&pod).unwrap();
+        let second = c.choose(&pod).unwrap();
+        assert_eq!((first.as_str(), second.as_str()), ("n0000", "n0420"));
+        assert_eq!(c.next_start, "n0840");
+        // Nowhere to go: every node was looked at and counted.
+        let picky = json!({"spec": {"containers": [{"name": "c"}], "nodeSelector": {"zone": "mars"}}});
+        assert_eq!(c.choose(&picky), Err("0/1000 nodes are available: 1000 node(s) didn't match Pod's node affinity/selector.".to_string()));
     }
 }
