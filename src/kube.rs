@@ -165,6 +165,53 @@ pub fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
+/// FNV-1a, 64 bits, over `runs` fed one after another: stable across
+/// builds and architectures (event names, template hashes).
+pub fn fnv64<'a>(runs: impl IntoIterator<Item = &'a [u8]>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in runs.into_iter().flatten() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// FNV-1a, 32 bits (the pod-template-hash).
+pub fn fnv32(bytes: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in bytes {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+/// Whether a metav1.LabelSelector (`matchLabels`, `matchExpressions` with
+/// In / NotIn / Exists / DoesNotExist) selects an object with `labels`. An
+/// empty or malformed selector selects nothing (a controller adopting by
+/// it must never take everything).
+pub fn selects(selector: &Value, labels: &Value) -> bool {
+    let label = |k: &str| labels.get(k).and_then(Value::as_str);
+    let exprs: Vec<&Value> = items(selector, "/matchExpressions").collect();
+    let wanted = selector.get("matchLabels").and_then(Value::as_object);
+    if wanted.is_none_or(|m| m.is_empty()) && exprs.is_empty() {
+        return false;
+    }
+    let labels_ok = wanted.into_iter().flatten().all(|(k, v)| v.as_str().is_some_and(|v| label(k) == Some(v)));
+    labels_ok
+        && exprs.iter().all(|e| {
+            let key = e["key"].as_str().unwrap_or("");
+            let mut values = items(e, "/values").filter_map(Value::as_str);
+            match e["operator"].as_str().unwrap_or("") {
+                "In" => label(key).is_some_and(|h| values.any(|v| v == h)),
+                "NotIn" => !label(key).is_some_and(|h| values.any(|v| v == h)),
+                "Exists" => label(key).is_some(),
+                "DoesNotExist" => label(key).is_none(),
+                _ => false,
+            }
+        })
+}
+
 /// Items of the array at `path`, if any.
 pub fn items<'a>(v: &'a Value, path: &str) -> impl Iterator<Item = &'a Value> {
     v.pointer(path).and_then(Value::as_array).into_iter().flatten()
@@ -209,6 +256,28 @@ mod tests {
         let mut t = json!({"a": 1, "b": {"c": 2, "d": 3}});
         merge(&mut t, &json!({"a": null, "b": {"c": 5}, "e": [1]}));
         assert_eq!(t, json!({"b": {"c": 5, "d": 3}, "e": [1]}));
+    }
+
+    #[test]
+    fn fnv_matches_its_published_vectors() {
+        assert_eq!(fnv64([&b""[..]]), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv64([&b"a"[..]]), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv64([&b"fo"[..], b"obar"]), fnv64([&b"foobar"[..]]));
+        assert_eq!(fnv32(b"a"), 0xe40c_292c);
+    }
+
+    #[test]
+    fn label_selectors_select_as_kubernetes_does() {
+        let labels = json!({"app": "web", "tier": "front"});
+        assert!(selects(&json!({"matchLabels": {"app": "web"}}), &labels));
+        assert!(!selects(&json!({"matchLabels": {"app": "db"}}), &labels));
+        let expr = |op: &str, values: Value| json!({"matchExpressions": [{"key": "tier", "operator": op, "values": values}]});
+        assert!(selects(&expr("In", json!(["front", "back"])), &labels));
+        assert!(!selects(&expr("NotIn", json!(["front"])), &labels));
+        assert!(selects(&expr("Exists", json!([])), &labels));
+        assert!(!selects(&expr("DoesNotExist", json!([])), &labels));
+        assert!(!selects(&json!({}), &labels), "an empty selector selects nothing here");
+        assert!(!selects(&json!({"matchLabels": {"app": "web"}}), &Value::Null));
     }
 
     #[test]

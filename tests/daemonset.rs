@@ -83,6 +83,8 @@ fn a_daemonset_runs_one_pod_per_eligible_node_and_rolls_one_at_a_time() {
     let out = common::kubectl::ok(&k, site.path(), &["get", "ds", "agent"]);
     let header: Vec<&str> = out.lines().next().unwrap().split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
     assert_eq!(header, ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"], "{out}");
+    let d = common::kubectl::ok(&k, site.path(), &["describe", "ds", "agent"]);
+    assert!(d.contains("SuccessfulCreate") && d.contains(&format!("Created pod: {}", p["n-a"].0)), "{d}");
 
     // A node that joins gets its pod; a pod deleted by hand comes back.
     node(&api, "n-d", json!({"zone": "d"}), json!([]), true);
@@ -123,6 +125,22 @@ fn a_daemonset_runs_one_pod_per_eligible_node_and_rolls_one_at_a_time() {
     let (code, e) = api.send("POST", DS, &bad);
     assert!(code == 422 && e["message"].as_str().unwrap().contains("`selector` does not match template `labels`"), "{code} {e}");
     assert_eq!(api.get(&format!("{DS}/bad")).0, 404);
+
+    // Orphaned (--cascade=orphan) and made again, the DaemonSet adopts its pods: none is replaced.
+    let before = pods_of(&api, "agent");
+    let mut again = api.get(&format!("{DS}/agent")).1;
+    for f in ["uid", "resourceVersion", "creationTimestamp", "generation"] {
+        again["metadata"].as_object_mut().unwrap().remove(f);
+    }
+    again.as_object_mut().unwrap().remove("status");
+    common::kubectl::ok(&k, site.path(), &["delete", "ds", "agent", "--cascade=orphan"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (_, all) = api.get("/api/v1/namespaces/default/pods?labelSelector=app%3Dagent");
+    assert_eq!(all["items"].as_array().map(Vec::len), Some(3), "orphaned, not deleted: {all}");
+    assert_eq!(api.send("POST", DS, &again).0, 201);
+    let after = wait_pods(&api, "agent", |p| p.len() == 3);
+    assert_eq!(after, before, "adopted as they were");
+    api.wait_until(&format!("{DS}/agent"), 20, |v| v["status"]["currentNumberScheduled"] == 3 && v["status"]["updatedNumberScheduled"] == 3);
 
     // Deleting the DaemonSet deletes its pods.
     common::kubectl::ok(&k, site.path(), &["delete", "ds", "agent"]);

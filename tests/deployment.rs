@@ -138,6 +138,11 @@ fn deployments_roll_scale_undo_and_cascade_with_kubectl() {
     }
     assert_eq!(per_node.len(), 3, "spread over every node: {p:?}");
     assert!(p.iter().all(|x| x.name.starts_with("web-") && x.name.len() == "web-".len() + x.hash.len() + 6), "{p:?}");
+    // What the controllers did is in events, as kubectl describe shows them.
+    let d = kubectl::ok(&new, dir, &["describe", "deployment", "web"]);
+    assert!(d.contains("ScalingReplicaSet") && d.contains(&format!("Scaled up replica set web-{} from 0 to 4", p[0].hash)), "{d}");
+    let r = kubectl::ok(&new, dir, &["describe", "rs", &format!("web-{}", p[0].hash)]);
+    assert!(r.contains("SuccessfulCreate") && r.contains(&format!("Created pod: {}", p[0].name)), "{r}");
     let out = kubectl::ok(&new, dir, &["rollout", "status", "deployment/web", "--timeout=60s"]);
     assert!(out.contains("successfully rolled out"), "{out}");
     let out = kubectl::ok(&new, dir, &["get", "deploy", "web"]);
@@ -221,15 +226,38 @@ fn deployments_roll_scale_undo_and_cascade_with_kubectl() {
     assert!(code == 422 && e["message"].as_str().unwrap_or("").contains("field is immutable"), "{code} {e}");
 
     // Cascades: orphan keeps the ReplicaSets and pods; background (the default) deletes them after.
+    let mut again = api.get(&format!("{DEPLOY}/web")).1;
     kubectl::ok(&new, dir, &["delete", "deployment", "web", "--cascade=orphan"]);
     std::thread::sleep(Duration::from_millis(500));
     let (_, rs) = api.get(RS);
     let items = rs["items"].as_array().unwrap();
     assert_eq!(items.len(), 3, "{rs}");
     assert!(items.iter().all(|r| r["metadata"]["ownerReferences"].is_null()), "{rs}");
-    assert_eq!(pods(&api, "web").len(), 4);
-    kubectl::ok(&old, dir, &["delete", "rs", "--all"]);
+    let before: Vec<String> = pods(&api, "web").into_iter().map(|p| p.name).collect();
+    assert_eq!(before.len(), 4);
+    // The same Deployment made again adopts its orphaned ReplicaSets: no new one, no pod replaced.
+    for f in ["uid", "resourceVersion", "creationTimestamp", "generation"] {
+        again["metadata"].as_object_mut().unwrap().remove(f);
+    }
+    again.as_object_mut().unwrap().remove("status");
+    assert_eq!(api.send("POST", DEPLOY, &again).0, 201);
+    let uid = api.get(&format!("{DEPLOY}/web")).1["metadata"]["uid"].as_str().unwrap().to_string();
+    let rs = api.wait_until(RS, 30, |v| {
+        v["items"].as_array().is_some_and(|a| a.len() == 3 && a.iter().all(|r| r["metadata"]["ownerReferences"][0]["uid"] == uid.as_str()))
+    });
+    assert_eq!(rs["items"].as_array().unwrap().len(), 3, "adopted, not remade: {rs}");
+    api.wait_until(&format!("{DEPLOY}/web"), 30, |d| d["status"]["availableReplicas"] == 4);
+    let after: Vec<String> = pods(&api, "web").into_iter().map(|p| p.name).collect();
+    assert_eq!(after, before, "the pods were kept");
+    // A pod relabelled out of the selector is released and replaced; it stays, owned by nobody.
+    kubectl::ok(&new, dir, &["label", "pod", &before[0], "app=debug", "--overwrite"]);
+    wait_pods(&api, "web", 30, |p| p.len() == 4 && p.iter().all(|p| p.name != before[0]));
+    let debug = api
+        .wait_until(&format!("/api/v1/namespaces/default/pods/{}", before[0]), 30, |p| p["metadata"]["ownerReferences"].as_array().is_some_and(Vec::is_empty));
+    assert_eq!(debug["metadata"]["labels"]["app"], "debug");
+    kubectl::ok(&old, dir, &["delete", "deployment", "web"]);
     wait_pods(&api, "web", 30, |p| p.is_empty());
+    kubectl::ok(&old, dir, &["delete", "pod", &before[0]]);
 
     kubectl::ok(&old, dir, &["create", "deployment", "fg", "--image=busybox:1", "--replicas=2"]);
     wait_pods(&api, "fg", 30, |p| p.len() == 2);

@@ -166,12 +166,7 @@ pub fn active(pod: &Value) -> bool {
 
 /// FNV-1a of a JSON value (keys sorted: serde_json's maps are ordered).
 pub fn hash(v: &Value) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in v.to_string().bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h
+    crate::kube::fnv32(v.to_string().as_bytes())
 }
 
 /// Kubernetes' alphabet for generated names (no vowels, no look-alikes).

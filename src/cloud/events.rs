@@ -39,21 +39,49 @@ impl<'a> About<'a> {
         About { kind: "Node", namespace: "", name, uid: name, field_path: "" }
     }
     pub fn pod(v: &'a Value, field_path: &'a str) -> About<'a> {
+        About { field_path, ..About::object("Pod", v) }
+    }
+    /// Any namespaced object of `kind` (a ReplicaSet, a Deployment, …).
+    pub fn object(kind: &'a str, v: &'a Value) -> About<'a> {
         let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("");
-        About { kind: "Pod", namespace: s("/metadata/namespace"), name: s("/metadata/name"), uid: s("/metadata/uid"), field_path }
+        About { kind, namespace: s("/metadata/namespace"), name: s("/metadata/name"), uid: s("/metadata/uid"), field_path: "" }
     }
 }
 
-/// FNV-1a, for stable event names (the same event aggregates into one object).
-fn fnv(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for b in p.bytes().chain([0]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+/// How many of a burst of similar events (one object, one reason) are
+/// recorded one by one; the rest raise the count of one "(combined from
+/// similar events)" event, as Kubernetes' event aggregator does — so a
+/// ReplicaSet creating 1,000 pods writes 11 events, not 1,000.
+pub const BURST_SINGLE: usize = 10;
+
+/// Record `messages`, a burst of events of one object and reason (see
+/// `BURST_SINGLE`).
+pub fn record_burst(store: &dyn Store, about: &About, warning: bool, reason: &str, messages: &[String], component: &str) {
+    for m in messages.iter().take(BURST_SINGLE) {
+        record(store, about, warning, reason, m, component);
+    }
+    if let Some(last) = messages.get(BURST_SINGLE..).and_then(<[String]>::last) {
+        let n = (messages.len() - BURST_SINGLE) as u64;
+        let combined = format!("(combined from similar events): {last}");
+        if let Err(e) = try_record_n(store, about, warning, reason, &combined, component, n, Some("combined")) {
+            log::warn!(target: "events", "event {reason} for {} {} not recorded: {e}", about.kind, about.name);
         }
     }
-    h
+}
+
+/// The apiVersion of an involved object's kind.
+fn api_version(kind: &str) -> &'static str {
+    match kind {
+        "Deployment" | "ReplicaSet" | "DaemonSet" => "apps/v1",
+        "Device" | "DeviceModel" => "devices.kubeedge.io/v1beta1",
+        _ => "v1",
+    }
+}
+
+/// FNV-1a of the parts, each ended by a NUL, for stable event names (the
+/// same event aggregates into one object).
+fn fnv(parts: &[&str]) -> u64 {
+    crate::kube::fnv64(parts.iter().flat_map(|p| [p.as_bytes(), &[0u8][..]]))
 }
 
 /// Record `reason` (type Normal or Warning) about `about`, from `component`.
@@ -64,25 +92,42 @@ pub fn record(store: &dyn Store, about: &About, warning: bool, reason: &str, mes
 }
 
 fn try_record(store: &dyn Store, about: &About, warning: bool, reason: &str, message: &str, component: &str) -> Result<(), StoreError> {
+    try_record_n(store, about, warning, reason, message, component, 1, None)
+}
+
+/// Record `n` occurrences; `group` names the event by it instead of by the
+/// message (the combined event of a burst keeps one name as its message changes).
+#[allow(clippy::too_many_arguments)]
+fn try_record_n(
+    store: &dyn Store,
+    about: &About,
+    warning: bool,
+    reason: &str,
+    message: &str,
+    component: &str,
+    n: u64,
+    group: Option<&str>,
+) -> Result<(), StoreError> {
     // Events of cluster-scoped objects live in `default`, as in Kubernetes.
     let ns = if about.namespace.is_empty() { "default" } else { about.namespace };
-    let name = format!("{}.{:016x}", about.name, fnv(&[about.kind, about.uid, about.field_path, reason, message]));
+    let name = format!("{}.{:016x}", about.name, fnv(&[about.kind, about.uid, about.field_path, reason, group.unwrap_or(message)]));
     let key = format!("events/{ns}/{name}");
     let now = rfc3339_now();
     for _ in 0..3 {
         match store.get(&key)? {
             Some(cur) => {
                 let mut v: Value = serde_json::from_slice(&cur.value).unwrap_or(Value::Null);
-                let count = v["count"].as_u64().unwrap_or(1).saturating_add(1);
+                let count = v["count"].as_u64().unwrap_or(1).saturating_add(n);
                 v["count"] = json!(count);
                 v["lastTimestamp"] = json!(now);
+                v["message"] = json!(message);
                 match store.update(&key, &serde_json::to_vec(&v).unwrap_or_default(), Some(cur.rev)) {
                     Err(StoreError::Conflict { .. }) => continue,
                     r => return r.map(|_| ()),
                 }
             }
             None => {
-                let mut involved = json!({"kind": about.kind, "name": about.name, "uid": about.uid, "apiVersion": "v1"});
+                let mut involved = json!({"kind": about.kind, "name": about.name, "uid": about.uid, "apiVersion": api_version(about.kind)});
                 if !about.namespace.is_empty() {
                     involved["namespace"] = json!(about.namespace);
                 }
@@ -93,7 +138,7 @@ fn try_record(store: &dyn Store, about: &About, warning: bool, reason: &str, mes
                     "metadata": {"name": name, "namespace": ns, "uid": crate::kube::new_uid(), "creationTimestamp": now},
                     "involvedObject": involved, "reason": reason, "message": message, "type": if warning { "Warning" } else { "Normal" },
                     "source": {"component": component}, "reportingComponent": component, "reportingInstance": "",
-                    "firstTimestamp": now, "lastTimestamp": now, "count": 1, "eventTime": null});
+                    "firstTimestamp": now, "lastTimestamp": now, "count": n, "eventTime": null});
                 match store.create(&key, &serde_json::to_vec(&v).unwrap_or_default()) {
                     Err(StoreError::AlreadyExists(_)) => continue,
                     r => return r.map(|_| ()),

@@ -5,6 +5,7 @@
 //! is the loop the workload controllers share).
 
 pub mod api;
+pub mod claim;
 pub mod controller;
 pub mod daemonset;
 pub mod deployment;

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::{identity, PREFIX};
-use crate::cloud::controller::{controller_uid, gone, parse, pod_from_template, ready};
+use crate::cloud::claim::claim;
+use crate::cloud::controller::{self, gone, parse, pod_from_template, ready};
+use crate::cloud::events::{self, About};
 use crate::cloud::scheduler::filter::{placeable, NodeInfo};
 use crate::cloud::store::{Store, StoreError};
 
@@ -36,12 +38,7 @@ fn with_daemon_tolerations(template: &Value) -> Value {
 
 /// FNV-1a of the template, as the revision label.
 fn template_hash(template: &Value) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in template.to_string().bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{:010x}", h & 0xff_ffff_ffff)
+    format!("{:010x}", crate::kube::fnv64([template.to_string().as_bytes()]) & 0xff_ffff_ffff)
 }
 
 fn new_pod(ds: &Value, node: &str, hash: &str) -> (String, Value) {
@@ -58,31 +55,37 @@ pub fn reconcile(store: &dyn Store) -> Result<(), StoreError> {
     }
     let nodes: Vec<Value> = store.list("nodes/")?.0.iter().map(|s| parse(&s.value)).collect();
     let infos: Vec<NodeInfo> = nodes.iter().map(NodeInfo::of).collect();
-    let pods: Vec<(String, Value)> = store.list("pods/")?.0.into_iter().map(|s| (s.key, parse(&s.value))).collect();
+    let pods = controller::list(store, "pods/")?;
     for (key, rev, ds) in &sets {
-        let uid = identity(ds).2;
         let template = ds.pointer("/spec/template").cloned().unwrap_or(json!({}));
         let hash = template_hash(&template);
         let candidate = with_daemon_tolerations(&template);
         let wanted: BTreeMap<&str, &Value> =
             nodes.iter().zip(&infos).filter(|(_, i)| !i.name.is_empty() && placeable(&candidate, i).is_ok()).map(|(n, i)| (i.name.as_str(), n)).collect();
-        let mine: Vec<&(String, Value)> = pods.iter().filter(|(_, p)| controller_uid(p, "DaemonSet") == Some(uid)).collect();
+        // Its pods, with orphans of its selector adopted (claim.rs).
+        let mine: Vec<(String, Value)> = claim(store, "DaemonSet", ds, &pods)?.into_iter().map(|(k, _, v)| (k, v)).collect();
         let mut by_node: BTreeMap<&str, Vec<&(String, Value)>> = BTreeMap::new();
         for p in &mine {
             by_node.entry(p.1.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("")).or_default().push(p);
         }
+        let pod_name = |k: &str| k.rsplit('/').next().unwrap_or("").to_string();
+        let (mut created, mut deleted) = (Vec::new(), Vec::new());
         // Pods on nodes that no longer want one, and extra copies.
         for (node, ps) in &by_node {
             let keep = if wanted.contains_key(node) { 1 } else { 0 };
             for (k, _) in ps.iter().skip(keep) {
                 gone(store.delete(k, None))?;
+                deleted.push(format!("Deleted pod: {}", pod_name(k)));
             }
         }
         for node in wanted.keys() {
             if !by_node.contains_key(node) {
                 let (k, pod) = new_pod(ds, node, &hash);
                 match store.create(&k, &serde_json::to_vec(&pod).unwrap_or_default()) {
-                    Ok(_) => log::info!(target: super::NAME, "{key}: pod {k} for node {node}"),
+                    Ok(_) => {
+                        log::info!(target: super::NAME, "{key}: pod {k} for node {node}");
+                        created.push(format!("Created pod: {}", pod_name(&k)));
+                    }
                     Err(StoreError::AlreadyExists(_)) => {}
                     Err(e) => return Err(e),
                 }
@@ -98,8 +101,12 @@ pub fn reconcile(store: &dyn Store) -> Result<(), StoreError> {
             if let Some((k, _)) = outdated.first().map(|p| &***p) {
                 log::info!(target: super::NAME, "{key}: replacing {k} (template changed)");
                 gone(store.delete(k, None))?;
+                deleted.push(format!("Deleted pod: {}", pod_name(k)));
             }
         }
+        let about = About::object("DaemonSet", ds);
+        events::record_burst(store, &about, false, "SuccessfulCreate", &created, "daemonset-controller");
+        events::record_burst(store, &about, false, "SuccessfulDelete", &deleted, "daemonset-controller");
         let n_ready = kept.iter().filter(|(_, p)| ready(p)).count();
         let status = json!({"desiredNumberScheduled": wanted.len(), "currentNumberScheduled": kept.len(), "numberReady": n_ready,
             "numberAvailable": n_ready, "numberUnavailable": wanted.len() - n_ready.min(wanted.len()), "updatedNumberScheduled": kept.len() - outdated.len(),

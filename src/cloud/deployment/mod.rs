@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::cloud::controller::{self, controller_ref, controller_uid, gone, int_or_percent, str_at, Controller};
+use crate::cloud::claim::claim;
+use crate::cloud::controller::{self, controller_ref, gone, int_or_percent, str_at, Controller};
+use crate::cloud::events::{self, About};
 use crate::cloud::replicaset;
 use crate::cloud::store::{Store, StoreError};
 use rollout::Rs;
@@ -93,8 +95,9 @@ pub fn reconcile(store: &dyn Store) -> Result<Option<Duration>, StoreError> {
     let now = crate::kube::parse_rfc3339(&crate::kube::rfc3339_now()).unwrap_or(0);
     let mut again: Option<i64> = None;
     for (key, rev, d) in &deployments {
-        let uid = str_at(d, "/metadata/uid");
-        let mut owned: Vec<(String, u64, Value)> = sets.iter().filter(|(_, _, rs)| controller_uid(rs, "Deployment") == Some(uid)).cloned().collect();
+        // Its ReplicaSets, with orphans of its selector adopted (a Deployment
+        // deleted with --cascade=orphan and made again takes its history back).
+        let mut owned = claim(store, "Deployment", d, &sets)?;
         owned.sort_by_key(|(_, _, rs)| (revision(rs), str_at(rs, "/metadata/creationTimestamp").to_string()));
         let replicas = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1).max(0);
         let hash = controller::safe_encode(controller::hash(&bare_template(d.pointer("/spec/template").unwrap_or(&Value::Null))));
@@ -116,6 +119,11 @@ pub fn reconcile(store: &dyn Store) -> Result<Option<Duration>, StoreError> {
             match store.create(&k, &serde_json::to_vec(&rs).unwrap_or_default()) {
                 Ok(r) => {
                     log::info!(target: NAME, "{key}: created ReplicaSet {k} (revision {})", max_rev + 1);
+                    let n = num(&rs, "/spec/replicas");
+                    if n > 0 {
+                        let msg = format!("Scaled up replica set {} from 0 to {n}", str_at(&rs, "/metadata/name"));
+                        events::record(store, &About::object("Deployment", d), false, "ScalingReplicaSet", &msg, "deployment-controller");
+                    }
                     owned.push((k, r, rs));
                     new_idx = Some(owned.len() - 1);
                     created = true;
@@ -163,8 +171,12 @@ pub fn reconcile(store: &dyn Store) -> Result<Option<Duration>, StoreError> {
             if next != *rs {
                 match store.update(k, &serde_json::to_vec(&next).unwrap_or_default(), Some(*r)) {
                     Ok(nr) => {
-                        if num(rs, "/spec/replicas") != p.spec {
+                        let from = num(rs, "/spec/replicas");
+                        if from != p.spec {
                             log::info!(target: NAME, "{key}: scaled {k} to {}", p.spec);
+                            let way = if p.spec > from { "up" } else { "down" };
+                            let msg = format!("Scaled {way} replica set {} from {from} to {}", str_at(rs, "/metadata/name"), p.spec);
+                            events::record(store, &About::object("Deployment", d), false, "ScalingReplicaSet", &msg, "deployment-controller");
                         }
                         *r = nr;
                         *rs = next;

@@ -6,6 +6,9 @@
 //! and reports replicas, fullyLabeledReplicas, readyReplicas,
 //! availableReplicas (Ready for minReadySeconds) and observedGeneration.
 //!
+//! Pods of its selector that no controller owns are adopted, and its own
+//! pods that the selector no longer matches released (claim.rs).
+//!
 //! Owns: pods owned by ReplicaSets (creating and deleting them) and
 //! ReplicaSet status. Must not touch the ReplicaSet spec, pods it does not
 //! own, or pods whose ReplicaSet is gone (gc/ deletes those).
@@ -15,7 +18,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::cloud::controller::{self, active, controller_uid, gone, pod_from_template, ready, ready_for, str_at, Controller};
+use crate::cloud::claim::claim;
+use crate::cloud::controller::{self, active, gone, pod_from_template, ready, ready_for, str_at, Controller};
+use crate::cloud::events::{self, About};
 use crate::cloud::store::{Store, StoreError};
 
 pub const NAME: &str = "replicaset";
@@ -44,32 +49,41 @@ pub fn reconcile(store: &dyn Store) -> Result<Option<Duration>, StoreError> {
     if sets.is_empty() {
         return Ok(None);
     }
-    let pods = controller::list(store, "pods/")?;
+    // Pods that still run or will, the only ones a ReplicaSet counts or adopts.
+    let pods: Vec<_> = controller::list(store, "pods/")?.into_iter().filter(|(_, _, p)| active(p)).collect();
     let now = crate::kube::parse_rfc3339(&crate::kube::rfc3339_now()).unwrap_or(0);
     let mut again: Option<i64> = None;
     for (key, rev, rs) in &sets {
-        let uid = str_at(rs, "/metadata/uid");
         let name = str_at(rs, "/metadata/name");
         let want = rs.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1).max(0) as usize;
         let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
-        let mut mine: Vec<&(String, u64, Value)> = pods.iter().filter(|(_, _, p)| controller_uid(p, "ReplicaSet") == Some(uid) && active(p)).collect();
+        let claimed = claim(store, "ReplicaSet", rs, &pods)?;
+        let mut mine: Vec<&(String, u64, Value)> = claimed.iter().collect();
+        let (mut created, mut deleted) = (Vec::new(), Vec::new());
         if mine.len() < want {
             for _ in 0..(want - mine.len()).min(BURST) {
                 let (k, pod) = pod_from_template(&template, "ReplicaSet", rs, name, None);
                 match store.create(&k, &serde_json::to_vec(&pod).unwrap_or_default()) {
-                    Ok(_) => log::info!(target: NAME, "{key}: created pod {k}"),
+                    Ok(_) => {
+                        log::info!(target: NAME, "{key}: created pod {k}");
+                        created.push(format!("Created pod: {}", str_at(&pod, "/metadata/name")));
+                    }
                     Err(StoreError::AlreadyExists(_)) => {}
                     Err(e) => return Err(e),
                 }
             }
         } else if mine.len() > want {
             mine.sort_by_key(|(_, _, p)| deletion_rank(p));
-            for (k, _, _) in mine.iter().take((mine.len() - want).min(BURST)) {
+            for (k, _, p) in mine.iter().take((mine.len() - want).min(BURST)) {
                 log::info!(target: NAME, "{key}: deleting pod {k} (scaled to {want})");
                 gone(store.delete(k, None))?;
+                deleted.push(format!("Deleted pod: {}", str_at(p, "/metadata/name")));
             }
             mine.drain(..mine.len() - want);
         }
+        let about = About::object("ReplicaSet", rs);
+        events::record_burst(store, &about, false, "SuccessfulCreate", &created, "replicaset-controller");
+        events::record_burst(store, &about, false, "SuccessfulDelete", &deleted, "replicaset-controller");
         let min_ready = rs.pointer("/spec/minReadySeconds").and_then(Value::as_i64).unwrap_or(0).max(0);
         let labels = template.pointer("/metadata/labels").and_then(Value::as_object);
         let fully = mine

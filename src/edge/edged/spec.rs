@@ -62,12 +62,7 @@ pub struct Pod {
 
 /// FNV-1a, 64 bits, as hex: stable across builds and architectures.
 pub fn hash(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    format!("{:016x}", crate::kube::fnv64([bytes]))
 }
 
 fn s(v: &Value, p: &str) -> String {
