@@ -120,10 +120,24 @@ fn the_cloud_api_behaves_like_kubernetes() {
     let device_pb = [&b"k8s\0"[..], &[0x0a, tm.len() as u8], &tm].concat();
     let (c, e) = api.call("POST", "/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices", "application/vnd.kubernetes.protobuf", &device_pb, true);
     assert!(c == 415 && e.contains("Device is not decoded from protobuf"), "{c} {e}");
+    // Struct and string-map fields of another JSON type are refused by path (the scheduler writes into spec).
+    let (c, e) = api.send("POST", pods, &json!({"metadata": {"name": "s5"}, "spec": 5}));
+    assert!(c == 400 && e["message"].as_str().unwrap().contains("spec: must be an object, not a number"), "{e}");
+    let (c, e) = api.send("POST", pods, &json!({"metadata": {"name": "l1", "labels": {"a": 1}}, "spec": {}}));
+    assert!(c == 400 && e["message"].as_str().unwrap().contains("metadata.labels.a: must be a string"), "{e}");
+    let (c, e) = api.send("POST", "/apis/apps/v1/namespaces/default/daemonsets", &json!({"metadata": {"name": "t"}, "spec": {"template": "x"}}));
+    assert!(c == 400 && e["message"].as_str().unwrap().contains("spec.template: must be an object"), "{e}");
     // A dry run is refused, not written.
     let (c, e) = api.call("POST", &format!("{pods}?dryRun=All"), "application/json", br#"{"metadata":{"name":"dry"}}"#, true);
     assert!(c == 400 && e.contains("nothing was written"), "{c} {e}");
     assert_eq!(api.get(&format!("{pods}/dry")).0, 404);
+    assert_eq!(api.send("POST", "/api/v1/namespaces", &json!({"metadata": {"name": "dry-ns"}})).0, 201);
+    let dry = json!({"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"]});
+    for path in ["/api/v1/namespaces/dry-ns", "/api/v1/namespaces/dry-ns/configmaps"] {
+        let (c, e) = api.send("DELETE", path, &dry);
+        assert!(c == 400 && e["message"].as_str().unwrap().contains("nothing was deleted"), "{path}: {e}");
+    }
+    assert_eq!(api.get("/api/v1/namespaces/dry-ns").0, 200, "a dry run deleted nothing");
     assert_eq!(api.call("POST", pods, "application/json; charset=utf-8", br#"{"metadata":{"name":"utf"}}"#, true).0, 201);
     let cms = "/api/v1/namespaces/default/configmaps";
     let (c, e) = api.send("POST", cms, &json!({"metadata": {"name": "n"}, "data": {"k": 1}}));

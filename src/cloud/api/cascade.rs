@@ -38,7 +38,7 @@ pub fn options(body: Option<&Value>) -> Result<Options, ApiError> {
     if !v.is_object() {
         return Err(ApiError::bad("DELETE body: a DeleteOptions must be a JSON object"));
     }
-    if v.get("dryRun").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) {
+    if v.get("dryRun").is_some_and(|d| !d.is_null() && d.as_array().is_none_or(|a| !a.is_empty())) {
         return Err(ApiError::bad("DeleteOptions.dryRun: hive has no server-side dry run; nothing was deleted (use kubectl's --dry-run=client)"));
     }
     let policy = match (v.get("propagationPolicy").and_then(Value::as_str), v.get("orphanDependents").and_then(Value::as_bool)) {
@@ -64,7 +64,9 @@ impl Options {
             }
         }
         match &self.resource_version {
-            None => Ok(None),
+            // A uid precondition holds for this revision only: a delete and a
+            // re-create in between must not take the new object.
+            None => Ok(self.uid.as_ref().map(|_| rev)),
             Some(want) if *want == rev.to_string() => Ok(Some(rev)),
             Some(want) => Err(conflict(format!("{what}: precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {rev}"))),
         }
@@ -149,6 +151,10 @@ mod tests {
         assert_eq!(policy(json!({"orphanDependents": true})).ok(), Some(Policy::Orphan));
         assert_eq!(options(None).ok().map(|o| o.policy), Some(Policy::Background));
         assert!(policy(json!({"dryRun": ["All"]})).err().is_some_and(|e| e.2.contains("nothing was deleted")));
+        assert!(policy(json!({"dryRun": "All"})).is_err(), "not an array: refused, not ignored");
+        assert!(policy(json!({"dryRun": []})).is_ok());
+        let uid_only = options(Some(&json!({"preconditions": {"uid": "u-1"}}))).unwrap_or_else(|e| panic!("{}", e.2));
+        assert_eq!(uid_only.check(&json!({"metadata": {"uid": "u-1"}}), 9, "x").ok(), Some(Some(9)), "deletes only the revision it checked");
         let pre = options(Some(&json!({"preconditions": {"uid": "u-1", "resourceVersion": "7"}}))).map_err(|e| e.2).unwrap();
         let obj = json!({"metadata": {"uid": "u-1"}});
         assert_eq!(pre.check(&obj, 7, "pods \"p\"").ok(), Some(Some(7)));

@@ -65,15 +65,24 @@ fn encoding(req: &Request<Incoming>, patch: bool) -> Result<Encoding, ApiError> 
 /// of `api_versions` rather than the resource itself (a Binding, Scale or
 /// DeleteOptions), in either encoding; None when there is no body.
 async fn body_of_kind(req: Request<Incoming>, kind: &str, api_versions: &[&str], url: &str) -> Result<Option<Value>, ApiError> {
-    let enc = encoding(&req, false)?;
+    let enc = encoding(&req, false);
     let body = body_bytes(req).await?;
+    // No body: nothing to negotiate (Kubernetes looks at the type only when there is one).
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    Ok(Some(match enc {
+    let v = match enc? {
         Encoding::Json => serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("request body is not a JSON {kind}: {e}")))?,
         Encoding::Protobuf => protobuf::decode_as(&body, kind, api_versions, url)?,
-    }))
+    };
+    Ok(Some(v).filter(|v: &Value| !v.is_null()))
+}
+
+/// The DeleteOptions of a DELETE to `t` (its body, or none).
+async fn delete_options(t: &Target, req: Request<Incoming>) -> Result<cascade::Options, ApiError> {
+    let gv = t.res.api_version();
+    let opts = body_of_kind(req, "DeleteOptions", &[&gv, "meta.k8s.io/v1", "v1"], "a DELETE takes DeleteOptions").await?;
+    cascade::options(opts.as_ref())
 }
 
 async fn body_bytes(req: Request<Incoming>) -> Result<bytes::Bytes, ApiError> {
@@ -231,12 +240,17 @@ async fn route_request(store: Arc<dyn Store + Send + Sync>, req: Request<Incomin
             let rev = store.update(&key, &encode(&v), Some(expected))?;
             Ok(ok_json(StatusCode::OK, &shown(&Stored { key, rev, value: encode(&v) })?))
         }
-        (Method::DELETE, None) => Ok(ok_json(StatusCode::OK, &super::list::delete_collection(&*store, &t, &query)?)),
-        (Method::DELETE, Some(name)) if t.res.kind == "Namespace" => Ok(ok_json(StatusCode::OK, &namespace::delete(&*store, name)?)),
+        (Method::DELETE, None) => {
+            // Options are read (a dry run refused) even where only the defaults apply.
+            delete_options(&t, req).await?;
+            Ok(ok_json(StatusCode::OK, &super::list::delete_collection(&*store, &t, &query)?))
+        }
+        (Method::DELETE, Some(name)) if t.res.kind == "Namespace" => {
+            delete_options(&t, req).await?;
+            Ok(ok_json(StatusCode::OK, &namespace::delete(&*store, name)?))
+        }
         (Method::DELETE, Some(name)) => {
-            let gv = t.res.api_version();
-            let opts = body_of_kind(req, "DeleteOptions", &[&gv, "meta.k8s.io/v1", "v1"], "a DELETE takes DeleteOptions").await?;
-            let opts = cascade::options(opts.as_ref())?;
+            let opts = delete_options(&t, req).await?;
             let key = t.res.key(t.ns.as_deref(), name);
             let cur = store.get(&key)?.ok_or_else(|| ApiError::not_found(format!("{} \"{name}\" not found", t.res.plural)))?;
             let cur_v: Value = serde_json::from_slice(&cur.value).unwrap_or(Value::Null);

@@ -26,6 +26,7 @@ pub fn shown(s: &Stored) -> Result<Value, ApiError> {
 /// Check and complete an object for `t`; returns its name and the object to store.
 pub fn prepare(t: &Target, mut v: Value, creating: bool) -> Result<(String, Value), ApiError> {
     let obj = v.as_object_mut().ok_or_else(|| ApiError::bad("the body must be a JSON object"))?;
+    check_structs(obj)?;
     check_data(t.res.kind, obj)?;
     if super::workload::is_workload(t.res.kind) {
         super::workload::check(t.res.kind, obj)?;
@@ -91,6 +92,43 @@ pub fn prepare(t: &Target, mut v: Value, creating: bool) -> Result<(String, Valu
 
 /// ConfigMap and Secret data are maps of strings (Secret `data` base64), as
 /// Kubernetes' types say; anything else is a 400 naming the field.
+/// Fields that are Go structs or string maps in every kind hive serves:
+/// JSON of another type there is a 400 naming the field, as Kubernetes'
+/// decoder refuses it (and the controllers that write into them rely on it).
+fn check_structs(obj: &Map<String, Value>) -> Result<(), ApiError> {
+    const OBJECTS: &[&str] = &["spec", "status", "spec.template", "spec.template.metadata", "spec.template.spec", "spec.selector"];
+    const STRING_MAPS: &[&str] = &[
+        "metadata.labels",
+        "metadata.annotations",
+        "spec.nodeSelector",
+        "spec.selector.matchLabels",
+        "spec.template.metadata.labels",
+        "spec.template.metadata.annotations",
+        "spec.template.spec.nodeSelector",
+    ];
+    let at = |path: &str| -> Option<&Value> {
+        let mut parts = path.split('.');
+        let mut v = obj.get(parts.next()?)?;
+        for p in parts {
+            v = v.get(p)?;
+        }
+        Some(v).filter(|v| !v.is_null())
+    };
+    for path in OBJECTS {
+        if let Some(v) = at(path).filter(|v| !v.is_object()) {
+            return Err(ApiError::bad(format!("{path}: must be an object, not {}", kind_of(v))));
+        }
+    }
+    for path in STRING_MAPS {
+        let Some(v) = at(path) else { continue };
+        let m = v.as_object().ok_or_else(|| ApiError::bad(format!("{path}: must be a map of strings, not {}", kind_of(v))))?;
+        if let Some((k, v)) = m.iter().find(|(_, v)| !v.is_string()) {
+            return Err(ApiError::bad(format!("{path}.{k}: must be a string, not {}", kind_of(v))));
+        }
+    }
+    Ok(())
+}
+
 fn check_data(kind: &str, obj: &Map<String, Value>) -> Result<(), ApiError> {
     let fields: &[&str] = match kind {
         "ConfigMap" => &["data", "binaryData"],

@@ -56,7 +56,8 @@ pub fn set(store: &dyn Store, t: &Target, name: &str, scale: &Value, expected: O
             .as_i64()
             .filter(|n| (0..=i64::from(i32::MAX)).contains(n))
             .ok_or_else(|| invalid(format!("spec.replicas: Invalid value: {r}: must be greater than or equal to 0")))?,
-        None => return Err(invalid("spec.replicas: Required value".into())),
+        // A Go client leaves 0 out (`omitempty`), in JSON and protobuf alike.
+        None => 0,
     };
     let key = t.res.key(t.ns.as_deref(), name);
     let cur = store.get(&key)?.ok_or_else(|| ApiError::not_found(format!("{} \"{name}\" not found", t.res.plural)))?;

@@ -249,15 +249,17 @@ impl NodeSets {
     }
 
     /// What CloudHub must be told so its sets equal ours, recorded as sent.
-    /// Per node, models come before the devices that use them, so an edge
-    /// never sees a device whose model it does not know yet.
+    /// Per node, upserts come first, models before the devices that use
+    /// them, then deletes: an edge never sees a device whose model it does
+    /// not know (yet, or any more).
     pub fn changes(&mut self) -> Vec<Change> {
         let mut out = Vec::new();
         for (node, keys) in std::mem::take(&mut self.dirty) {
             let (models, rest): (Vec<_>, Vec<_>) = keys.into_iter().partition(|k| split_key(k).1.ends_with("model"));
+            let mut deletes = Vec::new();
+            let sent = self.sent.entry(node.clone()).or_default();
             for key in models.into_iter().chain(rest) {
                 let wanted = self.want.get(&node).is_some_and(|w| w.contains_key(&key)).then(|| self.bytes.get(&key)).flatten();
-                let sent = self.sent.entry(node.clone()).or_default();
                 match wanted {
                     Some(b) => {
                         let d = digest(b);
@@ -267,14 +269,15 @@ impl NodeSets {
                     }
                     None => {
                         if sent.remove(&key).is_some() {
-                            out.push(Change::Delete { node: node.clone(), key });
+                            deletes.push(Change::Delete { node: node.clone(), key });
                         }
                     }
                 }
-                if sent.is_empty() {
-                    self.sent.remove(&node);
-                }
             }
+            if sent.is_empty() {
+                self.sent.remove(&node);
+            }
+            out.extend(deletes);
         }
         out
     }

@@ -124,7 +124,7 @@ impl Cluster {
             feasible += 1;
             let free = |alloc: i128, used: i128, want: i128| if alloc <= 0 { 0 } else { (alloc - used - want).max(0) * 100 / alloc };
             let siblings = mine.and_then(|m| m.get(name)).copied().unwrap_or(0);
-            // Least allocated first; one owner's pods spread; then fewer pods; then the name.
+            // Least allocated first; one owner's pods spread; then fewer pods; then the first in search order.
             let score = (free(node.cpu, u.cpu, req.cpu) + free(node.memory, u.memory, req.memory)) / 2 - 50 * siblings - u.pods;
             if best.is_none_or(|(s, _)| score > s) {
                 best = Some((score, name));
