@@ -16,12 +16,12 @@ fn varint(mut v: u64, out: &mut Vec<u8>) {
     }
     out.push(v as u8);
 }
-fn bytes(no: u32, b: &[u8], out: &mut Vec<u8>) {
+pub(super) fn bytes(no: u32, b: &[u8], out: &mut Vec<u8>) {
     key(no, 2, out);
     varint(b.len() as u64, out);
     out.extend_from_slice(b);
 }
-fn int(no: u32, v: u64, out: &mut Vec<u8>) {
+pub(super) fn int(no: u32, v: u64, out: &mut Vec<u8>) {
     key(no, 0, out);
     varint(v, out);
 }

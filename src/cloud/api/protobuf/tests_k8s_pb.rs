@@ -11,27 +11,9 @@ use prost::Message;
 use serde_json::Value;
 
 use super::schema::{kind, Msg, Ty};
+use super::tests::{bytes, int};
 use super::{decode_as, MAGIC};
 
-fn key(no: u32, wt: u8, out: &mut Vec<u8>) {
-    varint(u64::from(no) << 3 | u64::from(wt), out);
-}
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-fn bytes(no: u32, b: &[u8], out: &mut Vec<u8>) {
-    key(no, 2, out);
-    varint(b.len() as u64, out);
-    out.extend_from_slice(b);
-}
-fn int(no: u32, v: u64, out: &mut Vec<u8>) {
-    key(no, 0, out);
-    varint(v, out);
-}
 fn entry(k: &str, v: &[u8]) -> Vec<u8> {
     let mut e = Vec::new();
     bytes(1, k.as_bytes(), &mut e);
