@@ -17,10 +17,12 @@ mod broker;
 mod client;
 mod conn;
 mod escape;
+mod flow;
 #[cfg(test)]
 mod fuzz_tests;
 mod inflight;
 mod listener;
+mod session;
 pub mod topics;
 
 use smol::future::FutureExt as _;
@@ -54,9 +56,9 @@ impl Bus {
             Bus::External(c) => c.next().await.map(|(t, p)| broker::BrokerEvent::Published(t, p)),
         }
     }
-    fn publish(&mut self, topic: &str, payload: Vec<u8>) -> Result<(), String> {
+    async fn publish(&mut self, topic: &str, payload: Vec<u8>) -> Result<(), String> {
         match self {
-            Bus::Internal(b) => b.publish(topic, payload),
+            Bus::Internal(b) => b.publish(topic, payload).await,
             Bus::External(c) => c.publish(topic, payload),
         }
     }
@@ -90,11 +92,13 @@ impl Module for EventBus {
             ctx.ready();
             async {
                 loop {
-                    let ev = async { Err(bus.next().await) }.or(async { Ok(ctx.recv().await) }).await;
+                    // Modules' publishes first: DeviceTwin's answers never pile up
+                    // behind a flood from devices.
+                    let ev = async { Ok(ctx.recv().await) }.or(async { Err(bus.next().await) }).await;
                     match ev {
                         Ok(None) => return Ok(()),
-                        Ok(Some(m)) => from_module(&ctx, &mut bus, m),
-                        Err(Ok(broker::BrokerEvent::Published(topic, payload))) => to_modules(&ctx, topic, payload),
+                        Ok(Some(m)) => from_module(&ctx, &mut bus, m).await,
+                        Err(Ok(broker::BrokerEvent::Published(topic, payload))) => to_modules(&ctx, topic, payload).await,
                         Err(Ok(broker::BrokerEvent::Subscribed(filter))) => {
                             let m = Message::new(NAME, "twin", &filter, "subscribed", Vec::new());
                             match ctx.router.send_to_group("twin", m) {
@@ -111,9 +115,9 @@ impl Module for EventBus {
     }
 }
 
-fn from_module(ctx: &Context, bus: &mut Bus, m: Message) {
+async fn from_module(ctx: &Context, bus: &mut Bus, m: Message) {
     let reply = match m.operation.as_str() {
-        "publish" => match bus.publish(&m.resource, m.content.clone()) {
+        "publish" => match bus.publish(&m.resource, m.content.clone()).await {
             Ok(()) => Reply::Ok.encode(),
             Err(e) => {
                 log::warn!(target: NAME, "{e}");
@@ -127,18 +131,27 @@ fn from_module(ctx: &Context, bus: &mut Bus, m: Message) {
     }
 }
 
-fn to_modules(ctx: &Context, topic: String, payload: Vec<u8>) {
+/// Hand a device's message on: waiting for room in the module's inbox, so
+/// a flood pushes back on the devices (their sessions stop reading) instead
+/// of being dropped here.
+async fn to_modules(ctx: &Context, topic: String, payload: Vec<u8>) {
     match topics::route(&topic) {
         topics::Route::Twin => {
             let m = ctx.message("twin", &topic, "mqtt", payload);
-            if let Err(e) = ctx.router.send_to_group("twin", m) {
-                log::warn!(target: NAME, "{topic}: not handed to DeviceTwin: {e}");
+            let members = ctx.router.members("twin");
+            if members.is_empty() {
+                log::debug!(target: NAME, "{topic}: DeviceTwin is not running");
+            }
+            for member in members {
+                if let Err(e) = ctx.router.send_wait(&member, m.clone()).await {
+                    log::warn!(target: NAME, "{topic}: not handed to DeviceTwin: {e}");
+                }
             }
         }
         topics::Route::Upload => {
             // Durable: stored in EdgeHub's outbox before it counts as sent.
             let m = ctx.message("upload", &topic, "event", payload);
-            if let Err(e) = ctx.router.send(crate::edge::names::EDGEHUB, m) {
+            if let Err(e) = ctx.router.send_wait(crate::edge::names::EDGEHUB, m).await {
                 log::warn!(target: NAME, "{topic}: upload not queued for the cloud: {e}");
             }
         }
