@@ -117,12 +117,8 @@ pub struct EventBusConfig {
     pub max_payload_bytes: usize,
     /// Device clients the internal broker accepts at once.
     pub max_clients: usize,
-    /// How far (bytes) a device subscriber of the internal broker may fall
-    /// behind its publishers: beyond it publishers wait (their clients are
-    /// pushed back by TCP); a subscriber that takes nothing for 2 s while
-    /// behind is no longer waited for and misses what the broker cannot
-    /// keep. The broker keeps about 8/7 of this plus one largest packet
-    /// per filter, resident for good (rumqttd never frees a filter's log).
+    /// Per subscription filter, how much the internal broker keeps for
+    /// subscribers that lag behind, bytes; beyond it the oldest are dropped.
     pub max_backlog_bytes: usize,
     /// Subscriptions one device client may hold at once (internal).
     pub max_subscriptions_per_client: usize,
@@ -140,7 +136,7 @@ impl Default for EventBusConfig {
             password: String::new(),
             max_payload_bytes: 128 << 10,
             max_clients: 256,
-            max_backlog_bytes: 16 << 10,
+            max_backlog_bytes: 4 << 20,
             max_subscriptions_per_client: 1024,
             max_topic_bytes: 512,
         }

@@ -1,14 +1,9 @@
 //! The internal broker: rumqttd 0.20's router in this process, with small
 //! limits set on purpose (an edge board has little memory). Device clients
-//! reach it through EventBus's own listener (listener.rs); hive publishes
-//! through a local link of its own — never a TCP connection — and what
-//! devices publish on hive's topics reaches the module straight from their
-//! sessions, through a bounded queue that pushes back on them. rumqttd's
+//! reach it through EventBus's own listener (listener.rs), hive's modules
+//! through a local link of their own — never a TCP connection. rumqttd's
 //! network listener is not used: it refuses the `$hw/...` topics KubeEdge
-//! devices use. The router's log per filter is a few segments sized so
-//! that, with flow.rs holding publishers back, it never overwrites what a
-//! subscriber that keeps reading has not read (and a burst leaves little
-//! behind: the router never frees a log).
+//! devices use.
 //!
 //! Everything that talks to the router runs on one thread of its own
 //! (`hive-mqtt`): rumqttd's link calls block while its router is busy, and
@@ -20,17 +15,14 @@
 //! Must not interpret messages. Known trap: a link stalls after ~200
 //! messages unless `wake()` is called on every `Unschedule` notice.
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::thread::JoinHandle;
 
 use rumqttd::{Broker, Config, Notification, RouterConfig};
 use smol::channel::{self, Receiver, Sender};
 use smol::future::FutureExt as _;
 
-use super::escape::{escape, wrap};
-use super::flow;
-use super::listener::{self, Hive};
+use super::escape::{escape, unescape, unwrap, wrap};
+use super::listener;
 use crate::config::EventBusConfig;
 
 /// The router id of hive's own link. Device links get `c<slot>` ids
@@ -55,19 +47,9 @@ pub struct Internal {
     _thread: JoinHandle<()>,
 }
 
-/// Segments in the router's log of a filter: all but the newest are full.
-const SEGMENTS: usize = 8;
-
-/// The router's log of a filter: (segment size, at most how much it keeps),
-/// bytes as the router counts them. Publishers wait while a subscriber is
-/// more than `max_backlog_bytes` behind (flow.rs), so it may be that plus
-/// one packet behind: the full segments hold at least that, and nothing a
-/// subscriber has not read is overwritten while it keeps reading.
-pub fn log_shape(cfg: &EventBusConfig) -> (usize, u64) {
-    // A packet's topic may gain an escape byte, its payload gains a QoS byte.
-    let packet = flow::size(cfg.max_topic_bytes + 1, cfg.max_payload_bytes + 1);
-    let segment = ((cfg.max_backlog_bytes as u64 + packet).div_ceil(SEGMENTS as u64 - 1)).max(16 << 10);
-    (segment as usize, segment * SEGMENTS as u64 + packet)
+/// One log segment: room for the largest payload twice, at least 64 KiB.
+fn segment(cfg: &EventBusConfig) -> usize {
+    (cfg.max_payload_bytes * 2).max(64 << 10)
 }
 
 fn config(cfg: &EventBusConfig) -> Config {
@@ -77,8 +59,9 @@ fn config(cfg: &EventBusConfig) -> Config {
             // Device clients, plus hive's own link.
             max_connections: cfg.max_clients + 1,
             max_outgoing_packet_count: 200,
-            max_segment_size: log_shape(cfg).0,
-            max_segment_count: SEGMENTS,
+            // Per subscription filter, at most max_segment_size x max_segment_count retained.
+            max_segment_size: segment(cfg),
+            max_segment_count: (cfg.max_backlog_bytes / segment(cfg)).max(2),
             ..Default::default()
         },
         ..Default::default()
@@ -99,12 +82,16 @@ impl Internal {
             .name("hive-mqtt".into())
             .spawn(move || {
                 let broker = Broker::new(config(&cfg));
-                // hive's link only publishes: what devices publish on hive's
-                // topics reaches the module straight from their sessions.
-                let (mut tx, mut rx) = match broker.link(HIVE_LINK) {
+                let link = broker.link(HIVE_LINK).map_err(|e| format!("broker link: {e}"));
+                let (mut tx, mut rx) = match link {
                     Ok(l) => l,
-                    Err(e) => return drop(ready_tx.send(Err(format!("broker link: {e}")))),
+                    Err(e) => return drop(ready_tx.send(Err(e))),
                 };
+                for f in &filters {
+                    if let Err(e) = tx.subscribe(escape(f)) {
+                        return drop(ready_tx.send(Err(format!("subscribe {f}: {e}"))));
+                    }
+                }
                 let tcp = match smol::Async::new(tcp) {
                     Ok(t) => smol::net::TcpListener::from(t),
                     Err(e) => return drop(ready_tx.send(Err(format!("MQTT listener: {e}")))),
@@ -112,8 +99,8 @@ impl Internal {
                 let _ = ready_tx.send(Ok(()));
                 let ex = smol::LocalExecutor::new();
                 let subs = events_tx.clone();
-                let dropped = RefCell::new(crate::logging::Throttle::new(std::time::Duration::from_secs(60)));
-                let on_sub: listener::OnSubscribe = Rc::new(move |f: &str| {
+                let dropped = std::cell::RefCell::new(crate::logging::Throttle::new(std::time::Duration::from_secs(60)));
+                let on_sub: listener::OnSubscribe = std::rc::Rc::new(move |f: &str| {
                     // For DeviceTwin's desired-state push; a full queue drops it (counted).
                     if subs.try_send(BrokerEvent::Subscribed(f.to_string())).is_err() {
                         if let Some(n) = dropped.borrow_mut().allow() {
@@ -121,35 +108,32 @@ impl Internal {
                         }
                     }
                 });
-                let flow = flow::Flow::new(cfg.max_backlog_bytes as u64, log_shape(&cfg).1);
-                let hive = Rc::new(Hive { events: events_tx, filters, on_sub, flow: flow.clone() });
-                let broker = Rc::new(broker);
+                let broker = std::rc::Rc::new(broker);
                 ex.spawn(async move {
                     let sessions = smol::LocalExecutor::new();
-                    sessions.run(listener::serve(tcp, broker, Rc::new(cfg), hive, &sessions)).await
+                    sessions.run(listener::serve(tcp, broker, std::rc::Rc::new(cfg), on_sub, &sessions)).await
                 })
                 .detach();
-                // hive's publishes: blocking calls, on this thread only, and
-                // only while some device client subscribes to anything.
+                // hive's publishes: blocking calls, on this thread only.
                 ex.spawn(async move {
                     while let Ok((topic, payload)) = publish_rx.recv().await {
-                        flow::room(&flow).await;
-                        if !flow.borrow().has_readers() {
-                            continue;
-                        }
                         // QoS 1: a device that subscribed at QoS 1 gets hive's messages (deltas, results) acknowledged.
-                        let (t, p) = (escape(&topic), wrap(1, &payload));
-                        flow.borrow_mut().appended(flow::size(t.len(), p.len()));
-                        if let Err(e) = tx.publish(t, p) {
+                        if let Err(e) = tx.publish(escape(&topic), wrap(1, &payload)) {
                             log::warn!(target: super::NAME, "publish {topic}: {e}");
                         }
                     }
                 })
                 .detach();
-                // The router's notices to hive's link (no subscriptions: wake-ups only).
-                let notices = async move {
+                let forward = async move {
                     loop {
                         match rx.next().await {
+                            Ok(Some(Notification::Forward(f))) => {
+                                let topic = unescape(&String::from_utf8_lossy(&f.publish.topic)).to_string();
+                                let (_, payload) = unwrap(&f.publish.payload);
+                                if events_tx.send(BrokerEvent::Published(topic, payload.to_vec())).await.is_err() {
+                                    return;
+                                }
+                            }
                             Ok(Some(Notification::Unschedule)) => {
                                 if let Err(e) = rx.wake().await {
                                     return log::error!(target: super::NAME, "broker link: {e}");
@@ -163,7 +147,7 @@ impl Internal {
                 let stopped = async {
                     let _ = stop_rx.recv().await;
                 };
-                smol::block_on(ex.run(notices.or(stopped)));
+                smol::block_on(ex.run(forward.or(stopped)));
             })
             .map_err(|e| format!("cannot start the broker thread: {e}"))?;
         match ready_rx.recv() {
@@ -179,10 +163,12 @@ impl Internal {
         self.events.recv().await.map_err(|_| "the MQTT broker stopped".to_string())
     }
 
-    /// Hand a publish to the broker thread (waits while it is QUEUE behind:
-    /// device subscribers are slower than hive publishes).
-    pub async fn publish(&mut self, topic: &str, payload: Vec<u8>) -> Result<(), String> {
-        self.publish.send((topic.to_string(), payload)).await.map_err(|_| format!("publish {topic}: the MQTT broker stopped"))
+    /// Hand a publish to the broker thread; refused when it is that far behind.
+    pub fn publish(&mut self, topic: &str, payload: Vec<u8>) -> Result<(), String> {
+        self.publish.try_send((topic.to_string(), payload)).map_err(|e| match e {
+            channel::TrySendError::Full(_) => format!("publish {topic}: the MQTT broker is {QUEUE} messages behind"),
+            channel::TrySendError::Closed(_) => format!("publish {topic}: the MQTT broker stopped"),
+        })
     }
 }
 

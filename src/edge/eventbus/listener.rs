@@ -26,19 +26,16 @@
 //! (or 30 s) loses its connection.
 //!
 //! QoS: publishes are accepted at QoS 0, 1 (PUBACK) and 2 (PUBREC/PUBCOMP);
-//! PUBACK means the router has the message and, on hive's topics, that it
-//! is queued for the EventBus module (as a broker without persistence
+//! PUBACK means the router has the message (as a broker without persistence
 //! answers), not that DeviceTwin has stored it. Subscriptions are granted
 //! QoS 0 or 1; a delivery goes at the minimum of the publish's and the
 //! subscription's QoS (§3.8.4), QoS 1 with a window of unacknowledged
 //! messages and DUP resends of late ones (inflight.rs). Sessions are clean
 //! (a disconnect drops what was in flight); no retained messages. Optional
 //! username/password. Keep-alive counts what the client sends, not what it
-//! is sent. A session's packet loop is session.rs; publishers wait for
-//! slow subscribers as flow.rs decides.
+//! is sent.
 //!
-//! Owns: accepting and logging in client connections, their slots and
-//! client ids. Must not interpret payloads.
+//! Owns: client connections. Must not interpret payloads.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -46,16 +43,17 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use rumqttc::mqttbytes::v4::{ConnAck, ConnectReturnCode, Packet};
-use rumqttd::Broker;
+use rumqttc::mqttbytes::v4::{self as mqtt, ConnAck, ConnectReturnCode, Packet, PubAck, PubComp, PubRec, Publish, SubAck, SubscribeReasonCode, UnsubAck};
+use rumqttc::mqttbytes::QoS;
+use rumqttd::local::{LinkRx, LinkTx};
+use rumqttd::{Broker, Notification};
 use smol::channel::Sender;
 use smol::future::FutureExt as _;
 use smol::net::{TcpListener, TcpStream};
 
-use super::broker::BrokerEvent;
-use super::conn::{refuse, send, Conn, WRITE_TIMEOUT};
-use super::flow;
-use super::session::{self, Session};
+use super::conn::{refuse, send, write_within, Conn, WRITE_TIMEOUT};
+use super::escape::{escape, unescape, unwrap, wrap};
+use super::inflight::Inflight;
 use super::NAME;
 use crate::config::EventBusConfig;
 use crate::edge::topic_filter::Subscriptions;
@@ -69,20 +67,10 @@ const MAX_CLIENT_ID: usize = 256;
 pub type OnSubscribe = Rc<dyn Fn(&str)>;
 
 /// The one router filter every device link subscribes to (see above).
-pub const ALL: &str = "#";
-
-/// What every session shares with hive: the module's queue of publishes
-/// on hive's topics (`filters`, client names), the subscription callback,
-/// the flow control of the router's log.
-pub struct Hive {
-    pub events: Sender<BrokerEvent>,
-    pub filters: Vec<String>,
-    pub on_sub: OnSubscribe,
-    pub flow: flow::Shared,
-}
+const ALL: &str = "#";
 
 /// What all sessions share: link slots, who is connected, the log throttle.
-pub struct Registry {
+struct Registry {
     free_slots: VecDeque<usize>,
     /// MQTT client id → (session number, the way to end that session).
     connected: HashMap<String, (u64, Sender<()>)>,
@@ -96,17 +84,17 @@ impl Registry {
     }
 
     /// Log a refusal, at most once a minute (with how many were not logged).
-    pub fn refused(&mut self, what: std::fmt::Arguments<'_>) {
+    fn refused(&mut self, what: std::fmt::Arguments<'_>) {
         if let Some(n) = self.refusals.allow() {
             log::warn!(target: NAME, "{what} ({n} more refusals not logged in the last minute)");
         }
     }
 }
 
-pub type Shared = Rc<RefCell<Registry>>;
+type Shared = Rc<RefCell<Registry>>;
 
 /// Accept device clients until the module stops.
-pub async fn serve(listener: TcpListener, broker: Rc<Broker>, cfg: Rc<EventBusConfig>, hive: Rc<Hive>, ex: &smol::LocalExecutor<'_>) {
+pub async fn serve(listener: TcpListener, broker: Rc<Broker>, cfg: Rc<EventBusConfig>, on_sub: OnSubscribe, ex: &smol::LocalExecutor<'_>) {
     let reg: Shared = Rc::new(RefCell::new(Registry::new(cfg.max_clients)));
     let open = Rc::new(Cell::new(0usize));
     let mut failed = Throttle::new(Duration::from_secs(10));
@@ -120,9 +108,9 @@ pub async fn serve(listener: TcpListener, broker: Rc<Broker>, cfg: Rc<EventBusCo
                     continue;
                 }
                 open.set(open.get() + 1);
-                let (b, c, r, h, n) = (broker.clone(), cfg.clone(), reg.clone(), hive.clone(), open.clone());
+                let (b, c, r, o, n) = (broker.clone(), cfg.clone(), reg.clone(), on_sub.clone(), open.clone());
                 ex.spawn(async move {
-                    if let Err(e) = session(tcp, &b, &c, &r, &h).await {
+                    if let Err(e) = session(tcp, &b, &c, &r, &o).await {
                         log::info!(target: NAME, "MQTT client {peer}: {}", crate::logging::clip(&e, 300));
                     }
                     n.set(n.get() - 1);
@@ -140,14 +128,14 @@ pub async fn serve(listener: TcpListener, broker: Rc<Broker>, cfg: Rc<EventBusCo
 }
 
 /// The limits one session checks.
-pub struct Limits {
-    pub max_payload: usize,
-    pub max_topic: usize,
-    pub max_subs: usize,
-    pub write_timeout: Duration,
+struct Limits {
+    max_payload: usize,
+    max_topic: usize,
+    max_subs: usize,
+    write_timeout: Duration,
 }
 
-async fn session(tcp: TcpStream, broker: &Broker, cfg: &EventBusConfig, reg: &Shared, hive: &Hive) -> Result<(), String> {
+async fn session(tcp: TcpStream, broker: &Broker, cfg: &EventBusConfig, reg: &Shared, on_sub: &OnSubscribe) -> Result<(), String> {
     // A packet is its payload plus topic, packet id and header bytes.
     let mut conn = Conn { tcp: tcp.clone(), buf: BytesMut::new(), max: cfg.max_payload_bytes + cfg.max_topic_bytes + 16 };
     let mut out = tcp;
@@ -222,8 +210,7 @@ async fn session(tcp: TcpStream, broker: &Broker, cfg: &EventBusConfig, reg: &Sh
             write_timeout: if keep_alive.is_zero() { WRITE_TIMEOUT } else { keep_alive.min(WRITE_TIMEOUT) },
         };
         let mut subs = Subscriptions::default();
-        let s = Session { conn: &mut conn, out: &mut out, tx: &mut tx, rx: &mut rx, keep_alive, hive, reg, limits: &limits, me, name: &name };
-        let run = session::run(s, &mut subs);
+        let run = run(&mut conn, &mut out, &mut tx, &mut rx, keep_alive, on_sub, reg, &limits, &mut subs);
         run.or(async {
             let _ = kicked.recv().await;
             Err("another connection took over its client id".to_string())
@@ -237,7 +224,6 @@ async fn session(tcp: TcpStream, broker: &Broker, cfg: &EventBusConfig, reg: &Sh
     );
     let _ = tx.send(bye).await;
     drop((tx, rx));
-    hive.flow.borrow_mut().leave(me);
     reg.borrow_mut().free_slots.push_back(slot);
     forget(reg, &connect.client_id, me);
     r.map_err(|e| format!("client `{name}`: {e}"))
@@ -249,4 +235,202 @@ fn forget(reg: &Shared, client_id: &str, me: u64) {
     if r.connected.get(client_id).is_some_and(|(s, _)| *s == me) {
         r.connected.remove(client_id);
     }
+}
+
+enum Ev {
+    In(Result<Packet, String>),
+    Routed(Result<Option<Notification>, String>),
+    Resend,
+    Idle,
+}
+
+#[allow(clippy::too_many_arguments)] // one session's parts, borrowed for its life
+async fn run(
+    conn: &mut Conn,
+    out: &mut TcpStream,
+    tx: &mut LinkTx,
+    rx: &mut LinkRx,
+    keep_alive: Duration,
+    on_sub: &OnSubscribe,
+    reg: &Shared,
+    limits: &Limits,
+    subs: &mut Subscriptions,
+) -> Result<(), String> {
+    let mut inflight = Inflight::default();
+    // Keep-alive counts only what the client sends (§3.1.2.10), not what it is sent.
+    let mut last_in = std::time::Instant::now();
+    loop {
+        let (full, resend_at) = (inflight.is_full(), inflight.next_due());
+        let ev = async { Ev::In(conn.read().await) }
+            .or(async {
+                // A full QoS 1 window: take nothing more until the client acknowledges.
+                if full {
+                    std::future::pending::<()>().await;
+                }
+                Ev::Routed(rx.next().await.map_err(|e| e.to_string()))
+            })
+            .or(async {
+                match resend_at {
+                    Some(at) => smol::Timer::at(at).await,
+                    None => std::future::pending().await,
+                };
+                Ev::Resend
+            })
+            .or(async {
+                if keep_alive.is_zero() {
+                    std::future::pending::<()>().await;
+                }
+                smol::Timer::at(last_in + keep_alive).await;
+                Ev::Idle
+            })
+            .await;
+        if matches!(ev, Ev::In(_)) {
+            last_in = std::time::Instant::now();
+        }
+        match ev {
+            Ev::Idle => return Err("keepalive expired".into()),
+            Ev::In(Err(e)) => return if e == "connection closed" { Ok(()) } else { Err(e) },
+            Ev::In(Ok(Packet::PubAck(a))) => {
+                inflight.ack(a.pkid);
+            }
+            Ev::Resend => {
+                let mut buf = BytesMut::new();
+                for (pkid, p) in inflight.overdue(std::time::Instant::now()) {
+                    let mut m = Publish::new(p.topic.clone(), QoS::AtLeastOnce, p.payload.to_vec());
+                    (m.pkid, m.dup) = (pkid, true);
+                    m.write(&mut buf).map_err(|e| format!("encode: {e}"))?;
+                }
+                write_within(out, &buf, limits.write_timeout).await?;
+            }
+            Ev::In(Ok(p)) => {
+                if !from_client(p, out, tx, on_sub, reg, limits, subs).await? {
+                    return Ok(());
+                }
+            }
+            Ev::Routed(Err(e)) => return Err(format!("router link: {e}")),
+            Ev::Routed(Ok(Some(first))) => {
+                // Take everything the router has handed over already and
+                // write it in one go (one syscall, not one per message).
+                let mut buf = BytesMut::new();
+                let mut wake = false;
+                let mut next = Some(first);
+                let now = std::time::Instant::now();
+                while let Some(n) = next.take() {
+                    match n {
+                        Notification::Forward(f) => {
+                            let topic = unescape(std::str::from_utf8(&f.publish.topic).unwrap_or(""));
+                            let (published, payload) = unwrap(&f.publish.payload);
+                            match subs.wants(topic).map(|granted| granted.min(published)) {
+                                None => {}
+                                Some(0) => {
+                                    Publish::new(topic, QoS::AtMostOnce, payload.to_vec()).write(&mut buf).map(drop).map_err(|e| format!("encode: {e}"))?
+                                }
+                                Some(_) => {
+                                    let payload = bytes::Bytes::copy_from_slice(payload);
+                                    let mut m = Publish::new(topic, QoS::AtLeastOnce, payload.to_vec());
+                                    m.pkid = inflight.push(topic, payload, now);
+                                    m.write(&mut buf).map_err(|e| format!("encode: {e}"))?;
+                                }
+                            }
+                        }
+                        Notification::Unschedule => wake = true,
+                        _ => {}
+                    }
+                    if buf.len() < 256 << 10 && !inflight.is_full() {
+                        next = rx.recv_deadline(std::time::Instant::now()).ok().flatten();
+                    }
+                }
+                write_within(out, &buf, limits.write_timeout).await?;
+                if wake {
+                    rx.wake().await.map_err(|e| e.to_string())?;
+                }
+            }
+            Ev::Routed(Ok(None)) => {}
+        }
+    }
+}
+
+/// Handle one packet from a client; false = it said DISCONNECT.
+async fn from_client(
+    p: Packet,
+    out: &mut TcpStream,
+    tx: &mut LinkTx,
+    on_sub: &OnSubscribe,
+    reg: &Shared,
+    limits: &Limits,
+    subs: &mut Subscriptions,
+) -> Result<bool, String> {
+    match p {
+        Packet::Publish(p) => {
+            if p.topic.len() > limits.max_topic {
+                return Err(format!("publish to a topic of {} bytes (at most {})", p.topic.len(), limits.max_topic));
+            }
+            if p.payload.len() > limits.max_payload {
+                return Err(format!("publish of {} bytes to {} (at most {})", p.payload.len(), crate::logging::clip(&p.topic, 100), limits.max_payload));
+            }
+            if !rumqttd::protocol::valid_topic(&p.topic) {
+                return Err(format!("invalid topic `{}`", crate::logging::clip(&p.topic, 100)));
+            }
+            // A copy: the codec's payload shares the whole read buffer,
+            // which the router's log would otherwise keep alive.
+            tx.publish(escape(&p.topic), wrap(p.qos as u8, &p.payload)).map_err(|e| format!("router: {e}"))?;
+            match p.qos {
+                QoS::AtMostOnce => {}
+                QoS::AtLeastOnce => send(out, limits.write_timeout, |b| PubAck::new(p.pkid).write(b)).await?,
+                QoS::ExactlyOnce => send(out, limits.write_timeout, |b| PubRec::new(p.pkid).write(b)).await?,
+            }
+        }
+        Packet::PubRel(r) => send(out, limits.write_timeout, |b| PubComp::new(r.pkid).write(b)).await?,
+        Packet::Subscribe(s) => {
+            let mut codes = Vec::with_capacity(s.filters.len());
+            for f in &s.filters {
+                // QoS 0 or 1 granted (a QoS 2 request gets 1, as MQTT allows).
+                let qos = if f.qos == QoS::AtMostOnce { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+                let ok = subscribe(tx, reg, limits, subs, &f.path, qos as u8);
+                codes.push(if ok { SubscribeReasonCode::Success(qos) } else { SubscribeReasonCode::Failure });
+            }
+            send(out, limits.write_timeout, |b| SubAck::new(s.pkid, codes.clone()).write(b)).await?;
+            for (f, c) in s.filters.iter().zip(&codes) {
+                if matches!(c, SubscribeReasonCode::Success(_)) {
+                    on_sub(&f.path);
+                }
+            }
+        }
+        Packet::Unsubscribe(u) => {
+            for t in &u.topics {
+                subs.remove(t);
+            }
+            if subs.is_empty() {
+                let _ = tx.unsubscribe(ALL);
+            }
+            send(out, limits.write_timeout, |b| UnsubAck::new(u.pkid).write(b)).await?;
+        }
+        Packet::PingReq => send(out, limits.write_timeout, |b| mqtt::PingResp.write(b)).await?,
+        Packet::Disconnect => return Ok(false),
+        Packet::Connect(_) => return Err("second CONNECT".into()),
+        _ => {}
+    }
+    Ok(true)
+}
+
+/// Subscribe to `filter` within the limits; false = refused (logged).
+fn subscribe(tx: &mut LinkTx, reg: &Shared, limits: &Limits, subs: &mut Subscriptions, filter: &str, qos: u8) -> bool {
+    if subs.contains(filter) {
+        subs.insert(filter, qos);
+        return true;
+    }
+    let short = crate::logging::clip(filter, 100);
+    if filter.len() > limits.max_topic || !rumqttd::protocol::valid_filter(filter) {
+        reg.borrow_mut().refused(format_args!("MQTT subscription to `{short}` refused: not a valid filter of at most {} bytes", limits.max_topic));
+        return false;
+    }
+    if subs.len() >= limits.max_subs {
+        reg.borrow_mut().refused(format_args!("MQTT subscription to `{short}` refused: the client holds {} (max_subscriptions_per_client)", subs.len()));
+        return false;
+    }
+    if subs.is_empty() && tx.subscribe(ALL).is_err() {
+        return false;
+    }
+    subs.insert(filter, qos);
+    true
 }

@@ -17,12 +17,10 @@ mod broker;
 mod client;
 mod conn;
 mod escape;
-mod flow;
 #[cfg(test)]
 mod fuzz_tests;
 mod inflight;
 mod listener;
-mod session;
 pub mod topics;
 
 use smol::future::FutureExt as _;
@@ -56,9 +54,9 @@ impl Bus {
             Bus::External(c) => c.next().await.map(|(t, p)| broker::BrokerEvent::Published(t, p)),
         }
     }
-    async fn publish(&mut self, topic: &str, payload: Vec<u8>) -> Result<(), String> {
+    fn publish(&mut self, topic: &str, payload: Vec<u8>) -> Result<(), String> {
         match self {
-            Bus::Internal(b) => b.publish(topic, payload).await,
+            Bus::Internal(b) => b.publish(topic, payload),
             Bus::External(c) => c.publish(topic, payload),
         }
     }
@@ -92,13 +90,11 @@ impl Module for EventBus {
             ctx.ready();
             async {
                 loop {
-                    // Modules' publishes first: DeviceTwin's answers never pile up
-                    // behind a flood from devices.
-                    let ev = async { Ok(ctx.recv().await) }.or(async { Err(bus.next().await) }).await;
+                    let ev = async { Err(bus.next().await) }.or(async { Ok(ctx.recv().await) }).await;
                     match ev {
                         Ok(None) => return Ok(()),
-                        Ok(Some(m)) => from_module(&ctx, &mut bus, m).await,
-                        Err(Ok(broker::BrokerEvent::Published(topic, payload))) => to_modules(&ctx, topic, payload).await,
+                        Ok(Some(m)) => from_module(&ctx, &mut bus, m),
+                        Err(Ok(broker::BrokerEvent::Published(topic, payload))) => to_modules(&ctx, topic, payload),
                         Err(Ok(broker::BrokerEvent::Subscribed(filter))) => {
                             let m = Message::new(NAME, "twin", &filter, "subscribed", Vec::new());
                             match ctx.router.send_to_group("twin", m) {
@@ -115,9 +111,9 @@ impl Module for EventBus {
     }
 }
 
-async fn from_module(ctx: &Context, bus: &mut Bus, m: Message) {
+fn from_module(ctx: &Context, bus: &mut Bus, m: Message) {
     let reply = match m.operation.as_str() {
-        "publish" => match bus.publish(&m.resource, m.content.clone()).await {
+        "publish" => match bus.publish(&m.resource, m.content.clone()) {
             Ok(()) => Reply::Ok.encode(),
             Err(e) => {
                 log::warn!(target: NAME, "{e}");
@@ -131,27 +127,18 @@ async fn from_module(ctx: &Context, bus: &mut Bus, m: Message) {
     }
 }
 
-/// Hand a device's message on: waiting for room in the module's inbox, so
-/// a flood pushes back on the devices (their sessions stop reading) instead
-/// of being dropped here.
-async fn to_modules(ctx: &Context, topic: String, payload: Vec<u8>) {
+fn to_modules(ctx: &Context, topic: String, payload: Vec<u8>) {
     match topics::route(&topic) {
         topics::Route::Twin => {
             let m = ctx.message("twin", &topic, "mqtt", payload);
-            let members = ctx.router.members("twin");
-            if members.is_empty() {
-                log::debug!(target: NAME, "{topic}: DeviceTwin is not running");
-            }
-            for member in members {
-                if let Err(e) = ctx.router.send_wait(&member, m.clone()).await {
-                    log::warn!(target: NAME, "{topic}: not handed to DeviceTwin: {e}");
-                }
+            if let Err(e) = ctx.router.send_to_group("twin", m) {
+                log::warn!(target: NAME, "{topic}: not handed to DeviceTwin: {e}");
             }
         }
         topics::Route::Upload => {
             // Durable: stored in EdgeHub's outbox before it counts as sent.
             let m = ctx.message("upload", &topic, "event", payload);
-            if let Err(e) = ctx.router.send_wait(crate::edge::names::EDGEHUB, m).await {
+            if let Err(e) = ctx.router.send(crate::edge::names::EDGEHUB, m) {
                 log::warn!(target: NAME, "{topic}: upload not queued for the cloud: {e}");
             }
         }
