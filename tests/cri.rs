@@ -56,7 +56,7 @@ fn the_cri_client_drives_a_real_containerd() {
 
         assert!(cri.image_status(APP).await.unwrap().is_some(), "imported image is present");
         assert!(cri.image_status("localhost/absent:1").await.unwrap().is_none());
-        let e = cri.pull_image("localhost/absent:1").await.unwrap_err();
+        let e = cri.pull_image("localhost/absent:1", None).await.unwrap_err();
         assert!(matches!(e, CriError::Grpc { .. }), "{e}");
         assert!(e.to_string().contains("PullImage") && e.to_string().contains("localhost/absent:1"), "{e}");
 

@@ -14,6 +14,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 #[cfg(feature = "cloud")]
 mod ca;
 mod subject;
+#[cfg(feature = "edged")]
+pub mod unverified;
 #[cfg(feature = "cloud")]
 pub use ca::CertAuthority;
 

@@ -48,10 +48,17 @@ pub async fn serve(store: &dyn Store, tunnel: &Tunnel, ns: &str, name: &str, que
     let Some(node) = node else {
         return Err(ApiError::bad(format!("pod {ns}/{name} is not on a node yet (no spec.nodeName): it has no logs")));
     };
-    let containers: Vec<&str> = crate::kube::items(&pod, "/spec/containers").filter_map(|c| c["name"].as_str()).collect();
+    let names = |field: &str| -> Vec<&str> { crate::kube::items(&pod, field).filter_map(|c| c["name"].as_str()).collect() };
+    let (containers, inits) = (names("/spec/containers"), names("/spec/initContainers"));
     let container = match query_param(query, "container").map(percent_decode) {
-        Some(c) if containers.contains(&c.as_str()) => c,
-        Some(c) => return Err(ApiError::bad(format!("container {c} is not valid for pod {name}: choose one of [{}]", containers.join(" ")))),
+        Some(c) if containers.contains(&c.as_str()) || inits.contains(&c.as_str()) => c,
+        Some(c) if inits.is_empty() => {
+            return Err(ApiError::bad(format!("container {c} is not valid for pod {name}: choose one of [{}]", containers.join(" "))))
+        }
+        Some(c) => {
+            let (a, i) = (containers.join(" "), inits.join(" "));
+            return Err(ApiError::bad(format!("container {c} is not valid for pod {name}: choose one of [{a}] or one of the init containers: [{i}]")));
+        }
         None if containers.len() == 1 => containers[0].to_string(),
         None => return Err(ApiError::bad(format!("a container name must be specified for pod {name}, choose one of: [{}]", containers.join(" ")))),
     };

@@ -1,5 +1,6 @@
 //! Which node gets what, for EdgeController: its Node, the pods bound to it
-//! (`spec.nodeName`) and the configmaps and secrets those pods reference.
+//! (`spec.nodeName`) and the configmaps and secrets those pods reference
+//! (volumes, env, envFrom, imagePullSecrets).
 //!
 //! Owns: that rule. Must not do I/O.
 
@@ -24,6 +25,9 @@ pub fn pod_refs(pod: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
     for vol in items(pod, "/spec/volumes") {
         add(&mut cms, vol.pointer("/configMap/name"));
         add(&mut secrets, vol.pointer("/secret/secretName"));
+    }
+    for r in items(pod, "/spec/imagePullSecrets") {
+        add(&mut secrets, r.get("name"));
     }
     for list in ["/spec/containers", "/spec/initContainers"] {
         for c in items(pod, list) {
@@ -69,12 +73,15 @@ mod tests {
 
     #[test]
     fn a_node_gets_its_node_its_pods_and_what_they_reference() {
-        let pod = json!({"metadata": {"name": "web", "namespace": "default"}, "spec": {"nodeName": "e1",
+        let pod = json!({"metadata": {"name": "web", "namespace": "default"}, "spec": {"nodeName": "e1", "imagePullSecrets": [{"name": "regcred"}],
             "volumes": [{"configMap": {"name": "vol-cm"}}, {"secret": {"secretName": "vol-s"}}],
             "containers": [{"env": [{"valueFrom": {"secretKeyRef": {"name": "env-s"}}}], "envFrom": [{"configMapRef": {"name": "from-cm"}}]}]}});
         let p = place("default/pod/web", &pod);
         assert_eq!(p.nodes, vec!["e1"]);
-        assert_eq!(p.takes, vec!["default/configmap/from-cm", "default/configmap/vol-cm", "default/secret/env-s", "default/secret/vol-s"]);
+        assert_eq!(
+            p.takes,
+            vec!["default/configmap/from-cm", "default/configmap/vol-cm", "default/secret/env-s", "default/secret/regcred", "default/secret/vol-s"]
+        );
         assert_eq!(place("/node/e1", &json!({})).nodes, vec!["e1"]);
         assert_eq!(place("default/pod/unbound", &json!({"spec": {}})), Placement::default(), "an unbound pod goes nowhere");
         assert_eq!(place("default/configmap/vol-cm", &json!({})), Placement::default(), "only with a pod");

@@ -5,6 +5,8 @@
 //! - Every `sync_period_ms` (and at once on a change) all pods, concurrently, are brought
 //!   to their specs (sync.rs: sandbox, image, containers, restarts with
 //!   backoff, adoption of what already runs); what no pod wants is removed.
+//! - Probes (probe.rs, prober.rs) run on the same loop, each when due;
+//!   readiness feeds the status, a failed liveness probe a restart.
 //! - Pod status (status.rs) and node status (node.rs) go up through
 //!   EdgeHub's durable outbox when they change, and again after a reconnect.
 //! - `kubectl logs` requests from the cloud are answered from the
@@ -16,6 +18,10 @@
 pub mod cri;
 mod logs;
 mod node;
+mod probe;
+mod prober;
+mod pull;
+mod resources;
 pub mod spec;
 mod status;
 mod sync;
@@ -23,7 +29,7 @@ mod volumes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use smol::future::FutureExt as _;
@@ -71,6 +77,7 @@ struct State<'a> {
     node_reported: Option<String>,
     host_ip: String,
     node: String,
+    prober: prober::Prober,
 }
 
 impl Module for Edged {
@@ -103,22 +110,31 @@ impl Module for Edged {
                 node_reported: None,
                 host_ip: node::host_ip(),
                 node: self.node.clone(),
+                prober: prober::Prober::default(),
             };
             log::info!(target: NAME, "{} pods on this node; runtime at {}", st.pods.len(), self.cfg.runtime_socket.display());
             let period = Duration::from_millis(self.cfg.sync_period_ms.max(50));
             let mut dirty = true;
+            let mut next_sync = Instant::now();
             loop {
-                if dirty {
+                if dirty || Instant::now() >= next_sync {
                     st.sync_all().await;
                     dirty = false;
+                    next_sync = Instant::now() + period;
                 }
+                if st.prober.next_due().is_some_and(|t| t <= Instant::now()) {
+                    // A verdict changed or a container was killed: sync (and report) now.
+                    dirty = st.probe().await;
+                    continue;
+                }
+                let wake = st.prober.next_due().map_or(next_sync, |t| t.min(next_sync));
                 let msg = async { Some(ctx.recv().await) };
                 let tick = async {
-                    smol::Timer::after(period).await;
+                    smol::Timer::at(wake).await;
                     None
                 };
                 match msg.or(tick).await {
-                    None => dirty = true,
+                    None => {}
                     Some(None) => return Ok(()),
                     Some(Some(m)) => match (m.group.as_str(), m.operation.as_str()) {
                         (names::GROUP_METACHANGE, _) => {
@@ -154,6 +170,17 @@ impl Module for Edged {
 }
 
 impl State<'_> {
+    /// Run the probes that are due; true when the pods must be synced again.
+    async fn probe(&mut self) -> bool {
+        let (changed, kills) = self.prober.run_due(&self.cri).await;
+        for (id, grace, _) in &kills {
+            if let Err(e) = self.cri.stop_container(id, *grace).await {
+                log::warn!(target: NAME, "killing container {}: {e}", sync::short(id));
+            }
+        }
+        changed || !kills.is_empty()
+    }
+
     /// A `logs` request from the cloud (`kubectl logs`): the log text, or `error: <why>`.
     async fn answer_logs(&self, m: &crate::core::Message) {
         let answer = match serde_json::from_slice::<logs::LogRequest>(&m.content) {
@@ -253,11 +280,24 @@ impl State<'_> {
             let syncer = sync::Syncer { ctx: self.ctx, cri: &self.cri, logs: &self.logs, volumes: &self.volumes, backoff_base: self.backoff };
             futures_util::future::join_all(runnable.iter().zip(&per_pod).map(|((_, p), (sb, cs))| syncer.sync(p, sb, cs))).await
         };
+        let mut probed = std::collections::HashSet::new();
         for ((key, pod), facts) in runnable.into_iter().zip(results) {
-            let facts = facts.unwrap_or_else(|e| {
+            let mut facts = facts.unwrap_or_else(|e| {
                 log::warn!(target: NAME, "pod {}/{}: {e}", pod.namespace, pod.name);
                 sync::PodFacts { problem: Some(("RuntimeError".into(), e.to_string())), ..Default::default() }
             });
+            // Probes of what runs; their verdicts go into the status.
+            let ip = match (pod.host_network || facts.ip.is_empty(), self.host_ip.is_empty()) {
+                (false, _) => facts.ip.clone(),
+                (true, false) => self.host_ip.clone(),
+                (true, true) => "127.0.0.1".to_string(),
+            };
+            let label = format!("{}/{}", pod.namespace, pod.name);
+            for (cf, spec) in facts.containers.iter_mut().zip(&pod.containers).filter(|(cf, _)| cf.running && !cf.id.is_empty()) {
+                self.prober.track(&cf.id, &label, spec, cf.started_at, &ip, pod.grace_s);
+                probed.insert(cf.id.clone());
+                (cf.started, cf.ready) = (self.prober.started(&cf.id), self.prober.ready(&cf.id));
+            }
             let k = self.known.entry(pod.uid.clone()).or_insert_with(|| Known {
                 key: key.clone(),
                 start: crate::kube::rfc3339_now(),
@@ -272,6 +312,7 @@ impl State<'_> {
                 self.report(&format!("{key}/status"), &st).await;
             }
         }
+        self.prober.retain(&probed);
         // What runs but no pod wants any more: stop it within its grace period.
         let running: Vec<String> = sandboxes.iter().filter_map(|s| s.labels.get(sync::POD_UID).cloned()).collect();
         for uid in running.into_iter().filter(|u| !wanted.contains(u)).collect::<std::collections::BTreeSet<_>>() {

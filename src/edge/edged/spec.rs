@@ -1,15 +1,38 @@
 //! What Edged reads of a Pod (the subset hive runs): containers with image,
 //! command, args, workingDir, env (values, configMapKeyRef, secretKeyRef),
 //! envFrom, volumeMounts; volumes from ConfigMap, Secret, hostPath,
-//! emptyDir; restartPolicy, hostNetwork, terminationGracePeriodSeconds —
-//! plus a hash of each container's spec, kept in the runtime's labels so a
-//! changed spec means a new container.
+//! emptyDir; restartPolicy, hostNetwork, terminationGracePeriodSeconds;
+//! probes (probe.rs), resources (resources.rs), imagePullPolicy (default
+//! by tag, as Kubernetes) — plus a hash of each container's spec, kept in
+//! the runtime's labels so a changed spec means a new container.
 //!
 //! Owns: parsing and hashing. Must not do I/O.
 
 use serde_json::Value;
 
+use super::probe::{self, Kind, Probe};
+use super::resources::{self, Resources};
 use crate::kube::items;
+
+/// imagePullPolicy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pull {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+/// Kubernetes' default: Always for `:latest` or no tag, else IfNotPresent.
+fn default_pull(image: &str) -> Pull {
+    if image.contains('@') {
+        return Pull::IfNotPresent;
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.rsplit_once(':') {
+        Some((_, "latest")) | None => Pull::Always,
+        Some(_) => Pull::IfNotPresent,
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Restart {
@@ -37,6 +60,10 @@ pub struct Container {
     pub env: Vec<Env>,
     /// (volume name, path in the container, read-only)
     pub mounts: Vec<(String, String, bool)>,
+    /// startup, liveness, readiness (Kind::ALL's order).
+    pub probes: [Option<Probe>; 3],
+    pub resources: Resources,
+    pub pull: Pull,
     pub hash: String,
 }
 
@@ -57,6 +84,10 @@ pub struct Pod {
     pub restart: Restart,
     pub grace_s: i64,
     pub containers: Vec<Container>,
+    /// Run in order, each to completion, before `containers` start.
+    pub init_containers: Vec<Container>,
+    /// Names of the Secrets with registry credentials (`imagePullSecrets`).
+    pub pull_secrets: Vec<String>,
     pub volumes: Vec<(String, Volume)>,
 }
 
@@ -84,6 +115,63 @@ fn file_safe(what: &str, n: &str) -> Result<(), String> {
     }
 }
 
+/// One entry of `containers` or `initContainers`; `at` names it
+/// (`spec.containers[0]`).
+fn container(c: &Value, at: &str) -> Result<Container, String> {
+    let cname = s(c, "/name");
+    let image = s(c, "/image");
+    if cname.is_empty() || image.is_empty() {
+        return Err(format!("{at}: name and image are required"));
+    }
+    file_safe(&format!("{at}.name"), &cname)?;
+    let mut env = Vec::new();
+    for e in items(c, "/env") {
+        let n = s(e, "/name");
+        if let Some(r) = e.pointer("/valueFrom/configMapKeyRef") {
+            env.push(Env::ConfigMap { name: n, object: s(r, "/name"), key: s(r, "/key") });
+        } else if let Some(r) = e.pointer("/valueFrom/secretKeyRef") {
+            env.push(Env::Secret { name: n, object: s(r, "/name"), key: s(r, "/key") });
+        } else {
+            env.push(Env::Value(n, s(e, "/value")));
+        }
+    }
+    for e in items(c, "/envFrom") {
+        if let Some(n) = e.pointer("/configMapRef/name").and_then(Value::as_str) {
+            env.push(Env::AllOfConfigMap(n.to_string()));
+        }
+        if let Some(n) = e.pointer("/secretRef/name").and_then(Value::as_str) {
+            env.push(Env::AllOfSecret(n.to_string()));
+        }
+    }
+    let mounts = items(c, "/volumeMounts").map(|m| (s(m, "/name"), s(m, "/mountPath"), m["readOnly"].as_bool().unwrap_or(false))).collect();
+    let ports: Vec<(String, u16)> =
+        items(c, "/ports").filter_map(|p| Some((p.get("name")?.as_str()?.to_string(), u16::try_from(p.get("containerPort")?.as_u64()?).ok()?))).collect();
+    let mut probes = [None, None, None];
+    for (slot, kind) in probes.iter_mut().zip(Kind::ALL) {
+        *slot = probe::parse(c, kind, at, &ports)?;
+    }
+    let pull = match c.get("imagePullPolicy").and_then(Value::as_str) {
+        None | Some("") => default_pull(&image),
+        Some("Always") => Pull::Always,
+        Some("IfNotPresent") => Pull::IfNotPresent,
+        Some("Never") => Pull::Never,
+        Some(other) => return Err(format!("{at}.imagePullPolicy: `{other}` is not Always, IfNotPresent or Never")),
+    };
+    Ok(Container {
+        probes,
+        resources: resources::parse(c, at)?,
+        pull,
+        name: cname,
+        image,
+        command: strings(c, "/command"),
+        args: strings(c, "/args"),
+        working_dir: s(c, "/workingDir"),
+        env,
+        mounts,
+        hash: hash(serde_json::to_string(c).unwrap_or_default().as_bytes()),
+    })
+}
+
 /// The pod, or why it cannot be run.
 pub fn parse(v: &Value) -> Result<Pod, String> {
     let name = s(v, "/metadata/name");
@@ -106,42 +194,23 @@ pub fn parse(v: &Value) -> Result<Pod, String> {
     };
     let mut containers = Vec::new();
     for (i, c) in items(v, "/spec/containers").enumerate() {
-        let cname = s(c, "/name");
-        let image = s(c, "/image");
-        if cname.is_empty() || image.is_empty() {
-            return Err(format!("spec.containers[{i}]: name and image are required"));
+        containers.push(container(c, &format!("spec.containers[{i}]"))?);
+    }
+    let mut init_containers = Vec::new();
+    for (i, c) in items(v, "/spec/initContainers").enumerate() {
+        let at = format!("spec.initContainers[{i}]");
+        if c.get("restartPolicy").is_some_and(|r| !r.is_null()) {
+            return Err(format!("{at}.restartPolicy: sidecar (restartable) init containers are not supported by this edge"));
         }
-        file_safe(&format!("spec.containers[{i}].name"), &cname)?;
-        let mut env = Vec::new();
-        for e in items(c, "/env") {
-            let n = s(e, "/name");
-            if let Some(r) = e.pointer("/valueFrom/configMapKeyRef") {
-                env.push(Env::ConfigMap { name: n, object: s(r, "/name"), key: s(r, "/key") });
-            } else if let Some(r) = e.pointer("/valueFrom/secretKeyRef") {
-                env.push(Env::Secret { name: n, object: s(r, "/name"), key: s(r, "/key") });
-            } else {
-                env.push(Env::Value(n, s(e, "/value")));
-            }
+        let ic = container(c, &at)?;
+        if let Some(kind) = Kind::ALL.into_iter().zip(&ic.probes).find_map(|(k, p)| p.as_ref().map(|_| k)) {
+            return Err(format!("{at}.{}: must not be set for init containers", kind.field()));
         }
-        for e in items(c, "/envFrom") {
-            if let Some(n) = e.pointer("/configMapRef/name").and_then(Value::as_str) {
-                env.push(Env::AllOfConfigMap(n.to_string()));
-            }
-            if let Some(n) = e.pointer("/secretRef/name").and_then(Value::as_str) {
-                env.push(Env::AllOfSecret(n.to_string()));
-            }
-        }
-        let mounts = items(c, "/volumeMounts").map(|m| (s(m, "/name"), s(m, "/mountPath"), m["readOnly"].as_bool().unwrap_or(false))).collect();
-        containers.push(Container {
-            name: cname,
-            image,
-            command: strings(c, "/command"),
-            args: strings(c, "/args"),
-            working_dir: s(c, "/workingDir"),
-            env,
-            mounts,
-            hash: hash(serde_json::to_string(c).unwrap_or_default().as_bytes()),
-        });
+        init_containers.push(ic);
+    }
+    let names: Vec<&str> = init_containers.iter().chain(&containers).map(|c| c.name.as_str()).collect();
+    if let Some(dup) = names.iter().enumerate().find_map(|(i, n)| names[..i].contains(n).then_some(n)) {
+        return Err(format!("spec: container name `{dup}` is used twice (containers and initContainers share one namespace)"));
     }
     if containers.is_empty() {
         return Err("spec.containers: a pod needs at least one container".into());
@@ -163,7 +232,7 @@ pub fn parse(v: &Value) -> Result<Pod, String> {
         };
         volumes.push((vname, kind));
     }
-    for c in &containers {
+    for c in init_containers.iter().chain(&containers) {
         if let Some((m, _, _)) = c.mounts.iter().find(|(m, _, _)| !volumes.iter().any(|(n, _)| n == m)) {
             return Err(format!("container {}: volumeMount `{m}` names no volume of the pod", c.name));
         }
@@ -176,6 +245,8 @@ pub fn parse(v: &Value) -> Result<Pod, String> {
         restart,
         grace_s: v.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30).clamp(0, 3600),
         containers,
+        init_containers,
+        pull_secrets: items(v, "/spec/imagePullSecrets").filter_map(|r| r.get("name")?.as_str()).filter(|n| !n.is_empty()).map(str::to_string).collect(),
         volumes,
     })
 }
@@ -201,6 +272,27 @@ mod tests {
         assert_eq!(c.mounts, vec![("conf".into(), "/etc/conf".into(), true)]);
         assert_eq!(p.volumes[1], ("scratch".into(), Volume::EmptyDir));
         assert_eq!(c.hash.len(), 16);
+        assert_eq!(c.pull, Pull::Always, "busybox has no tag: Always");
+        let p = parse(&json!({"metadata": {"name": "a"}, "spec": {"imagePullSecrets": [{"name": "regcred"}, {}],
+            "initContainers": [{"name": "setup", "image": "i:1", "volumeMounts": [{"name": "scratch", "mountPath": "/s"}]}],
+            "containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "scratch", "emptyDir": {}}]}}))
+        .unwrap();
+        assert_eq!((p.init_containers[0].name.as_str(), p.pull_secrets.clone()), ("setup", vec!["regcred".to_string()]));
+    }
+
+    #[test]
+    fn the_pull_policy_defaults_by_tag() {
+        for (image, want) in [
+            ("busybox", Pull::Always),
+            ("busybox:latest", Pull::Always),
+            ("localhost:5000/app", Pull::Always),
+            ("localhost:5000/app:1.2", Pull::IfNotPresent),
+            ("app@sha256:abc", Pull::IfNotPresent),
+        ] {
+            assert_eq!(default_pull(image), want, "{image}");
+        }
+        let p = parse(&json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i:1", "imagePullPolicy": "Never"}]}})).unwrap();
+        assert_eq!(p.containers[0].pull, Pull::Never);
     }
 
     #[test]
@@ -219,9 +311,28 @@ mod tests {
             ),
             (json!({"metadata": {"name": "a", "uid": "../../etc"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}), "metadata.uid"),
             (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "../x", "image": "i"}]}}), "spec.containers[0].name"),
+            (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i", "imagePullPolicy": "Sometimes"}]}}), "imagePullPolicy"),
+            (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i", "livenessProbe": {}}]}}), "livenessProbe"),
+            (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i", "resources": {"limits": {"cpu": "x"}}}]}}), "limits.cpu"),
             (
                 json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "..", "emptyDir": {}}]}}),
                 "spec.volumes",
+            ),
+            (
+                json!({"metadata": {"name": "a"}, "spec": {"initContainers": [{"name": "c", "image": "i"}], "containers": [{"name": "c", "image": "i"}]}}),
+                "container name `c` is used twice",
+            ),
+            (
+                json!({"metadata": {"name": "a"}, "spec": {"initContainers": [{"name": "i", "image": "i", "readinessProbe": {"exec": {"command": ["true"]}}}], "containers": [{"name": "c", "image": "i"}]}}),
+                "spec.initContainers[0].readinessProbe: must not be set",
+            ),
+            (
+                json!({"metadata": {"name": "a"}, "spec": {"initContainers": [{"name": "i", "image": "i", "restartPolicy": "Always"}], "containers": [{"name": "c", "image": "i"}]}}),
+                "spec.initContainers[0].restartPolicy",
+            ),
+            (
+                json!({"metadata": {"name": "a"}, "spec": {"initContainers": [{"name": "i"}], "containers": [{"name": "c", "image": "i"}]}}),
+                "spec.initContainers[0]: name and image",
             ),
         ] {
             let e = parse(&pod).unwrap_err();

@@ -18,7 +18,7 @@ use super::cri::api::{
     LinuxSandboxSecurityContext, NamespaceOption, PodSandboxConfig, PodSandboxMetadata,
 };
 use super::cri::{Cri, CriError};
-use super::spec::{Container, Pod, Restart};
+use super::spec::{Container, Pod, Pull, Restart};
 use crate::core::Context;
 
 pub const MANAGED: &str = "hive.io/managed";
@@ -45,6 +45,9 @@ pub struct ContainerFacts {
     pub waiting: Option<(String, String)>,
     /// It will not be started again (restartPolicy).
     pub done: bool,
+    /// Its probes' verdicts (prober.rs), filled in by mod.rs.
+    pub started: bool,
+    pub ready: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -54,6 +57,16 @@ pub struct PodFacts {
     /// Why the pod cannot run at all: (reason, message).
     pub problem: Option<(String, String)>,
     pub containers: Vec<ContainerFacts>,
+    pub init_containers: Vec<ContainerFacts>,
+    /// Every init container completed (or there are none).
+    pub initialized: bool,
+}
+
+impl ContainerFacts {
+    fn waiting(spec: &Container, reason: &str, message: &str) -> ContainerFacts {
+        let waiting = Some((reason.to_string(), message.to_string()));
+        ContainerFacts { name: spec.name.clone(), image: spec.image.clone(), waiting, ..Default::default() }
+    }
 }
 
 fn labels(pod: &Pod) -> HashMap<String, String> {
@@ -141,8 +154,9 @@ impl Syncer<'_> {
         let st = self.cri.pod_sandbox_status(&sandbox).await?;
         facts.sandbox_ready = st.state == api::SANDBOX_READY;
         facts.ip = st.network.map(|n| n.ip).unwrap_or_default();
+        let named = |c: &api::Container, specs: &[Container]| c.labels.get(CONTAINER).is_some_and(|n| specs.iter().any(|s| &s.name == n));
         for c in all.iter().filter(|c| c.pod_sandbox_id == sandbox) {
-            let wanted = c.labels.get(CONTAINER).is_some_and(|n| pod.containers.iter().any(|s| &s.name == n));
+            let wanted = named(c, &pod.containers) || named(c, &pod.init_containers);
             if !wanted {
                 log::info!(target: super::NAME, "pod {}/{}: removing container {} no longer in the spec", pod.namespace, pod.name, short(&c.id));
                 if c.state == api::CONTAINER_RUNNING {
@@ -151,17 +165,62 @@ impl Syncer<'_> {
                 self.cri.remove_container(&c.id).await?;
             }
         }
+        let mine = |spec: &Container| -> Vec<&api::Container> {
+            all.iter().filter(|c| c.pod_sandbox_id == sandbox && c.labels.get(CONTAINER) == Some(&spec.name)).collect()
+        };
+        // Init containers, in order, each to completion; once an app
+        // container exists in this sandbox they are never run again (kubelet).
+        let app_started = all.iter().any(|c| c.pod_sandbox_id == sandbox && named(c, &pod.containers));
+        // An init container that fails is retried unless the pod never restarts.
+        let init_restart = if pod.restart == Restart::Never { Restart::Never } else { Restart::OnFailure };
+        facts.initialized = true;
+        for spec in &pod.init_containers {
+            if !facts.initialized {
+                facts.init_containers.push(ContainerFacts::waiting(spec, "PodInitializing", ""));
+                continue;
+            }
+            let f = if app_started {
+                self.observe(spec, mine(spec)).await?
+            } else {
+                self.container(pod, spec, init_restart, &sandbox, &sb_cfg, mine(spec)).await?
+            };
+            let completed = !f.running && f.terminated.as_ref().is_some_and(|t| t.0 == 0);
+            facts.initialized = app_started || completed;
+            facts.init_containers.push(f);
+        }
         for spec in &pod.containers {
-            let mine: Vec<&api::Container> = all.iter().filter(|c| c.pod_sandbox_id == sandbox && c.labels.get(CONTAINER) == Some(&spec.name)).collect();
-            facts.containers.push(self.container(pod, spec, &sandbox, &sb_cfg, mine).await?);
+            let f = if facts.initialized {
+                self.container(pod, spec, pod.restart, &sandbox, &sb_cfg, mine(spec)).await?
+            } else {
+                ContainerFacts::waiting(spec, "PodInitializing", "")
+            };
+            facts.containers.push(f);
         }
         Ok(facts)
+    }
+
+    /// What an init container that ran before did, without acting on it.
+    async fn observe(&self, spec: &Container, mut mine: Vec<&api::Container>) -> Result<ContainerFacts, CriError> {
+        let mut f = ContainerFacts { name: spec.name.clone(), image: spec.image.clone(), done: true, ..Default::default() };
+        mine.sort_by_key(|c| (c.metadata.as_ref().map(|m| m.attempt).unwrap_or(0), c.created_at));
+        match mine.last() {
+            Some(c) => {
+                let st = self.cri.container_status(&c.id).await?;
+                f.id = c.id.clone();
+                f.restarts = c.metadata.as_ref().map(|m| m.attempt).unwrap_or(0);
+                f.terminated = Some((st.exit_code, exit_reason(&st), st.started_at, st.finished_at));
+            }
+            // Removed since (e.g. by hand): it completed, or the app would not run.
+            None => f.terminated = Some((0, "Completed".into(), 0, 0)),
+        }
+        Ok(f)
     }
 
     async fn container(
         &self,
         pod: &Pod,
         spec: &Container,
+        restart: Restart,
         sandbox: &str,
         sb_cfg: &PodSandboxConfig,
         mut mine: Vec<&api::Container>,
@@ -210,7 +269,7 @@ impl Syncer<'_> {
                 let st = self.cri.container_status(&c.id).await?;
                 f.id = c.id.clone();
                 f.terminated = Some((st.exit_code, exit_reason(&st), st.started_at, st.finished_at));
-                let again = match pod.restart {
+                let again = match restart {
                     Restart::Always => true,
                     Restart::OnFailure => st.exit_code != 0,
                     Restart::Never => false,
@@ -233,12 +292,41 @@ impl Syncer<'_> {
             }
             None => 0,
         };
-        // Image present, or pulled.
-        if self.cri.image_status(&spec.image).await?.is_none() {
-            log::info!(target: super::NAME, "pod {}/{}: pulling image {}", pod.namespace, pod.name, spec.image);
-            if let Err(e) = self.cri.pull_image(&spec.image).await {
-                f.waiting = Some(("ErrImagePull".into(), e.to_string()));
+        // The image, as imagePullPolicy says.
+        let present = self.cri.image_status(&spec.image).await?.is_some();
+        let pull = match spec.pull {
+            Pull::Never if !present => {
+                let msg = format!("Container image \"{}\" is not present with pull policy of Never", spec.image);
+                f.waiting = Some(("ErrImageNeverPull".into(), msg));
                 return Ok(f);
+            }
+            Pull::Never => false,
+            Pull::IfNotPresent => !present,
+            Pull::Always => true,
+        };
+        if pull {
+            log::info!(target: super::NAME, "pod {}/{}: pulling image {}", pod.namespace, pod.name, spec.image);
+            // Each matching pull secret's credentials in turn (the last
+            // error stands), anonymously when none match (kubelet).
+            let auths = super::pull::auths(self.ctx, pod, &spec.image).await;
+            let mut result = Err(CriError::Transport("PullImage".into(), "not tried".into()));
+            let tries: Vec<_> = if auths.is_empty() { vec![None] } else { auths.into_iter().take(8).map(Some).collect() };
+            for auth in tries {
+                result = self.cri.pull_image(&spec.image, auth).await;
+                if result.is_ok() {
+                    break;
+                }
+            }
+            match result {
+                Ok(_) => {}
+                // Offline is normal at the edge: Always with a copy at hand runs that copy.
+                Err(e) if present => {
+                    log::warn!(target: super::NAME, "pod {}/{}: pulling {} failed ({e}); running the image already here", pod.namespace, pod.name, spec.image)
+                }
+                Err(e) => {
+                    f.waiting = Some(("ErrImagePull".into(), e.to_string()));
+                    return Ok(f);
+                }
             }
         }
         let (envs, mounts) = match super::volumes::prepare(self.ctx, self.volumes, pod, spec).await {
@@ -262,6 +350,7 @@ impl Syncer<'_> {
             labels: l,
             log_path: format!("{}/{next_attempt}.log", spec.name),
             linux: Some(LinuxContainerConfig {
+                resources: Some(super::resources::linux(&spec.resources)),
                 security_context: Some(LinuxContainerSecurityContext {
                     namespace_options: Some(NamespaceOption {
                         network: if pod.host_network { api::NAMESPACE_NODE } else { 0 },

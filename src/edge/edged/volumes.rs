@@ -31,7 +31,7 @@ async fn get(ctx: &Context, key: &str) -> Result<Value, String> {
 }
 
 /// key → value of a ConfigMap (`data`, `binaryData`) or a Secret (`data` base64, `stringData`).
-async fn entries(ctx: &Context, ns: &str, kind: &str, name: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+pub(super) async fn entries(ctx: &Context, ns: &str, kind: &str, name: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
     let v = get(ctx, &format!("{ns}/{kind}/{name}")).await.map_err(|e| format!("{kind} {ns}/{name} is not available: {e}"))?;
     let mut out = Vec::new();
     let b64 = base64::engine::general_purpose::STANDARD;

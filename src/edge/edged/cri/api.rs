@@ -227,8 +227,24 @@ pub struct LinuxContainerSecurityContext {
     #[prost(message, optional, tag = "3")]
     pub namespace_options: Option<NamespaceOption>,
 }
+/// cgroup limits of a container (kubelet's mapping of requests/limits).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LinuxContainerResources {
+    #[prost(int64, tag = "1")]
+    pub cpu_period: i64,
+    #[prost(int64, tag = "2")]
+    pub cpu_quota: i64,
+    #[prost(int64, tag = "3")]
+    pub cpu_shares: i64,
+    #[prost(int64, tag = "4")]
+    pub memory_limit_in_bytes: i64,
+    #[prost(int64, tag = "5")]
+    pub oom_score_adj: i64,
+}
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct LinuxContainerConfig {
+    #[prost(message, optional, tag = "1")]
+    pub resources: Option<LinuxContainerResources>,
     #[prost(message, optional, tag = "2")]
     pub security_context: Option<LinuxContainerSecurityContext>,
 }
@@ -376,10 +392,28 @@ pub struct ImageStatusResponse {
     #[prost(message, optional, tag = "1")]
     pub image: Option<Image>,
 }
+/// Registry credentials for one pull (from an imagePullSecret).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AuthConfig {
+    #[prost(string, tag = "1")]
+    pub username: String,
+    #[prost(string, tag = "2")]
+    pub password: String,
+    #[prost(string, tag = "3")]
+    pub auth: String,
+    #[prost(string, tag = "4")]
+    pub server_address: String,
+    #[prost(string, tag = "5")]
+    pub identity_token: String,
+    #[prost(string, tag = "6")]
+    pub registry_token: String,
+}
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct PullImageRequest {
     #[prost(message, optional, tag = "1")]
     pub image: Option<ImageSpec>,
+    #[prost(message, optional, tag = "2")]
+    pub auth: Option<AuthConfig>,
 }
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct PullImageResponse {

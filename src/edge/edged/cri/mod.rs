@@ -8,6 +8,7 @@
 //! about pods.
 
 pub mod api;
+pub mod exec;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -278,8 +279,8 @@ impl Cri {
         Ok(r.image)
     }
 
-    pub async fn pull_image(&self, image: &str) -> Result<String, CriError> {
-        let r: api::PullImageResponse = self.images("PullImage", &api::PullImageRequest { image: Some(api::ImageSpec { image: image.into() }) }).await?;
+    pub async fn pull_image(&self, image: &str, auth: Option<api::AuthConfig>) -> Result<String, CriError> {
+        let r: api::PullImageResponse = self.images("PullImage", &api::PullImageRequest { image: Some(api::ImageSpec { image: image.into() }), auth }).await?;
         Ok(r.image_ref)
     }
 

@@ -1,0 +1,140 @@
+//! Registry credentials for image pulls, kubelet's keyring in small: the
+//! pod's `imagePullSecrets` (Secrets of type `kubernetes.io/dockerconfigjson`
+//! or the older `kubernetes.io/dockercfg`, read from MetaManager's cache so
+//! pulls work offline too) give, for the registry an image lives on, the
+//! credentials CRI `PullImage` is handed — each matching one in turn, as
+//! kubelet tries them. A secret that is missing or malformed is logged and
+//! skipped (kubelet pulls without it too); no match means an anonymous pull.
+//!
+//! Owns: reading those secrets and matching registries. Must not pull.
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use super::cri::api::AuthConfig;
+use super::spec::Pod;
+use crate::core::Context;
+
+/// The registry host of an image reference, as docker normalizes it:
+/// the first path element when it looks like a host (a '.' or ':' in it,
+/// or `localhost`), else Docker Hub.
+pub fn registry_of(image: &str) -> String {
+    match image.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first.to_ascii_lowercase(),
+        _ => "docker.io".into(),
+    }
+}
+
+/// The host (and port) a docker config key names: `https://r.io/v1/` → `r.io`.
+fn key_host(key: &str) -> String {
+    let k = key.trim();
+    let k = k.strip_prefix("https://").or_else(|| k.strip_prefix("http://")).unwrap_or(k);
+    let host = k.split('/').next().unwrap_or("").to_ascii_lowercase();
+    match host.as_str() {
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => "docker.io".into(),
+        _ => host,
+    }
+}
+
+/// Whether config key `key` is for `registry` (`*.example.com` matches one label).
+fn matches(key: &str, registry: &str) -> bool {
+    let host = key_host(key);
+    if let Some(suffix) = host.strip_prefix("*.") {
+        return registry.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest == suffix);
+    }
+    host == registry
+}
+
+/// The credentials in a docker config (`{"auths": {…}}` or the older bare
+/// map) for `registry`, most specific key first.
+pub fn credentials(config: &Value, registry: &str) -> Vec<AuthConfig> {
+    let auths = config.get("auths").unwrap_or(config);
+    let mut found: Vec<(usize, AuthConfig)> = Vec::new();
+    for (key, entry) in auths.as_object().into_iter().flatten() {
+        if !matches(key, registry) {
+            continue;
+        }
+        let field = |n: &str| entry.get(n).and_then(Value::as_str).unwrap_or("").to_string();
+        let (mut username, mut password) = (field("username"), field("password"));
+        // `auth` is base64 of `user:password`; it fills in what is missing.
+        if let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(field("auth").trim()) {
+            if let Some((u, p)) = String::from_utf8_lossy(&raw).split_once(':') {
+                if username.is_empty() {
+                    (username, password) = (u.to_string(), p.to_string());
+                }
+            }
+        }
+        // No server_address: the match is made here (containerd would
+        // parse a bare `host:port` key as a URL and drop the credentials).
+        let auth = AuthConfig { username, password, identity_token: field("identitytoken"), ..Default::default() };
+        // Exact hosts before wildcards.
+        found.push((usize::from(key_host(key).starts_with("*.")), auth));
+    }
+    found.sort_by_key(|(rank, _)| *rank);
+    found.into_iter().map(|(_, a)| a).collect()
+}
+
+/// Every credential the pod's pull secrets hold for `image`'s registry.
+pub async fn auths(ctx: &Context, pod: &Pod, image: &str) -> Vec<AuthConfig> {
+    let registry = registry_of(image);
+    let mut out = Vec::new();
+    for name in &pod.pull_secrets {
+        let entries = match super::volumes::entries(ctx, &pod.namespace, "secret", name).await {
+            Ok(e) => e,
+            Err(e) => {
+                log::warn!(target: super::NAME, "pod {}/{}: imagePullSecret {name}: {e}; pulling without it", pod.namespace, pod.name);
+                continue;
+            }
+        };
+        let Some((_, raw)) = entries.into_iter().find(|(k, _)| k == ".dockerconfigjson" || k == ".dockercfg") else {
+            log::warn!(target: super::NAME, "pod {}/{}: imagePullSecret {name} has no .dockerconfigjson key; pulling without it", pod.namespace, pod.name);
+            continue;
+        };
+        match serde_json::from_slice::<Value>(&raw) {
+            Ok(config) => out.extend(credentials(&config, &registry)),
+            Err(e) => {
+                log::warn!(target: super::NAME, "pod {}/{}: imagePullSecret {name}: not a docker config ({e}); pulling without it", pod.namespace, pod.name)
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn images_name_their_registry_as_docker_does() {
+        for (image, want) in [
+            ("busybox", "docker.io"),
+            ("library/busybox:1", "docker.io"),
+            ("user/app", "docker.io"),
+            ("localhost/app:1", "localhost"),
+            ("localhost:5000/app", "localhost:5000"),
+            ("Registry.Example.com/team/app@sha256:ab", "registry.example.com"),
+        ] {
+            assert_eq!(registry_of(image), want, "{image}");
+        }
+    }
+
+    #[test]
+    fn credentials_match_by_host_with_auth_decoded_and_wildcards_last() {
+        let cfg = json!({"auths": {
+            "https://index.docker.io/v1/": {"auth": base64::engine::general_purpose::STANDARD.encode("hub:secret")},
+            "*.example.com": {"username": "wild", "password": "w"},
+            "r.example.com": {"username": "exact", "password": "e"},
+            "127.0.0.1:5000": {"username": "local", "password": "l"}
+        }});
+        let hub = credentials(&cfg, "docker.io");
+        assert_eq!((hub.len(), hub[0].username.as_str(), hub[0].password.as_str()), (1, "hub", "secret"));
+        let r: Vec<String> = credentials(&cfg, "r.example.com").into_iter().map(|a| a.username).collect();
+        assert_eq!(r, ["exact", "wild"]);
+        assert!(credentials(&cfg, "a.b.example.com").is_empty(), "a wildcard matches one label");
+        assert_eq!(credentials(&cfg, "127.0.0.1:5000")[0].username, "local");
+        assert!(credentials(&cfg, "quay.io").is_empty());
+        // The older .dockercfg is the bare map.
+        assert_eq!(credentials(&json!({"quay.io": {"username": "q", "password": "p"}}), "quay.io")[0].username, "q");
+    }
+}
