@@ -91,11 +91,26 @@ fn readiness_follows_the_app_and_a_failed_liveness_probe_restarts_it_online_and_
     let st = wait_status(&api, "web", 30, |s| condition(s, "Ready") == "False");
     assert_eq!(st["containerStatuses"][0]["restartCount"], 0, "readiness never restarts: {st}");
     assert!(st["conditions"].as_array().unwrap().iter().any(|c| c["type"] == "Ready" && c["reason"] == "ContainersNotReady"), "{st}");
+    // What failed is an Event, as a kubelet records it.
+    let event = |pod: &'static str, reason: &'static str, text: &'static str| {
+        move |v: &Value| {
+            v["items"].as_array().is_some_and(|a| {
+                a.iter().any(|e| e["involvedObject"]["name"] == pod && e["reason"] == reason && e["message"].as_str().unwrap_or("").contains(text))
+            })
+        }
+    };
+    api.wait_until("/api/v1/namespaces/default/events", 20, event("web", "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 404"));
 
     // Liveness: killed when /tmp/alive goes, restarted by restartPolicy.
     let st = wait_status(&api, "live", 40, |s| s["containerStatuses"][0]["restartCount"].as_u64().unwrap_or(0) >= 1);
     eprintln!("live after its first liveness failure: {st}");
     edge.wait_for("failed its liveness probe", Duration::from_secs(5));
+    api.wait_until("/api/v1/namespaces/default/events", 20, event("live", "Killing", "Container main failed liveness probe, will be restarted"));
+    api.wait_until(
+        "/api/v1/namespaces/default/events",
+        20,
+        event("live", "Unhealthy", "Liveness probe failed: command [\"cat\", \"/tmp/alive\"] exited with 1"),
+    );
 
     // Offline: the cloud goes, probes go on — the next liveness failure restarts it again.
     let before = st["containerStatuses"][0]["restartCount"].as_u64().unwrap_or(0);

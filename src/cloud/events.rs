@@ -210,10 +210,44 @@ pub fn pod_changes(store: &dyn Store, pod: &Value, before: Option<&Value>, after
                 "CreateContainerError" | "CreateContainerConfigError" | "RunContainerError" => {
                     record(store, &about, true, "Failed", &format!("Error: {msg}"), "edged")
                 }
+                "PostStartHookError" => record(store, &about, true, "FailedPostStartHook", msg, "edged"),
                 _ => {}
             }
         }
     }
+}
+
+/// Events an edge saw about a pod (Edged's `hiveEvents`: probe failures,
+/// kills): only reasons a kubelet records, about containers of the pod, at
+/// most 16 a report, messages clipped; anything else is dropped (logged).
+pub fn edge_reported(store: &dyn Store, pod: &Value, events: &Value) {
+    let names: Vec<&str> =
+        ["/spec/containers", "/spec/initContainers"].iter().flat_map(|f| crate::kube::items(pod, f)).filter_map(|c| c["name"].as_str()).collect();
+    for e in events.as_array().into_iter().flatten().take(16) {
+        let (container, reason) = (e["container"].as_str().unwrap_or(""), e["reason"].as_str().unwrap_or(""));
+        let warning = match reason {
+            "Unhealthy" => true,
+            "Killing" => false,
+            _ => {
+                log::warn!(target: "events", "an edge reported an event `{}` kubelets do not record; dropped", crate::logging::clip(reason, 64));
+                continue;
+            }
+        };
+        if !names.contains(&container) {
+            log::warn!(target: "events", "an edge reported an event about container `{}`, not in the pod; dropped", crate::logging::clip(container, 64));
+            continue;
+        }
+        let message = crate::logging::clip(e["message"].as_str().unwrap_or(""), 1024).to_string();
+        let n = e["count"].as_u64().unwrap_or(1).clamp(1, 1_000_000);
+        let path = format!("spec.containers{{{container}}}");
+        if let Err(err) = try_record_n(store, &About::pod(pod, &path), warning, reason, &message, "edged", n, None) {
+            log::warn!(target: "events", "event {reason} for pod {} not recorded: {err}", about_name(pod));
+        }
+    }
+}
+
+fn about_name(pod: &Value) -> &str {
+    pod.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
 }
 
 #[cfg(test)]
@@ -271,5 +305,31 @@ mod tests {
         assert_eq!(back["type"], "Warning");
         assert_eq!(back["involvedObject"]["fieldPath"], "spec.containers{c}");
         assert_eq!(back["metadata"]["namespace"], "demo");
+    }
+
+    #[test]
+    fn events_an_edge_carries_are_recorded_counted_and_checked() {
+        let s = store();
+        let pod = json!({"metadata": {"name": "web", "namespace": "default", "uid": "u1"}, "spec": {"containers": [{"name": "main"}]}});
+        let carried = json!([
+            {"container": "main", "reason": "Unhealthy", "message": "Readiness probe failed: HTTP probe failed with statuscode: 404", "count": 3},
+            {"container": "main", "reason": "Killing", "message": "Container main failed liveness probe, will be restarted"},
+            {"container": "main", "reason": "Pwned", "message": "x"},
+            {"container": "other", "reason": "Unhealthy", "message": "x"}
+        ]);
+        edge_reported(&s, &pod, &carried);
+        edge_reported(
+            &s,
+            &pod,
+            &json!([{"container": "main", "reason": "Unhealthy", "message": "Readiness probe failed: HTTP probe failed with statuscode: 404"}]),
+        );
+        let evs = events(&s);
+        assert_eq!(evs.len(), 2, "{evs:?}");
+        let un = evs.iter().find(|e| e["reason"] == "Unhealthy").unwrap();
+        assert_eq!(
+            (un["count"].as_u64(), un["type"].as_str(), un["involvedObject"]["fieldPath"].as_str()),
+            (Some(4), Some("Warning"), Some("spec.containers{main}"))
+        );
+        assert_eq!(evs.iter().find(|e| e["reason"] == "Killing").unwrap()["type"], "Normal");
     }
 }

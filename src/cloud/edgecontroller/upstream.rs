@@ -1,7 +1,8 @@
 //! EdgeController upstream: pod and node status reported by an edge land
 //! in the store — the status subresource only, and only for objects of
 //! that edge (node authorization). Resources, as the edge names them:
-//! - `<namespace>/pod/<name>/status`: the pod's whole status;
+//! - `<namespace>/pod/<name>/status`: the pod's whole status (with, under
+//!   `hiveEvents`, events Edged saw — recorded as Events, not stored);
 //! - `/node/<name>/status`: part of the node's status (capacity, nodeInfo,
 //!   conditions by type) merged into what the cloud keeps.
 //!
@@ -17,7 +18,9 @@ use crate::kube::merge;
 /// Apply one report from `node` about `resource`. Err = refused (the reason
 /// is logged by the caller and returned to CloudHub).
 pub fn apply(store: &dyn Store, node: &str, resource: &str, content: &[u8]) -> Result<Written, StatusError> {
-    let status: Value = serde_json::from_slice(content).map_err(|e| StatusError::Refused(format!("{resource}: content is not JSON: {e}")))?;
+    let mut status: Value = serde_json::from_slice(content).map_err(|e| StatusError::Refused(format!("{resource}: content is not JSON: {e}")))?;
+    // Events the edge saw (probe failures, kills) ride with a pod's status; they are not part of it.
+    let carried = status.as_object_mut().and_then(|o| o.remove("hiveEvents"));
     if !status.is_object() {
         return Err(StatusError::Refused(format!("{resource}: status must be a JSON object")));
     }
@@ -43,6 +46,9 @@ pub fn apply(store: &dyn Store, node: &str, resource: &str, content: &[u8]) -> R
             });
             if let (Ok(Written::At(_)), Some((pod, before))) = (&written, &seen) {
                 crate::cloud::events::pod_changes(store, pod, before.get("containerStatuses").map(|_| before), &status);
+            }
+            if let (Ok(_), Some((pod, _)), Some(carried)) = (&written, &seen, &carried) {
+                crate::cloud::events::edge_reported(store, pod, carried);
             }
             written
         }

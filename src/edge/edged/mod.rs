@@ -6,7 +6,8 @@
 //!   to their specs (sync.rs: sandbox, image, containers, restarts with
 //!   backoff, adoption of what already runs); what no pod wants is removed.
 //! - Probes (probe.rs, prober.rs) run on the same loop, each when due;
-//!   readiness feeds the status, a failed liveness probe a restart.
+//!   readiness feeds the status, a failed liveness probe a restart; what a
+//!   kubelet would record as Events rides with the status (events.rs).
 //! - Pod status (status.rs) and node status (node.rs) go up through
 //!   EdgeHub's durable outbox when they change, and again after a reconnect.
 //! - `kubectl logs` requests from the cloud are answered from the
@@ -16,6 +17,8 @@
 //! Must not talk to the cloud itself.
 
 pub mod cri;
+mod events;
+mod hooks;
 mod logs;
 mod node;
 mod probe;
@@ -61,6 +64,8 @@ struct Known {
     start: String,
     grace_s: i64,
     reported: Option<String>,
+    /// The spec last run (its preStop hooks run when the pod goes).
+    pod: Option<spec::Pod>,
 }
 
 struct State<'a> {
@@ -78,6 +83,7 @@ struct State<'a> {
     host_ip: String,
     node: String,
     prober: prober::Prober,
+    events: events::Events,
 }
 
 impl Module for Edged {
@@ -111,6 +117,7 @@ impl Module for Edged {
                 host_ip: node::host_ip(),
                 node: self.node.clone(),
                 prober: prober::Prober::default(),
+                events: events::Events::default(),
             };
             log::info!(target: NAME, "{} pods on this node; runtime at {}", st.pods.len(), self.cfg.runtime_socket.display());
             let period = Duration::from_millis(self.cfg.sync_period_ms.max(50));
@@ -172,12 +179,17 @@ impl Module for Edged {
 impl State<'_> {
     /// Run the probes that are due; true when the pods must be synced again.
     async fn probe(&mut self) -> bool {
-        let (changed, kills) = self.prober.run_due(&self.cri).await;
-        for (id, grace, _) in &kills {
-            if let Err(e) = self.cri.stop_container(id, *grace).await {
-                log::warn!(target: NAME, "killing container {}: {e}", sync::short(id));
+        let (changed, kills, events) = self.prober.run_due(&self.cri).await;
+        self.events.add(events);
+        let cri = &self.cri;
+        let stops = kills.iter().map(|k| async move {
+            let label = format!("pod {}: container {}", k.pod, k.container);
+            let grace = hooks::pre_stop(cri, k.pre_stop.as_ref(), &k.id, &k.ip, k.grace_s, &label).await;
+            if let Err(e) = cri.stop_container(&k.id, grace).await {
+                log::warn!(target: NAME, "{label}: killing it: {e}");
             }
-        }
+        });
+        futures_util::future::join_all(stops).await;
         changed || !kills.is_empty()
     }
 
@@ -247,7 +259,7 @@ impl State<'_> {
                     let s = st.to_string();
                     let uid = v.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or(&key).to_string();
                     wanted.insert(uid.clone());
-                    let k = self.known.entry(uid).or_insert(Known { key: key.clone(), start: String::new(), grace_s: 0, reported: None });
+                    let k = self.known.entry(uid).or_insert(Known { key: key.clone(), start: String::new(), grace_s: 0, reported: None, pod: None });
                     if k.reported.as_ref() != Some(&s) {
                         log::warn!(target: NAME, "pod {key}: cannot run it: {e}");
                         k.reported = Some(s);
@@ -277,21 +289,18 @@ impl State<'_> {
         };
         let per_pod: Vec<_> = runnable.iter().map(|(_, p)| of(&p.uid)).collect();
         let results = {
-            let syncer = sync::Syncer { ctx: self.ctx, cri: &self.cri, logs: &self.logs, volumes: &self.volumes, backoff_base: self.backoff };
+            let syncer =
+                sync::Syncer { ctx: self.ctx, cri: &self.cri, logs: &self.logs, volumes: &self.volumes, backoff_base: self.backoff, host_ip: &self.host_ip };
             futures_util::future::join_all(runnable.iter().zip(&per_pod).map(|((_, p), (sb, cs))| syncer.sync(p, sb, cs))).await
         };
-        let mut probed = std::collections::HashSet::new();
+        let (mut probed, mut live) = (std::collections::HashSet::new(), std::collections::HashSet::new());
         for ((key, pod), facts) in runnable.into_iter().zip(results) {
             let mut facts = facts.unwrap_or_else(|e| {
                 log::warn!(target: NAME, "pod {}/{}: {e}", pod.namespace, pod.name);
                 sync::PodFacts { problem: Some(("RuntimeError".into(), e.to_string())), ..Default::default() }
             });
             // Probes of what runs; their verdicts go into the status.
-            let ip = match (pod.host_network || facts.ip.is_empty(), self.host_ip.is_empty()) {
-                (false, _) => facts.ip.clone(),
-                (true, false) => self.host_ip.clone(),
-                (true, true) => "127.0.0.1".to_string(),
-            };
+            let ip = sync::pod_ip(&pod, &facts.ip, &self.host_ip);
             let label = format!("{}/{}", pod.namespace, pod.name);
             for (cf, spec) in facts.containers.iter_mut().zip(&pod.containers).filter(|(cf, _)| cf.running && !cf.id.is_empty()) {
                 self.prober.track(&cf.id, &label, spec, cf.started_at, &ip, pod.grace_s);
@@ -303,22 +312,32 @@ impl State<'_> {
                 start: crate::kube::rfc3339_now(),
                 grace_s: pod.grace_s,
                 reported: None,
+                pod: None,
             });
             k.grace_s = pod.grace_s;
+            k.pod = Some(pod.clone());
             let st = status::pod_status(&pod, &facts, &k.start, &self.host_ip);
             let s = st.to_string();
-            if k.reported.as_ref() != Some(&s) {
-                k.reported = Some(s);
-                self.report(&format!("{key}/status"), &st).await;
+            let changed = k.reported.as_ref() != Some(&s);
+            k.reported = Some(s);
+            let events = self.events.take(&label, changed, Instant::now());
+            if changed || events.is_some() {
+                let mut body = st;
+                if let Some(e) = events {
+                    body["hiveEvents"] = e;
+                }
+                self.report(&format!("{key}/status"), &body).await;
             }
+            live.insert(label);
         }
         self.prober.retain(&probed);
+        self.events.retain(&live);
         // What runs but no pod wants any more: stop it within its grace period.
         let running: Vec<String> = sandboxes.iter().filter_map(|s| s.labels.get(sync::POD_UID).cloned()).collect();
         for uid in running.into_iter().filter(|u| !wanted.contains(u)).collect::<std::collections::BTreeSet<_>>() {
-            let (grace, key) = self.known.get(&uid).map(|k| (k.grace_s, k.key.clone())).unwrap_or((30, uid.clone()));
+            let (grace, key, last) = self.known.get(&uid).map(|k| (k.grace_s, k.key.clone(), k.pod.clone())).unwrap_or((30, uid.clone(), None));
             log::info!(target: NAME, "pod {key} is no longer on this node: stopping it (grace {grace}s)");
-            match sync::teardown(&self.cri, &uid, grace).await {
+            match sync::teardown(&self.cri, &uid, grace, last.as_ref(), &self.host_ip).await {
                 Ok(()) => {
                     self.known.remove(&uid);
                     let _ = std::fs::remove_dir_all(self.volumes.join(&uid));

@@ -1,4 +1,5 @@
-//! Container probes as kubelet reads and runs them: `exec` (CRI ExecSync,
+//! Container probes (and the handlers lifecycle hooks share with them) as
+//! kubelet reads and runs them: `exec` (CRI ExecSync,
 //! success = exit code 0), `httpGet` (HTTP/1.1 GET, success = status
 //! 200–399; `scheme: HTTPS` without verifying the certificate, as kubelet
 //! does), `tcpSocket` (success = the connection opens). `grpc` probes are
@@ -39,8 +40,19 @@ impl Kind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     Exec(Vec<String>),
-    Http { https: bool, host: Option<String>, port: u16, path: String, headers: Vec<(String, String)> },
-    Tcp { host: Option<String>, port: u16 },
+    Http {
+        https: bool,
+        host: Option<String>,
+        port: u16,
+        path: String,
+        headers: Vec<(String, String)>,
+    },
+    Tcp {
+        host: Option<String>,
+        port: u16,
+    },
+    /// Lifecycle hooks only.
+    Sleep(Duration),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,17 +89,14 @@ fn port(v: &Value, at: &str, ports: &[(String, u16)]) -> Result<u16, String> {
     }
 }
 
-/// The container's `kind` probe, if it has one; `at` names the container
-/// (`spec.containers[0]`), `ports` its named ports.
-pub fn parse(c: &Value, kind: Kind, at: &str, ports: &[(String, u16)]) -> Result<Option<Probe>, String> {
-    let p = match c.get(kind.field()) {
-        None | Some(Value::Null) => return Ok(None),
-        Some(p) if p.is_object() => p,
-        Some(_) => return Err(format!("{at}.{}: must be an object", kind.field())),
-    };
-    let at = format!("{at}.{}", kind.field());
-    let handlers: Vec<&str> = ["exec", "httpGet", "tcpSocket", "grpc"].into_iter().filter(|h| p.get(*h).is_some_and(|v| !v.is_null())).collect();
+/// One handler of a probe or lifecycle hook at `at`: exactly one of
+/// `allowed` (exec, httpGet, tcpSocket, sleep).
+pub fn handler(p: &Value, at: &str, ports: &[(String, u16)], allowed: &[&str]) -> Result<Action, String> {
+    let known = ["exec", "httpGet", "tcpSocket", "grpc", "sleep"];
+    let handlers: Vec<&str> = known.into_iter().filter(|h| p.get(*h).is_some_and(|v| !v.is_null())).collect();
+    let one_of = allowed.join(", ");
     let action = match handlers.as_slice() {
+        [h] if !allowed.contains(h) => return Err(format!("{at}.{h}: not supported here; use one of {one_of}")),
         ["exec"] => {
             let cmd: Vec<String> =
                 p.pointer("/exec/command").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
@@ -124,9 +133,25 @@ pub fn parse(c: &Value, kind: Kind, at: &str, ports: &[(String, u16)]) -> Result
             let host = t.get("host").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
             Action::Tcp { host, port: port(t, &format!("{at}.tcpSocket"), ports)? }
         }
-        ["grpc"] => return Err(format!("{at}.grpc: gRPC probes are not supported by this edge; use exec, httpGet or tcpSocket")),
-        _ => return Err(format!("{at}: must have exactly one of exec, httpGet or tcpSocket")),
+        ["sleep"] => Action::Sleep(Duration::from_secs(count(&p["sleep"], &format!("{at}.sleep"), "seconds", 0, 0)?.min(3_600))),
+        _ => return Err(format!("{at}: must have exactly one of {one_of}")),
     };
+    Ok(action)
+}
+
+/// The container's `kind` probe, if it has one; `at` names the container
+/// (`spec.containers[0]`), `ports` its named ports.
+pub fn parse(c: &Value, kind: Kind, at: &str, ports: &[(String, u16)]) -> Result<Option<Probe>, String> {
+    let p = match c.get(kind.field()) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(p) if p.is_object() => p,
+        Some(_) => return Err(format!("{at}.{}: must be an object", kind.field())),
+    };
+    let at = format!("{at}.{}", kind.field());
+    if p.get("grpc").is_some_and(|v| !v.is_null()) {
+        return Err(format!("{at}.grpc: gRPC probes are not supported by this edge; use exec, httpGet or tcpSocket"));
+    }
+    let action = handler(p, &at, ports, &["exec", "httpGet", "tcpSocket"])?;
     let success = count(p, &at, "successThreshold", 1, 1)?;
     if kind != Kind::Readiness && success != 1 {
         return Err(format!("{at}.successThreshold: must be 1 for {} probes", if kind == Kind::Startup { "startup" } else { "liveness" }));
@@ -144,9 +169,14 @@ pub fn parse(c: &Value, kind: Kind, at: &str, ports: &[(String, u16)]) -> Result
 
 /// One attempt: Ok, or why it failed. `ip` is where the pod answers.
 pub async fn attempt(cri: &Cri, p: &Probe, container: &str, ip: &str) -> Result<(), String> {
-    let limit = p.timeout;
+    run(cri, &p.action, container, ip, p.timeout).await
+}
+
+/// Run a probe's or hook's action against container `container` (pod at
+/// `ip`) within `limit`: Ok, or why it failed.
+pub async fn run(cri: &Cri, action: &Action, container: &str, ip: &str, limit: Duration) -> Result<(), String> {
     let run = async {
-        match &p.action {
+        match action {
             Action::Exec(cmd) => match cri.exec_sync(container, cmd, limit).await {
                 Ok(r) if r.exit_code == 0 => Ok(()),
                 Ok(r) => {
@@ -160,6 +190,10 @@ pub async fn attempt(cri: &Cri, p: &Probe, container: &str, ip: &str) -> Result<
                 .await
                 .map(drop)
                 .map_err(|e| format!("dial tcp {}:{port}: {e}", host.as_deref().unwrap_or(ip))),
+            Action::Sleep(d) => {
+                smol::Timer::after(*d).await;
+                Ok(())
+            }
         }
     };
     // ExecSync has its own limit; a little slack lets its answer arrive.
@@ -233,6 +267,7 @@ mod tests {
     fn bad_probes_are_refused_naming_the_field() {
         for (probe, want) in [
             (json!({"livenessProbe": {}}), "spec.containers[0].livenessProbe: must have exactly one"),
+            (json!({"livenessProbe": {"sleep": {"seconds": 1}}}), "livenessProbe.sleep: not supported here"),
             (json!({"livenessProbe": {"exec": {"command": ["true"]}, "tcpSocket": {"port": 1}}}), "exactly one"),
             (json!({"livenessProbe": {"grpc": {"port": 1}}}), "gRPC probes are not supported"),
             (json!({"livenessProbe": {"exec": {"command": []}}}), "livenessProbe.exec.command"),

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::cri::Cri;
-use super::probe::{self, Kind, Probe};
+use super::probe::{self, Action, Kind, Probe};
 use super::spec::Container;
 
 struct Entry {
@@ -24,6 +24,7 @@ struct Entry {
     pod: String,
     container: String,
     grace_s: i64,
+    pre_stop: Option<Action>,
     ip: String,
     next: Instant,
     successes: u32,
@@ -32,8 +33,27 @@ struct Entry {
     ok: Option<bool>,
 }
 
-/// A container to kill: (id, grace seconds, why).
-pub type Kill = (String, i64, String);
+/// A container to kill, after its preStop hook.
+pub struct Kill {
+    pub id: String,
+    /// `namespace/name` of the pod and the container's name.
+    pub pod: String,
+    pub container: String,
+    pub grace_s: i64,
+    pub pre_stop: Option<Action>,
+    pub ip: String,
+}
+
+/// Something a kubelet would record as an Event about the pod (Unhealthy,
+/// Killing): carried up with the pod's next status report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeEvent {
+    /// `namespace/name`.
+    pub pod: String,
+    pub container: String,
+    pub reason: &'static str,
+    pub message: String,
+}
 
 #[derive(Default)]
 pub struct Prober {
@@ -57,6 +77,7 @@ impl Prober {
                 pod: pod.to_string(),
                 container: spec.name.clone(),
                 grace_s,
+                pre_stop: spec.pre_stop.clone(),
                 ip: ip.to_string(),
                 next: instant_of(started_ns) + p.initial_delay,
                 successes: 0,
@@ -101,15 +122,15 @@ impl Prober {
 
     /// Run every probe that is due, concurrently. Returns whether any
     /// verdict changed (the status must be said again) and what to kill.
-    pub async fn run_due(&mut self, cri: &Cri) -> (bool, Vec<Kill>) {
+    pub async fn run_due(&mut self, cri: &Cri) -> (bool, Vec<Kill>, Vec<ProbeEvent>) {
         let now = Instant::now();
         let due: Vec<((String, Kind), Probe, String)> =
             self.entries.iter().filter(|(k, e)| e.next <= now && self.active(k, e)).map(|(k, e)| (k.clone(), e.probe.clone(), e.ip.clone())).collect();
         if due.is_empty() {
-            return (false, Vec::new());
+            return (false, Vec::new(), Vec::new());
         }
         let results = futures_util::future::join_all(due.iter().map(|((id, _), p, ip)| probe::attempt(cri, p, id, ip))).await;
-        let (mut changed, mut kills) = (false, Vec::new());
+        let (mut changed, mut kills, mut events) = (false, Vec::new(), Vec::new());
         for ((key, _, _), result) in due.into_iter().zip(results) {
             let Some(e) = self.entries.get_mut(&key) else { continue };
             e.next = Instant::now() + e.probe.period;
@@ -124,12 +145,22 @@ impl Prober {
                 Err(why) => {
                     (e.successes, e.failures) = (0, e.failures + 1);
                     log::debug!(target: super::NAME, "pod {}: container {}: {} failed: {why}", e.pod, e.container, key.1.field());
+                    let kind = match key.1 {
+                        Kind::Startup => "Startup",
+                        Kind::Liveness => "Liveness",
+                        Kind::Readiness => "Readiness",
+                    };
+                    let (pod, container) = (e.pod.clone(), e.container.clone());
+                    events.push(ProbeEvent { pod, container, reason: "Unhealthy", message: format!("{kind} probe failed: {why}") });
                     if e.failures >= e.probe.failure {
                         e.ok = Some(false);
                         if key.1 != Kind::Readiness {
                             let what = if key.1 == Kind::Liveness { "liveness" } else { "startup" };
                             log::info!(target: super::NAME, "pod {}: container {} failed its {what} probe {} times ({why}); killing it, restartPolicy decides what comes next", e.pod, e.container, e.failures);
-                            kills.push((key.0.clone(), e.grace_s, why));
+                            let (pod, container, grace_s, pre_stop, ip) = (e.pod.clone(), e.container.clone(), e.grace_s, e.pre_stop.clone(), e.ip.clone());
+                            let message = format!("Container {container} failed {what} probe, will be restarted");
+                            events.push(ProbeEvent { pod: pod.clone(), container: container.clone(), reason: "Killing", message });
+                            kills.push(Kill { id: key.0.clone(), pod, container, grace_s, pre_stop, ip });
                         }
                     }
                 }
@@ -143,8 +174,8 @@ impl Prober {
             }
         }
         // A container being killed is probed no more.
-        let doomed: HashSet<&String> = kills.iter().map(|(id, _, _)| id).collect();
+        let doomed: HashSet<&String> = kills.iter().map(|k| &k.id).collect();
         self.entries.retain(|(id, _), _| !doomed.contains(id));
-        (changed, kills)
+        (changed, kills, events)
     }
 }

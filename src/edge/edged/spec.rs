@@ -2,15 +2,16 @@
 //! command, args, workingDir, env (values, configMapKeyRef, secretKeyRef),
 //! envFrom, volumeMounts; volumes from ConfigMap, Secret, hostPath,
 //! emptyDir; restartPolicy, hostNetwork, terminationGracePeriodSeconds;
-//! probes (probe.rs), resources (resources.rs), imagePullPolicy (default
-//! by tag, as Kubernetes) — plus a hash of each container's spec, kept in
+//! probes (probe.rs), lifecycle hooks (hooks.rs), resources (resources.rs),
+//! imagePullPolicy (default by tag, as Kubernetes), imagePullSecrets,
+//! initContainers — plus a hash of each container's spec, kept in
 //! the runtime's labels so a changed spec means a new container.
 //!
 //! Owns: parsing and hashing. Must not do I/O.
 
 use serde_json::Value;
 
-use super::probe::{self, Kind, Probe};
+use super::probe::{self, Action, Kind, Probe};
 use super::resources::{self, Resources};
 use crate::kube::items;
 
@@ -64,6 +65,9 @@ pub struct Container {
     pub probes: [Option<Probe>; 3],
     pub resources: Resources,
     pub pull: Pull,
+    /// lifecycle.postStart and lifecycle.preStop (hooks.rs).
+    pub post_start: Option<Action>,
+    pub pre_stop: Option<Action>,
     pub hash: String,
 }
 
@@ -157,7 +161,16 @@ fn container(c: &Value, at: &str) -> Result<Container, String> {
         Some("Never") => Pull::Never,
         Some(other) => return Err(format!("{at}.imagePullPolicy: `{other}` is not Always, IfNotPresent or Never")),
     };
+    let mut hooks = [None, None];
+    for (slot, name) in hooks.iter_mut().zip(["postStart", "preStop"]) {
+        if let Some(h) = c.pointer(&format!("/lifecycle/{name}")).filter(|h| !h.is_null()) {
+            *slot = Some(probe::handler(h, &format!("{at}.lifecycle.{name}"), &ports, &["exec", "httpGet", "sleep"])?);
+        }
+    }
+    let [post_start, pre_stop] = hooks;
     Ok(Container {
+        post_start,
+        pre_stop,
         probes,
         resources: resources::parse(c, at)?,
         pull,
@@ -205,6 +218,9 @@ pub fn parse(v: &Value) -> Result<Pod, String> {
         let ic = container(c, &at)?;
         if let Some(kind) = Kind::ALL.into_iter().zip(&ic.probes).find_map(|(k, p)| p.as_ref().map(|_| k)) {
             return Err(format!("{at}.{}: must not be set for init containers", kind.field()));
+        }
+        if c.get("lifecycle").is_some_and(|l| !l.is_null()) {
+            return Err(format!("{at}.lifecycle: must not be set for init containers"));
         }
         init_containers.push(ic);
     }
@@ -278,6 +294,11 @@ mod tests {
             "containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "scratch", "emptyDir": {}}]}}))
         .unwrap();
         assert_eq!((p.init_containers[0].name.as_str(), p.pull_secrets.clone()), ("setup", vec!["regcred".to_string()]));
+        let p = parse(&json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i",
+            "lifecycle": {"postStart": {"exec": {"command": ["touch", "/ok"]}}, "preStop": {"sleep": {"seconds": 2}}}}]}}))
+        .unwrap();
+        assert_eq!(p.containers[0].post_start, Some(Action::Exec(vec!["touch".into(), "/ok".into()])));
+        assert_eq!(p.containers[0].pre_stop, Some(Action::Sleep(std::time::Duration::from_secs(2))));
     }
 
     #[test]
@@ -333,6 +354,14 @@ mod tests {
             (
                 json!({"metadata": {"name": "a"}, "spec": {"initContainers": [{"name": "i"}], "containers": [{"name": "c", "image": "i"}]}}),
                 "spec.initContainers[0]: name and image",
+            ),
+            (
+                json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i", "lifecycle": {"preStop": {"tcpSocket": {"port": 1}}}}]}}),
+                "spec.containers[0].lifecycle.preStop.tcpSocket: not supported here",
+            ),
+            (
+                json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i", "lifecycle": {"postStart": {"exec": {"command": []}}}}]}}),
+                "spec.containers[0].lifecycle.postStart.exec.command",
             ),
         ] {
             let e = parse(&pod).unwrap_err();

@@ -3,8 +3,10 @@
 //! started, restarted by restartPolicy with exponential backoff, replaced
 //! when its spec hash changed; what is found running is adopted (labels
 //! carry pod uid, namespace, name, container name and spec hash), and a
-//! not-ready sandbox (e.g. after a reboot) is replaced. Also: tearing a
-//! pod down within its grace period, and removing what no pod wants.
+//! not-ready sandbox (e.g. after a reboot) is replaced. Init containers
+//! run first, in order; postStart and preStop hooks around starts and
+//! stops (hooks.rs). Also: tearing a pod down within its grace period, and
+//! removing what no pod wants.
 //!
 //! Owns: the runtime's objects labelled `hive.io/managed`. Must not decide
 //! which pods should run (mod.rs) nor what the status says (status.rs).
@@ -98,13 +100,31 @@ pub fn sandbox_config(pod: &Pod, logs: &Path, attempt: u32) -> PodSandboxConfig 
     }
 }
 
-/// Stop and remove every container and sandbox of pod `uid` (grace in s).
-pub async fn teardown(cri: &Cri, uid: &str, grace_s: i64) -> Result<(), CriError> {
+/// Stop and remove every container and sandbox of pod `uid` (grace in s),
+/// running containers at once, each after its preStop hook when `pod` (the
+/// last spec seen) has one.
+pub async fn teardown(cri: &Cri, uid: &str, grace_s: i64, pod: Option<&Pod>, host_ip: &str) -> Result<(), CriError> {
     let sel = HashMap::from([(POD_UID.to_string(), uid.to_string())]);
-    for c in cri.list_containers(sel.clone()).await? {
-        if c.state == api::CONTAINER_RUNNING {
-            cri.stop_container(&c.id, grace_s).await?;
+    let containers = cri.list_containers(sel.clone()).await?;
+    let mut ip = String::new();
+    if let Some(p) = pod.filter(|p| p.containers.iter().any(|c| c.pre_stop.is_some())) {
+        let sandbox = containers.first().map(|c| c.pod_sandbox_id.clone()).unwrap_or_default();
+        let sandbox_ip = cri.pod_sandbox_status(&sandbox).await.ok().and_then(|s| s.network).map(|n| n.ip).unwrap_or_default();
+        ip = pod_ip(p, &sandbox_ip, host_ip);
+    }
+    let stops = containers.iter().filter(|c| c.state == api::CONTAINER_RUNNING).map(|c| {
+        let hook = pod.and_then(|p| p.containers.iter().find(|s| c.labels.get(CONTAINER) == Some(&s.name))).and_then(|s| s.pre_stop.as_ref());
+        let ip = &ip;
+        async move {
+            let label = format!("container {}", short(&c.id));
+            let grace = super::hooks::pre_stop(cri, hook, &c.id, ip, grace_s, &label).await;
+            cri.stop_container(&c.id, grace).await
         }
+    });
+    for r in futures_util::future::join_all(stops).await {
+        r?;
+    }
+    for c in &containers {
         cri.remove_container(&c.id).await?;
     }
     for s in cri.list_pod_sandbox(sel).await? {
@@ -120,6 +140,18 @@ pub struct Syncer<'a> {
     pub logs: &'a Path,
     pub volumes: &'a Path,
     pub backoff_base: Duration,
+    /// The node's address (hostNetwork pods answer there).
+    pub host_ip: &'a str,
+}
+
+/// Where a pod answers probes and hooks: its sandbox's IP, or the node's
+/// for host-network pods (loopback when the node has none).
+pub fn pod_ip(pod: &Pod, sandbox_ip: &str, host_ip: &str) -> String {
+    match (pod.host_network || sandbox_ip.is_empty(), host_ip.is_empty()) {
+        (false, _) => sandbox_ip.to_string(),
+        (true, false) => host_ip.to_string(),
+        (true, true) => "127.0.0.1".to_string(),
+    }
 }
 
 impl Syncer<'_> {
@@ -154,6 +186,7 @@ impl Syncer<'_> {
         let st = self.cri.pod_sandbox_status(&sandbox).await?;
         facts.sandbox_ready = st.state == api::SANDBOX_READY;
         facts.ip = st.network.map(|n| n.ip).unwrap_or_default();
+        let ip = pod_ip(pod, &facts.ip, self.host_ip);
         let named = |c: &api::Container, specs: &[Container]| c.labels.get(CONTAINER).is_some_and(|n| specs.iter().any(|s| &s.name == n));
         for c in all.iter().filter(|c| c.pod_sandbox_id == sandbox) {
             let wanted = named(c, &pod.containers) || named(c, &pod.init_containers);
@@ -182,7 +215,7 @@ impl Syncer<'_> {
             let f = if app_started {
                 self.observe(spec, mine(spec)).await?
             } else {
-                self.container(pod, spec, init_restart, &sandbox, &sb_cfg, mine(spec)).await?
+                self.container(pod, spec, init_restart, (&sandbox, &ip), &sb_cfg, mine(spec)).await?
             };
             let completed = !f.running && f.terminated.as_ref().is_some_and(|t| t.0 == 0);
             facts.initialized = app_started || completed;
@@ -190,7 +223,7 @@ impl Syncer<'_> {
         }
         for spec in &pod.containers {
             let f = if facts.initialized {
-                self.container(pod, spec, pod.restart, &sandbox, &sb_cfg, mine(spec)).await?
+                self.container(pod, spec, pod.restart, (&sandbox, &ip), &sb_cfg, mine(spec)).await?
             } else {
                 ContainerFacts::waiting(spec, "PodInitializing", "")
             };
@@ -221,7 +254,7 @@ impl Syncer<'_> {
         pod: &Pod,
         spec: &Container,
         restart: Restart,
-        sandbox: &str,
+        (sandbox, ip): (&str, &str),
         sb_cfg: &PodSandboxConfig,
         mut mine: Vec<&api::Container>,
     ) -> Result<ContainerFacts, CriError> {
@@ -232,7 +265,9 @@ impl Syncer<'_> {
             log::info!(target: super::NAME, "pod {}/{}: container {} changed; replacing it", pod.namespace, pod.name, spec.name);
             for c in &mine {
                 if c.state == api::CONTAINER_RUNNING {
-                    self.cri.stop_container(&c.id, pod.grace_s).await?;
+                    let label = format!("pod {}/{}: container {}", pod.namespace, pod.name, spec.name);
+                    let grace = super::hooks::pre_stop(self.cri, spec.pre_stop.as_ref(), &c.id, ip, pod.grace_s, &label).await;
+                    self.cri.stop_container(&c.id, grace).await?;
                 }
                 self.cri.remove_container(&c.id).await?;
             }
@@ -263,7 +298,7 @@ impl Syncer<'_> {
             }
             Some(c) if c.state == api::CONTAINER_CREATED => {
                 f.id = c.id.clone();
-                return Ok(self.start(pod, spec, &c.id, f).await);
+                return Ok(self.start(pod, spec, &c.id, ip, f).await);
             }
             Some(c) => {
                 let st = self.cri.container_status(&c.id).await?;
@@ -371,15 +406,25 @@ impl Syncer<'_> {
         f.id = id.clone();
         f.restarts = next_attempt;
         // `terminated` (the run before this one) stays: it is the lastState.
-        Ok(self.start(pod, spec, &id, f).await)
+        Ok(self.start(pod, spec, &id, ip, f).await)
     }
 
-    async fn start(&self, pod: &Pod, spec: &Container, id: &str, mut f: ContainerFacts) -> ContainerFacts {
+    async fn start(&self, pod: &Pod, spec: &Container, id: &str, ip: &str, mut f: ContainerFacts) -> ContainerFacts {
         match self.cri.start_container(id).await {
             Ok(()) => {
                 log::info!(target: super::NAME, "pod {}/{}: container {} started ({}, restart {})", pod.namespace, pod.name, spec.name, short(id), f.restarts);
-                f.running = true;
                 f.started_at = now_ns();
+                // postStart: the container counts as started once it returned; a failure kills it.
+                match super::hooks::post_start(self.cri, spec.post_start.as_ref(), id, ip).await {
+                    Ok(()) => f.running = true,
+                    Err(e) => {
+                        log::warn!(target: super::NAME, "pod {}/{}: container {}: postStart hook failed ({e}); killing it", pod.namespace, pod.name, spec.name);
+                        if let Err(k) = self.cri.stop_container(id, pod.grace_s).await {
+                            log::warn!(target: super::NAME, "pod {}/{}: container {}: {k}", pod.namespace, pod.name, spec.name);
+                        }
+                        f.waiting = Some(("PostStartHookError".into(), format!("PostStartHook failed: {e}")));
+                    }
+                }
             }
             Err(e) => {
                 log::warn!(target: super::NAME, "pod {}/{}: container {} did not start: {e}", pod.namespace, pod.name, spec.name);
