@@ -25,6 +25,7 @@ fn sandbox_config(dir: &std::path::Path) -> PodSandboxConfig {
             cgroup_parent: String::new(),
             security_context: Some(api::LinuxSandboxSecurityContext {
                 namespace_options: Some(api::NamespaceOption { network: api::NAMESPACE_NODE, pid: api::NAMESPACE_CONTAINER, ipc: 0 }),
+                ..Default::default()
             }),
         }),
         ..Default::default()

@@ -1,7 +1,9 @@
-//! Edged's lifecycle hooks with a real containerd + runc (issue: pods
-//! behave as on a kubelet): postStart runs once the container started and
-//! a failing one kills it (restartPolicy brings it back); preStop runs
-//! before a deleted pod's containers are stopped, inside the grace period.
+//! Edged's lifecycle hooks and security contexts with a real containerd +
+//! runc (issue: pods behave as on a kubelet): postStart runs once the
+//! container started and a failing one kills it (restartPolicy brings it
+//! back); preStop runs before a deleted pod's containers are stopped,
+//! inside the grace period; a container runs as the user, groups and
+//! capabilities its securityContext says, privileged only where allowed.
 
 mod common;
 
@@ -33,12 +35,7 @@ fn wait_file(p: &Path, secs: u64) -> String {
 fn post_start_and_pre_stop_hooks_run_and_a_failing_post_start_restarts_the_container() {
     let site = Site::new();
     let ctrd = Containerd::start(&site.path().join("containerd"));
-    let (_cloud, api, hub) = start_cloud_with_api(&site, "[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"");
-    site.node_cert("edge-1");
-    let extra =
-        format!("[edged]\nruntime_socket = \"{}\"\nsync_period_ms = 300\nbackoff_base_ms = 300\n[eventbus]\nlisten = \"127.0.0.1:0\"", ctrd.socket.display());
-    let mut edge = site.start_edge("edge-1", hub, &extra);
-    edge.wait_for("container runtime containerd", Duration::from_secs(20));
+    let (_cloud, api, mut edge) = start(&site, &ctrd);
     let marks = site.path().join("marks");
     std::fs::create_dir_all(&marks).unwrap();
     let mount = json!([{"name": "marks", "mountPath": "/marks"}]);
@@ -77,4 +74,66 @@ fn post_start_and_pre_stop_hooks_run_and_a_failing_post_start_restarts_the_conta
         assert!(t0.elapsed() < Duration::from_secs(30), "hooked's container still runs: {:?}", ctrd.tasks());
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+fn start(site: &Site, ctrd: &Containerd) -> (common::Proc, Api, common::Proc) {
+    let (cloud, api, hub) = start_cloud_with_api(site, "[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"");
+    site.node_cert("edge-1");
+    let extra =
+        format!("[edged]\nruntime_socket = \"{}\"\nsync_period_ms = 300\nbackoff_base_ms = 300\n[eventbus]\nlisten = \"127.0.0.1:0\"", ctrd.socket.display());
+    let mut edge = site.start_edge("edge-1", hub, &extra);
+    edge.wait_for("container runtime containerd", Duration::from_secs(20));
+    (cloud, api, edge)
+}
+
+#[test]
+fn a_container_runs_as_its_security_context_says_and_privileged_is_refused() {
+    let site = Site::new();
+    let ctrd = Containerd::start(&site.path().join("containerd"));
+    let (_cloud, api, _edge) = start(&site, &ctrd);
+    let script = "id -u; id -g; id -G; touch /probe 2>/dev/null && echo rw || echo ro; grep -E '^(CapBnd|NoNewPrivs)' /proc/self/status; exec sleep 1000";
+    create(
+        &api,
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "locked"},
+            "spec": {"nodeName": "edge-1", "hostNetwork": true, "terminationGracePeriodSeconds": 1,
+                "securityContext": {"runAsUser": 1000, "runAsGroup": 3000, "fsGroup": 2000},
+                "containers": [{"name": "main", "image": APP, "command": ["sh", "-c", script],
+                    "securityContext": {"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}}]}}),
+    );
+    create(
+        &api,
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "root"},
+            "spec": {"nodeName": "edge-1", "hostNetwork": true, "containers": [{"name": "main", "image": APP, "securityContext": {"privileged": true}}]}}),
+    );
+    create(
+        &api,
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nonroot"},
+            "spec": {"nodeName": "edge-1", "hostNetwork": true, "securityContext": {"runAsNonRoot": true}, "containers": [{"name": "main", "image": APP}]}}),
+    );
+    let logs = site.path().join("edge-1/pods/logs");
+    let t0 = Instant::now();
+    let log = loop {
+        let dir = std::fs::read_dir(&logs).ok().into_iter().flatten().flatten().find(|d| d.file_name().to_string_lossy().starts_with("default_locked_"));
+        let text = dir.and_then(|d| std::fs::read_to_string(d.path().join("main/0.log")).ok()).unwrap_or_default();
+        if text.contains("NoNewPrivs") {
+            break text;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "locked printed nothing yet: {text:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let lines: Vec<&str> = log.lines().map(|l| l.splitn(4, ' ').nth(3).unwrap_or("")).collect();
+    assert_eq!(&lines[..2], ["1000", "3000"], "{log}");
+    assert!(lines[2].split(' ').any(|g| g == "2000"), "fsGroup is one of its groups: {log}");
+    assert_eq!(lines[3], "ro", "readOnlyRootFilesystem: {log}");
+    // Only CAP_NET_BIND_SERVICE (bit 10) is left in the bounding set.
+    assert!(log.contains("CapBnd:\t0000000000000400"), "{log}");
+    assert!(log.contains("NoNewPrivs:\t1"), "{log}");
+    let st = api.wait_until("/api/v1/namespaces/default/pods/root", 30, |v| v["status"]["phase"] == "Failed")["status"].clone();
+    let msg = st["message"].as_str().unwrap_or("");
+    assert!(msg.contains("spec.containers[0].securityContext.privileged") && msg.contains("edged.allow_privileged"), "{st}");
+    let st = api.wait_until("/api/v1/namespaces/default/pods/nonroot", 30, |v| {
+        v["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CreateContainerConfigError"
+    })["status"]
+        .clone();
+    assert!(st["containerStatuses"][0]["state"]["waiting"]["message"].as_str().unwrap_or("").contains("image will run as root"), "{st}");
 }

@@ -154,6 +154,8 @@ pub struct EdgedConfig {
     pub sync_period_ms: u64,
     /// First restart delay of a failed container (ms); doubles up to 300 s.
     pub backoff_base_ms: u64,
+    /// Whether pods may run privileged containers (root on the board).
+    pub allow_privileged: bool,
 }
 
 impl Default for EdgedConfig {
@@ -163,6 +165,7 @@ impl Default for EdgedConfig {
             runtime_timeout_ms: 120_000,
             sync_period_ms: 1000,
             backoff_base_ms: 10_000,
+            allow_privileged: false,
         }
     }
 }

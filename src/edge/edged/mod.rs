@@ -25,6 +25,7 @@ mod probe;
 mod prober;
 mod pull;
 mod resources;
+mod security;
 pub mod spec;
 mod status;
 mod sync;
@@ -74,6 +75,7 @@ struct State<'a> {
     logs: PathBuf,
     volumes: PathBuf,
     backoff: Duration,
+    allow_privileged: bool,
     /// Cache key → pod object.
     pods: BTreeMap<String, Value>,
     /// Pod uid → what we know.
@@ -110,6 +112,7 @@ impl Module for Edged {
                 logs: pods_dir.join("logs"),
                 volumes: pods_dir,
                 backoff: Duration::from_millis(self.cfg.backoff_base_ms),
+                allow_privileged: self.cfg.allow_privileged,
                 pods: listed.into_iter().filter_map(|c| Some((c.key, serde_json::from_slice(&c.content?).ok()?))).collect(),
                 known: HashMap::new(),
                 runtime: None,
@@ -249,7 +252,13 @@ impl State<'_> {
         let mut runnable = Vec::new();
         let pods: Vec<(String, Value)> = self.pods.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         for (key, v) in pods {
-            match spec::parse(&v) {
+            let parsed = spec::parse(&v).and_then(|p| match p.privileged() {
+                Some(at) if !self.allow_privileged => {
+                    Err(format!("{at}.securityContext.privileged: privileged containers are not allowed on this node (edged.allow_privileged = false)"))
+                }
+                _ => Ok(p),
+            });
+            match parsed {
                 Ok(p) => {
                     wanted.insert(p.uid.clone());
                     runnable.push((key, p));

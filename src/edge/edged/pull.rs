@@ -1,4 +1,7 @@
-//! Registry credentials for image pulls, kubelet's keyring in small: the
+//! Getting a container's image as kubelet does: `imagePullPolicy` (Always,
+//! IfNotPresent, Never) decides whether to pull; offline, Always with a
+//! copy at hand runs that copy. Registry credentials, kubelet's keyring in
+//! small: the
 //! pod's `imagePullSecrets` (Secrets of type `kubernetes.io/dockerconfigjson`
 //! or the older `kubernetes.io/dockercfg`, read from MetaManager's cache so
 //! pulls work offline too) give, for the registry an image lives on, the
@@ -6,13 +9,15 @@
 //! kubelet tries them. A secret that is missing or malformed is logged and
 //! skipped (kubelet pulls without it too); no match means an anonymous pull.
 //!
-//! Owns: reading those secrets and matching registries. Must not pull.
+//! Owns: the pull decision, reading those secrets and matching registries.
+//! Must not create or start containers.
 
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::cri::api::AuthConfig;
-use super::spec::Pod;
+use super::cri::api::{AuthConfig, Image};
+use super::cri::{Cri, CriError};
+use super::spec::{Container, Pod, Pull};
 use crate::core::Context;
 
 /// The registry host of an image reference, as docker normalizes it:
@@ -98,6 +103,47 @@ pub async fn auths(ctx: &Context, pod: &Pod, image: &str) -> Vec<AuthConfig> {
         }
     }
     out
+}
+
+/// The container's image, present or pulled as its policy says: Ok(the
+/// image as the runtime describes it, if it can), or the waiting reason and
+/// message the status shows (ErrImageNeverPull, ErrImagePull).
+pub async fn ensure(ctx: &Context, cri: &Cri, pod: &Pod, spec: &Container) -> Result<Result<Option<Image>, (String, String)>, CriError> {
+    let image = cri.image_status(&spec.image).await?;
+    let present = image.is_some();
+    let pull = match spec.pull {
+        Pull::Never if !present => {
+            let msg = format!("Container image \"{}\" is not present with pull policy of Never", spec.image);
+            return Ok(Err(("ErrImageNeverPull".into(), msg)));
+        }
+        Pull::Never => false,
+        Pull::IfNotPresent => !present,
+        Pull::Always => true,
+    };
+    if !pull {
+        return Ok(Ok(image));
+    }
+    log::info!(target: super::NAME, "pod {}/{}: pulling image {}", pod.namespace, pod.name, spec.image);
+    // Each matching pull secret's credentials in turn (the last error
+    // stands), anonymously when none match (kubelet).
+    let auths = auths(ctx, pod, &spec.image).await;
+    let mut result = Err(CriError::Transport("PullImage".into(), "not tried".into()));
+    let tries: Vec<_> = if auths.is_empty() { vec![None] } else { auths.into_iter().take(8).map(Some).collect() };
+    for auth in tries {
+        result = cri.pull_image(&spec.image, auth).await;
+        if result.is_ok() {
+            break;
+        }
+    }
+    match result {
+        Ok(_) => Ok(Ok(cri.image_status(&spec.image).await.ok().flatten())),
+        // Offline is normal at the edge: Always with a copy at hand runs that copy.
+        Err(e) if present => {
+            log::warn!(target: super::NAME, "pod {}/{}: pulling {} failed ({e}); running the image already here", pod.namespace, pod.name, spec.image);
+            Ok(Ok(image))
+        }
+        Err(e) => Ok(Err(("ErrImagePull".into(), e.to_string()))),
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! emptyDir; restartPolicy, hostNetwork, terminationGracePeriodSeconds;
 //! probes (probe.rs), lifecycle hooks (hooks.rs), resources (resources.rs),
 //! imagePullPolicy (default by tag, as Kubernetes), imagePullSecrets,
-//! initContainers — plus a hash of each container's spec, kept in
+//! initContainers, securityContext (security.rs) — plus a hash of each container's spec, kept in
 //! the runtime's labels so a changed spec means a new container.
 //!
 //! Owns: parsing and hashing. Must not do I/O.
@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::probe::{self, Action, Kind, Probe};
 use super::resources::{self, Resources};
+use super::security::{self, Security};
 use crate::kube::items;
 
 /// imagePullPolicy.
@@ -68,6 +69,8 @@ pub struct Container {
     /// lifecycle.postStart and lifecycle.preStop (hooks.rs).
     pub post_start: Option<Action>,
     pub pre_stop: Option<Action>,
+    /// What it runs as (security.rs).
+    pub security: Security,
     pub hash: String,
 }
 
@@ -93,6 +96,14 @@ pub struct Pod {
     /// Names of the Secrets with registry credentials (`imagePullSecrets`).
     pub pull_secrets: Vec<String>,
     pub volumes: Vec<(String, Volume)>,
+}
+
+impl Pod {
+    /// The first privileged container, as `spec.containers[i]` / `spec.initContainers[i]`.
+    pub fn privileged(&self) -> Option<String> {
+        let at = |list: &[Container], field: &str| list.iter().position(|c| c.security.privileged).map(|i| format!("spec.{field}[{i}]"));
+        at(&self.init_containers, "initContainers").or_else(|| at(&self.containers, "containers"))
+    }
 }
 
 /// FNV-1a, 64 bits, as hex: stable across builds and architectures.
@@ -121,7 +132,7 @@ fn file_safe(what: &str, n: &str) -> Result<(), String> {
 
 /// One entry of `containers` or `initContainers`; `at` names it
 /// (`spec.containers[0]`).
-fn container(c: &Value, at: &str) -> Result<Container, String> {
+fn container(pod: &Value, c: &Value, at: &str) -> Result<Container, String> {
     let cname = s(c, "/name");
     let image = s(c, "/image");
     if cname.is_empty() || image.is_empty() {
@@ -169,6 +180,7 @@ fn container(c: &Value, at: &str) -> Result<Container, String> {
     }
     let [post_start, pre_stop] = hooks;
     Ok(Container {
+        security: security::parse(pod, c, at)?,
         post_start,
         pre_stop,
         probes,
@@ -207,7 +219,7 @@ pub fn parse(v: &Value) -> Result<Pod, String> {
     };
     let mut containers = Vec::new();
     for (i, c) in items(v, "/spec/containers").enumerate() {
-        containers.push(container(c, &format!("spec.containers[{i}]"))?);
+        containers.push(container(v, c, &format!("spec.containers[{i}]"))?);
     }
     let mut init_containers = Vec::new();
     for (i, c) in items(v, "/spec/initContainers").enumerate() {
@@ -215,7 +227,7 @@ pub fn parse(v: &Value) -> Result<Pod, String> {
         if c.get("restartPolicy").is_some_and(|r| !r.is_null()) {
             return Err(format!("{at}.restartPolicy: sidecar (restartable) init containers are not supported by this edge"));
         }
-        let ic = container(c, &at)?;
+        let ic = container(v, c, &at)?;
         if let Some(kind) = Kind::ALL.into_iter().zip(&ic.probes).find_map(|(k, p)| p.as_ref().map(|_| k)) {
             return Err(format!("{at}.{}: must not be set for init containers", kind.field()));
         }

@@ -20,7 +20,7 @@ use super::cri::api::{
     LinuxSandboxSecurityContext, NamespaceOption, PodSandboxConfig, PodSandboxMetadata,
 };
 use super::cri::{Cri, CriError};
-use super::spec::{Container, Pod, Pull, Restart};
+use super::spec::{Container, Pod, Restart};
 use crate::core::Context;
 
 pub const MANAGED: &str = "hive.io/managed";
@@ -94,7 +94,12 @@ pub fn sandbox_config(pod: &Pod, logs: &Path, attempt: u32) -> PodSandboxConfig 
         labels: labels(pod),
         linux: Some(LinuxPodSandboxConfig {
             cgroup_parent: String::new(),
-            security_context: Some(LinuxSandboxSecurityContext { namespace_options: Some(NamespaceOption { network, pid: api::NAMESPACE_CONTAINER, ipc: 0 }) }),
+            security_context: Some(LinuxSandboxSecurityContext {
+                namespace_options: Some(NamespaceOption { network, pid: api::NAMESPACE_CONTAINER, ipc: 0 }),
+                // A privileged container needs a privileged sandbox.
+                privileged: pod.privileged().is_some(),
+                ..Default::default()
+            }),
         }),
         ..Default::default()
     }
@@ -328,41 +333,16 @@ impl Syncer<'_> {
             None => 0,
         };
         // The image, as imagePullPolicy says.
-        let present = self.cri.image_status(&spec.image).await?.is_some();
-        let pull = match spec.pull {
-            Pull::Never if !present => {
-                let msg = format!("Container image \"{}\" is not present with pull policy of Never", spec.image);
-                f.waiting = Some(("ErrImageNeverPull".into(), msg));
+        let image = match super::pull::ensure(self.ctx, self.cri, pod, spec).await? {
+            Ok(image) => image,
+            Err(waiting) => {
+                f.waiting = Some(waiting);
                 return Ok(f);
             }
-            Pull::Never => false,
-            Pull::IfNotPresent => !present,
-            Pull::Always => true,
         };
-        if pull {
-            log::info!(target: super::NAME, "pod {}/{}: pulling image {}", pod.namespace, pod.name, spec.image);
-            // Each matching pull secret's credentials in turn (the last
-            // error stands), anonymously when none match (kubelet).
-            let auths = super::pull::auths(self.ctx, pod, &spec.image).await;
-            let mut result = Err(CriError::Transport("PullImage".into(), "not tried".into()));
-            let tries: Vec<_> = if auths.is_empty() { vec![None] } else { auths.into_iter().take(8).map(Some).collect() };
-            for auth in tries {
-                result = self.cri.pull_image(&spec.image, auth).await;
-                if result.is_ok() {
-                    break;
-                }
-            }
-            match result {
-                Ok(_) => {}
-                // Offline is normal at the edge: Always with a copy at hand runs that copy.
-                Err(e) if present => {
-                    log::warn!(target: super::NAME, "pod {}/{}: pulling {} failed ({e}); running the image already here", pod.namespace, pod.name, spec.image)
-                }
-                Err(e) => {
-                    f.waiting = Some(("ErrImagePull".into(), e.to_string()));
-                    return Ok(f);
-                }
-            }
+        if let Err(e) = super::security::check_non_root(&spec.security, image.as_ref()) {
+            f.waiting = Some(("CreateContainerConfigError".into(), e));
+            return Ok(f);
         }
         let (envs, mounts) = match super::volumes::prepare(self.ctx, self.volumes, pod, spec).await {
             Ok(x) => x,
@@ -392,6 +372,7 @@ impl Syncer<'_> {
                         pid: api::NAMESPACE_CONTAINER,
                         ipc: 0,
                     }),
+                    ..super::security::linux(&spec.security)
                 }),
             }),
             ..Default::default()

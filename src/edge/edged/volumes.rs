@@ -51,9 +51,11 @@ pub fn pod_dir(root: &Path, pod: &Pod) -> PathBuf {
     root.join(&pod.uid)
 }
 
-fn write(path: &Path, bytes: &[u8], secret: bool) -> std::io::Result<()> {
+/// 0644, Kubernetes' defaultMode, so a container running as any user reads
+/// it; on the host the pod's directory (0700) keeps other users out.
+fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(if secret { 0o600 } else { 0o644 }))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
 }
 
 fn key_ok(k: &str) -> bool {
@@ -105,7 +107,7 @@ pub async fn prepare(ctx: &Context, root: &Path, pod: &Pod, c: &Container) -> Re
                         return Err(format!("{kind} {ns}/{object}: key `{k}` cannot be a file name"));
                     }
                     let f = d.join(&k);
-                    write(&f, &v, kind == "secret").map_err(|e| format!("volume file {}: {e}", f.display()))?;
+                    write(&f, &v).map_err(|e| format!("volume file {}: {e}", f.display()))?;
                 }
                 d
             }

@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+pub use super::security::{Capability, Int64Value, LinuxContainerSecurityContext, LinuxSandboxSecurityContext};
+
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct VersionRequest {
     #[prost(string, tag = "1")]
@@ -62,11 +64,6 @@ pub struct NamespaceOption {
     pub pid: i32,
     #[prost(int32, tag = "3")]
     pub ipc: i32,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct LinuxSandboxSecurityContext {
-    #[prost(message, optional, tag = "1")]
-    pub namespace_options: Option<NamespaceOption>,
 }
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct LinuxPodSandboxConfig {
@@ -221,11 +218,6 @@ pub struct ContainerMetadata {
     pub name: String,
     #[prost(uint32, tag = "2")]
     pub attempt: u32,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct LinuxContainerSecurityContext {
-    #[prost(message, optional, tag = "3")]
-    pub namespace_options: Option<NamespaceOption>,
 }
 /// cgroup limits of a container (kubelet's mapping of requests/limits).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -386,6 +378,11 @@ pub struct Image {
     pub repo_tags: Vec<String>,
     #[prost(uint64, tag = "4")]
     pub size: u64,
+    /// The user the image runs as, by number (absent for a name).
+    #[prost(message, optional, tag = "5")]
+    pub uid: Option<Int64Value>,
+    #[prost(string, tag = "6")]
+    pub username: String,
 }
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ImageStatusResponse {

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod exec;
+pub mod security;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
