@@ -3,7 +3,8 @@
 //! container started and a failing one kills it (restartPolicy brings it
 //! back); preStop runs before a deleted pod's containers are stopped,
 //! inside the grace period; a container runs as the user, groups and
-//! capabilities its securityContext says, privileged only where allowed.
+//! capabilities its securityContext says, privileged only where allowed;
+//! the downward API, $(VAR) references and hostPID reach the container.
 
 mod common;
 
@@ -136,4 +137,55 @@ fn a_container_runs_as_its_security_context_says_and_privileged_is_refused() {
     })["status"]
         .clone();
     assert!(st["containerStatuses"][0]["state"]["waiting"]["message"].as_str().unwrap_or("").contains("image will run as root"), "{st}");
+}
+
+/// The first log of pod `name`'s container `main` once it holds `needle`.
+fn log_with(site: &Site, name: &str, needle: &str) -> String {
+    let logs = site.path().join("edge-1/pods/logs");
+    let t0 = Instant::now();
+    loop {
+        let prefix = format!("default_{name}_");
+        let dir = std::fs::read_dir(&logs).ok().into_iter().flatten().flatten().find(|d| d.file_name().to_string_lossy().starts_with(&prefix));
+        let text = dir.and_then(|d| std::fs::read_to_string(d.path().join("main/0.log")).ok()).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{name} printed no `{needle}`: {text:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_downward_api_var_references_and_host_pid_reach_the_container() {
+    let site = Site::new();
+    let ctrd = Containerd::start(&site.path().join("containerd"));
+    let (_cloud, api, _edge) = start(&site, &ctrd);
+    let env = json!([
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+        {"name": "MEM_MI", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
+        {"name": "GREETING", "value": "hello-$(POD_NAME)"}
+    ]);
+    create(
+        &api,
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "downward", "labels": {"app": "shop"}},
+            "spec": {"nodeName": "edge-1", "hostNetwork": true, "hostPID": true, "terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "main", "image": APP, "env": env, "resources": {"limits": {"memory": "48Mi"}},
+                    "command": ["sh", "-c", "echo \"$(POD_NAME) $NODE $APP $MEM_MI $GREETING\" '$$(NOPE)' \"pid1=$(cat /proc/1/comm)\"; exec sleep 1000"]}]}}),
+    );
+    let log = log_with(&site, "downward", "pid1=");
+    let line = log.lines().find(|l| l.contains("pid1=")).unwrap().splitn(4, ' ').nth(3).unwrap_or("").to_string();
+    let (fields, pid1) = line.split_once(" pid1=").unwrap();
+    assert_eq!(fields, "downward edge-1 shop 48 hello-downward $(NOPE)", "{log}");
+    assert_ne!(pid1, "sh", "hostPID: PID 1 is the host's, not the container's shell ({log})");
+    // A field the downward API does not have is refused naming it.
+    create(
+        &api,
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "badref"},
+            "spec": {"nodeName": "edge-1", "containers": [{"name": "main", "image": APP,
+                "env": [{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "spec.containers"}}}]}]}}),
+    );
+    let st = api.wait_until("/api/v1/namespaces/default/pods/badref", 30, |v| v["status"]["phase"] == "Failed")["status"].clone();
+    assert!(st["message"].as_str().unwrap_or("").contains("spec.containers[0].env[0].valueFrom.fieldRef.fieldPath"), "{st}");
 }

@@ -3,9 +3,13 @@
 //! image `localhost/hive-app:1` and a local sandbox image; `ci/bench-edged.sh`
 //! sets that up). Pods are created through the cloud API ten at a time;
 //! for each, the time from its create to the cloud showing it Running
-//! (container started on the edge, status up through the tunnel): p50,
-//! p99, max; the edge's RSS with 20 pods running. Everything is deleted
-//! at the end.
+//! and ready (container started on the edge, status up through the
+//! tunnel): p50, p99, max; the edge's RSS with 20 pods running. Then the
+//! same pods again, each with three probes at a 1 s period (startup
+//! tcpSocket, liveness httpGet, readiness exec against a busybox httpd):
+//! create to Ready, the edge's RSS, and CPU over 20 s — the edge's own and
+//! the whole host's (exec probes cost runc and containerd more than hive) —
+//! next to the same without probes. Everything is deleted at the end.
 
 use std::io::BufRead as _;
 use std::path::Path;
@@ -63,7 +67,8 @@ fn measure(dir: &Path, socket: &Path, count: usize, out: &Path) -> Result<(), St
         std::thread::spawn(move || for _ in std::io::BufReader::new(err).lines() {});
     }
     let pid = edge.id().to_string();
-    let result = (|| -> Result<(Vec<u64>, u64, u64), String> {
+    type Phase = (Vec<u64>, u64, (f64, f64));
+    let result = (|| -> Result<(Phase, Phase, u64), String> {
         let mut s = c.connect()?;
         // Wait for the node to register.
         let t0 = Instant::now();
@@ -80,26 +85,117 @@ fn measure(dir: &Path, socket: &Path, count: usize, out: &Path) -> Result<(), St
         let rss20 = rss_of(&pid);
         start_pods(&c, &mut s, "bench", "bench-edge", 20.min(count), count, &mut lat)?;
         let rss_all = rss_of(&pid);
+        let plain = (lat, rss_all, cpu_window(&pid));
         delete_pods(&c, &mut s, "bench", count, socket);
-        lat.sort_unstable();
-        Ok((lat, rss20, rss_all))
+        let mut lat = Vec::new();
+        start_probed(&c, &mut s, count, &mut lat)?;
+        let probed = (lat, rss_of(&pid), cpu_window(&pid));
+        delete_pods(&c, &mut s, "bench", count, socket);
+        Ok((plain, probed, rss20))
     })();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
     let _ = edge.wait();
     drop(cloud);
-    let (lat, rss20, rss_all) = result?;
+    let ((mut lat, rss_all, cpu), (mut plat, prss, pcpu), rss20) = result?;
+    lat.sort_unstable();
+    plat.sort_unstable();
     let text = format!(
-        "hive bench edged: {count} pods (host network, busybox sleep) created through the cloud API ten at a time, on containerd via CRI\n\
-         create -> Running in the cloud: p50 {} ms, p99 {} ms, max {} ms\n\
-         edge RSS: {:.1} MiB with 20 pods running, {:.1} MiB with {count}\n",
+        "hive bench edged: {count} pods (host network, busybox) created through the cloud API ten at a time, on containerd via CRI\n\
+         create -> Running and ready in the cloud: p50 {} ms, p99 {} ms, max {} ms\n\
+         edge RSS: {:.1} MiB with 20 pods running, {:.1} MiB with {count}\n\
+         CPU over {CPU_WINDOW_S} s with {count} pods running: edge {:.1}% of a core, host {:.1}% of its {} cores\n\
+         the same {count} pods with three probes each at a 1 s period (startup tcpSocket, liveness httpGet, readiness exec):\n\
+         create -> Ready: p50 {} ms, p99 {} ms, max {} ms\n\
+         edge RSS {:.1} MiB; CPU over {CPU_WINDOW_S} s: edge {:.1}% of a core, host {:.1}% of its cores\n",
         pct(&lat, 50),
         pct(&lat, 99),
         lat.last().copied().unwrap_or(0),
         rss20 as f64 / 1024.0,
-        rss_all as f64 / 1024.0
+        rss_all as f64 / 1024.0,
+        cpu.0,
+        cpu.1,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        pct(&plat, 50),
+        pct(&plat, 99),
+        plat.last().copied().unwrap_or(0),
+        prss as f64 / 1024.0,
+        pcpu.0,
+        pcpu.1,
     );
-    let json = serde_json::json!({"pods": count, "create_to_running_ms": {"p50": pct(&lat, 50), "p99": pct(&lat, 99), "max": lat.last()}, "edge_rss_kib": {"pods_20": rss20, "all": rss_all}});
+    let json = serde_json::json!({"pods": count, "create_to_running_ms": {"p50": pct(&lat, 50), "p99": pct(&lat, 99), "max": lat.last()},
+        "edge_rss_kib": {"pods_20": rss20, "all": rss_all}, "cpu_percent": {"edge": cpu.0, "host": cpu.1},
+        "probed": {"create_to_ready_ms": {"p50": pct(&plat, 50), "p99": pct(&plat, 99), "max": plat.last()}, "edge_rss_kib": prss,
+            "cpu_percent": {"edge": pcpu.0, "host": pcpu.1}}});
     write_report(out, "edged", &text, &format!("{json:#}\n"))
+}
+
+const CPU_WINDOW_S: u64 = 20;
+
+/// Busy and total jiffies of the whole host (/proc/stat's cpu line).
+fn host_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> = stat.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let total: u64 = f.iter().sum();
+    let idle = f.get(3).copied().unwrap_or(0) + f.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// (edge % of one core, host % of all cores) over CPU_WINDOW_S.
+fn cpu_window(pid: &str) -> (f64, f64) {
+    let (e0, h0) = (super::cpu_ms_of(pid), host_jiffies());
+    std::thread::sleep(Duration::from_secs(CPU_WINDOW_S));
+    let (e1, h1) = (super::cpu_ms_of(pid), host_jiffies());
+    let edge = (e1 - e0) as f64 / (CPU_WINDOW_S * 10) as f64;
+    let host = if h1.1 > h0.1 { (h1.0 - h0.0) as f64 * 100.0 / (h1.1 - h0.1) as f64 } else { 0.0 };
+    (edge, host)
+}
+
+/// `count` pods with three probes each at a 1 s period, each waited for until Ready.
+fn start_probed(c: &Client, s: &mut super::api::Conn, count: usize, lat: &mut Vec<u64>) -> Result<(), String> {
+    let mut created = 0;
+    while created < count {
+        let batch: Vec<usize> = (created..(created + 10).min(count)).collect();
+        let mut started = Vec::new();
+        for i in &batch {
+            let port = 21000 + i;
+            let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": format!("bench-{i}")},
+                "spec": {"nodeName": "bench-edge", "hostNetwork": true, "terminationGracePeriodSeconds": 0,
+                    "containers": [{"name": "main", "image": IMAGE,
+                        "command": ["sh", "-c", format!("mkdir -p /www && echo ok > /www/ok && httpd -p 127.0.0.1:{port} -h /www && exec sleep 3600")],
+                        "startupProbe": {"tcpSocket": {"host": "127.0.0.1", "port": port}, "periodSeconds": 1, "failureThreshold": 30},
+                        "livenessProbe": {"httpGet": {"host": "127.0.0.1", "port": port, "path": "/ok"}, "periodSeconds": 1},
+                        "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1}}]}});
+            let (code, body) = c.call(s, "POST", "/api/v1/namespaces/bench/pods", pod.to_string().as_bytes())?;
+            if code != 201 {
+                return Err(format!("create bench-{i}: {code} {}", String::from_utf8_lossy(&body)));
+            }
+            started.push((format!("bench-{i}"), Instant::now()));
+        }
+        created += batch.len();
+        wait_ready(c, s, started, lat)?;
+    }
+    Ok(())
+}
+
+/// Wait (at most 120 s) until every pod in `started` is Running and ready.
+fn wait_ready(c: &Client, s: &mut super::api::Conn, mut started: Vec<(String, Instant)>, lat: &mut Vec<u64>) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !started.is_empty() {
+        let (_, body) = c.call(s, "GET", "/api/v1/namespaces/bench/pods", b"")?;
+        let list: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        started.retain(|(name, t)| {
+            let running = phase_of(&list, name) == Some(true);
+            if running {
+                lat.push(t.elapsed().as_millis() as u64);
+            }
+            !running
+        });
+        if Instant::now() > deadline {
+            return Err(format!("{} pods not Running and ready after 120 s", started.len()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 /// Create pods `bench-<from>`..`bench-<to>` on `node` in `ns` ten at a time,

@@ -32,7 +32,12 @@ pub fn rss_of(pid: &str) -> u64 {
 
 /// CPU time (user + system) of this process so far, in ms.
 pub fn cpu_ms() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_ms_of("self")
+}
+
+/// CPU time (user + system) of process `pid` so far, in ms.
+pub fn cpu_ms_of(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<u64> = after.split_whitespace().filter_map(|x| x.parse().ok()).collect();
     // Fields after ")" start at state (non-numeric, skipped): utime, stime are 14th and 15th overall.

@@ -156,6 +156,12 @@ pub struct EdgedConfig {
     pub backoff_base_ms: u64,
     /// Whether pods may run privileged containers (root on the board).
     pub allow_privileged: bool,
+    /// CPU the node keeps for itself (millicores): not allocatable to pods.
+    pub reserved_cpu_millis: u64,
+    /// Memory the node keeps for itself (MiB): not allocatable to pods.
+    pub reserved_memory_mib: u64,
+    /// Pods this node takes at most (the node's `pods` capacity).
+    pub max_pods: u32,
 }
 
 impl Default for EdgedConfig {
@@ -166,6 +172,9 @@ impl Default for EdgedConfig {
             sync_period_ms: 1000,
             backoff_base_ms: 10_000,
             allow_privileged: false,
+            reserved_cpu_millis: 0,
+            reserved_memory_mib: 100,
+            max_pods: 110,
         }
     }
 }

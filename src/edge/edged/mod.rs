@@ -17,6 +17,7 @@
 //! Must not talk to the cloud itself.
 
 pub mod cri;
+mod env;
 mod events;
 mod hooks;
 mod logs;
@@ -76,6 +77,7 @@ struct State<'a> {
     volumes: PathBuf,
     backoff: Duration,
     allow_privileged: bool,
+    limits: node::Limits,
     /// Cache key → pod object.
     pods: BTreeMap<String, Value>,
     /// Pod uid → what we know.
@@ -113,6 +115,11 @@ impl Module for Edged {
                 volumes: pods_dir,
                 backoff: Duration::from_millis(self.cfg.backoff_base_ms),
                 allow_privileged: self.cfg.allow_privileged,
+                limits: node::Limits {
+                    reserved_cpu_millis: self.cfg.reserved_cpu_millis,
+                    reserved_memory_mib: self.cfg.reserved_memory_mib,
+                    max_pods: self.cfg.max_pods,
+                },
                 pods: listed.into_iter().filter_map(|c| Some((c.key, serde_json::from_slice(&c.content?).ok()?))).collect(),
                 known: HashMap::new(),
                 runtime: None,
@@ -230,7 +237,7 @@ impl State<'_> {
             }
             self.runtime = Some(runtime.clone());
         }
-        let st = node::status(&runtime);
+        let st = node::status(&runtime, self.limits);
         let fp = node::fingerprint(&st);
         if self.node_reported.as_ref() != Some(&fp) {
             self.report(&format!("/node/{}/status", self.node), &st).await;

@@ -1,7 +1,8 @@
 //! What Edged reads of a Pod (the subset hive runs): containers with image,
 //! command, args, workingDir, env (values, configMapKeyRef, secretKeyRef),
 //! envFrom, volumeMounts; volumes from ConfigMap, Secret, hostPath,
-//! emptyDir; restartPolicy, hostNetwork, terminationGracePeriodSeconds;
+//! emptyDir; restartPolicy, hostNetwork, hostPID, hostIPC,
+//! shareProcessNamespace, terminationGracePeriodSeconds;
 //! probes (probe.rs), lifecycle hooks (hooks.rs), resources (resources.rs),
 //! imagePullPolicy (default by tag, as Kubernetes), imagePullSecrets,
 //! initContainers, securityContext (security.rs) — plus a hash of each container's spec, kept in
@@ -9,8 +10,11 @@
 //!
 //! Owns: parsing and hashing. Must not do I/O.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
+use super::cri::api::{NAMESPACE_CONTAINER, NAMESPACE_NODE, NAMESPACE_POD};
 use super::probe::{self, Action, Kind, Probe};
 use super::resources::{self, Resources};
 use super::security::{self, Security};
@@ -46,10 +50,30 @@ pub enum Restart {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Env {
     Value(String, String),
-    ConfigMap { name: String, object: String, key: String },
-    Secret { name: String, object: String, key: String },
+    ConfigMap {
+        name: String,
+        object: String,
+        key: String,
+    },
+    Secret {
+        name: String,
+        object: String,
+        key: String,
+    },
     AllOfConfigMap(String),
     AllOfSecret(String),
+    /// The downward API: a field of the pod (env.rs).
+    Field {
+        name: String,
+        path: String,
+    },
+    /// The downward API: a container's request or limit (`container` "" = this one).
+    Resource {
+        name: String,
+        container: String,
+        resource: String,
+        divisor: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,11 +112,16 @@ pub struct Pod {
     pub namespace: String,
     pub name: String,
     pub host_network: bool,
+    /// CRI namespace modes for pid and ipc: hostPID / shareProcessNamespace, hostIPC.
+    pub pid_mode: i32,
+    pub ipc_mode: i32,
     pub restart: Restart,
     pub grace_s: i64,
     pub containers: Vec<Container>,
     /// Run in order, each to completion, before `containers` start.
     pub init_containers: Vec<Container>,
+    /// What the downward API can name of the pod (env.rs), by field path.
+    pub fields: BTreeMap<String, String>,
     /// Names of the Secrets with registry credentials (`imagePullSecrets`).
     pub pull_secrets: Vec<String>,
     pub volumes: Vec<(String, Volume)>,
@@ -140,22 +169,36 @@ fn container(pod: &Value, c: &Value, at: &str) -> Result<Container, String> {
     }
     file_safe(&format!("{at}.name"), &cname)?;
     let mut env = Vec::new();
-    for e in items(c, "/env") {
-        let n = s(e, "/name");
-        if let Some(r) = e.pointer("/valueFrom/configMapKeyRef") {
-            env.push(Env::ConfigMap { name: n, object: s(r, "/name"), key: s(r, "/key") });
-        } else if let Some(r) = e.pointer("/valueFrom/secretKeyRef") {
-            env.push(Env::Secret { name: n, object: s(r, "/name"), key: s(r, "/key") });
-        } else {
-            env.push(Env::Value(n, s(e, "/value")));
-        }
-    }
+    // envFrom first: `env` entries override what it brings (kubelet).
     for e in items(c, "/envFrom") {
         if let Some(n) = e.pointer("/configMapRef/name").and_then(Value::as_str) {
             env.push(Env::AllOfConfigMap(n.to_string()));
         }
         if let Some(n) = e.pointer("/secretRef/name").and_then(Value::as_str) {
             env.push(Env::AllOfSecret(n.to_string()));
+        }
+    }
+    for (i, e) in items(c, "/env").enumerate() {
+        let n = s(e, "/name");
+        if let Some(r) = e.pointer("/valueFrom/fieldRef") {
+            let path = s(r, "/fieldPath");
+            super::env::check_field(&path, &format!("{at}.env[{i}].valueFrom.fieldRef"))?;
+            env.push(Env::Field { name: n, path });
+        } else if let Some(r) = e.pointer("/valueFrom/resourceFieldRef") {
+            let resource = s(r, "/resource");
+            super::env::check_resource(&resource, &format!("{at}.env[{i}].valueFrom.resourceFieldRef"))?;
+            let divisor = match r.get("divisor") {
+                Some(Value::String(d)) => d.clone(),
+                Some(Value::Number(d)) => d.to_string(),
+                _ => String::new(),
+            };
+            env.push(Env::Resource { name: n, container: s(r, "/containerName"), resource, divisor });
+        } else if let Some(r) = e.pointer("/valueFrom/configMapKeyRef") {
+            env.push(Env::ConfigMap { name: n, object: s(r, "/name"), key: s(r, "/key") });
+        } else if let Some(r) = e.pointer("/valueFrom/secretKeyRef") {
+            env.push(Env::Secret { name: n, object: s(r, "/name"), key: s(r, "/key") });
+        } else {
+            env.push(Env::Value(n, s(e, "/value")));
         }
     }
     let mounts = items(c, "/volumeMounts").map(|m| (s(m, "/name"), s(m, "/mountPath"), m["readOnly"].as_bool().unwrap_or(false))).collect();
@@ -265,11 +308,41 @@ pub fn parse(v: &Value) -> Result<Pod, String> {
             return Err(format!("container {}: volumeMount `{m}` names no volume of the pod", c.name));
         }
     }
+    // A resourceFieldRef names a container of this pod.
+    for c in init_containers.iter().chain(&containers) {
+        for e in &c.env {
+            if let Env::Resource { container, .. } = e {
+                if !container.is_empty() && !names.contains(&container.as_str()) {
+                    return Err(format!("container {}: resourceFieldRef names container `{container}`, not in the pod", c.name));
+                }
+            }
+        }
+    }
+    let mut fields = BTreeMap::from([
+        ("metadata.name".to_string(), name.clone()),
+        ("metadata.namespace".to_string(), namespace.clone()),
+        ("metadata.uid".to_string(), uid.clone()),
+        ("spec.nodeName".to_string(), s(v, "/spec/nodeName")),
+        ("spec.serviceAccountName".to_string(), Some(s(v, "/spec/serviceAccountName")).filter(|a| !a.is_empty()).unwrap_or_else(|| "default".into())),
+    ]);
+    for (what, map) in [("labels", "/metadata/labels"), ("annotations", "/metadata/annotations")] {
+        for (k, val) in v.pointer(map).and_then(Value::as_object).into_iter().flatten() {
+            fields.insert(format!("metadata.{what}['{k}']"), val.as_str().unwrap_or("").to_string());
+        }
+    }
+    let flag = |p: &str| v.pointer(p).and_then(Value::as_bool).unwrap_or(false);
     Ok(Pod {
+        fields,
         uid,
         namespace,
         name,
         host_network: v.pointer("/spec/hostNetwork").and_then(Value::as_bool).unwrap_or(false),
+        pid_mode: match (flag("/spec/hostPID"), flag("/spec/shareProcessNamespace")) {
+            (true, _) => NAMESPACE_NODE,
+            (false, true) => NAMESPACE_POD,
+            (false, false) => NAMESPACE_CONTAINER,
+        },
+        ipc_mode: if flag("/spec/hostIPC") { NAMESPACE_NODE } else { NAMESPACE_POD },
         restart,
         grace_s: v.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30).clamp(0, 3600),
         containers,
@@ -280,104 +353,5 @@ pub fn parse(v: &Value) -> Result<Pod, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn a_pod_is_read_with_its_env_mounts_and_volumes() {
-        let p = parse(&json!({"metadata": {"name": "web", "namespace": "prod", "uid": "u1"}, "spec": {"hostNetwork": true, "restartPolicy": "OnFailure",
-            "terminationGracePeriodSeconds": 2,
-            "containers": [{"name": "c", "image": "busybox", "command": ["sh"], "args": ["-c", "x"],
-                "env": [{"name": "A", "value": "1"}, {"name": "B", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}}],
-                "envFrom": [{"secretRef": {"name": "s"}}], "volumeMounts": [{"name": "conf", "mountPath": "/etc/conf", "readOnly": true}]}],
-            "volumes": [{"name": "conf", "configMap": {"name": "cm"}}, {"name": "scratch", "emptyDir": {}}]}}))
-        .unwrap();
-        assert_eq!((p.uid.as_str(), p.namespace.as_str(), p.host_network, p.restart, p.grace_s), ("u1", "prod", true, Restart::OnFailure, 2));
-        let c = &p.containers[0];
-        assert_eq!(c.env[1], Env::ConfigMap { name: "B".into(), object: "cm".into(), key: "k".into() });
-        assert_eq!(c.env[2], Env::AllOfSecret("s".into()));
-        assert_eq!(c.mounts, vec![("conf".into(), "/etc/conf".into(), true)]);
-        assert_eq!(p.volumes[1], ("scratch".into(), Volume::EmptyDir));
-        assert_eq!(c.hash.len(), 16);
-        assert_eq!(c.pull, Pull::Always, "busybox has no tag: Always");
-        let p = parse(&json!({"metadata": {"name": "a"}, "spec": {"imagePullSecrets": [{"name": "regcred"}, {}],
-            "initContainers": [{"name": "setup", "image": "i:1", "volumeMounts": [{"name": "scratch", "mountPath": "/s"}]}],
-            "containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "scratch", "emptyDir": {}}]}}))
-        .unwrap();
-        assert_eq!((p.init_containers[0].name.as_str(), p.pull_secrets.clone()), ("setup", vec!["regcred".to_string()]));
-        let p = parse(&json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i",
-            "lifecycle": {"postStart": {"exec": {"command": ["touch", "/ok"]}}, "preStop": {"sleep": {"seconds": 2}}}}]}}))
-        .unwrap();
-        assert_eq!(p.containers[0].post_start, Some(Action::Exec(vec!["touch".into(), "/ok".into()])));
-        assert_eq!(p.containers[0].pre_stop, Some(Action::Sleep(std::time::Duration::from_secs(2))));
-    }
-
-    #[test]
-    fn the_pull_policy_defaults_by_tag() {
-        for (image, want) in [
-            ("busybox", Pull::Always),
-            ("busybox:latest", Pull::Always),
-            ("localhost:5000/app", Pull::Always),
-            ("localhost:5000/app:1.2", Pull::IfNotPresent),
-            ("app@sha256:abc", Pull::IfNotPresent),
-        ] {
-            assert_eq!(default_pull(image), want, "{image}");
-        }
-        let p = parse(&json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i:1", "imagePullPolicy": "Never"}]}})).unwrap();
-        assert_eq!(p.containers[0].pull, Pull::Never);
-    }
-
-    #[test]
-    fn bad_pods_are_refused_with_the_field() {
-        for (pod, want) in [
-            (json!({"metadata": {"name": "a"}, "spec": {"containers": []}}), "at least one container"),
-            (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c"}]}}), "spec.containers[0]"),
-            (json!({"metadata": {"name": "a"}, "spec": {"restartPolicy": "Sometimes", "containers": [{"name": "c", "image": "i"}]}}), "restartPolicy"),
-            (
-                json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i", "volumeMounts": [{"name": "x", "mountPath": "/x"}]}]}}),
-                "names no volume",
-            ),
-            (
-                json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "n", "nfs": {}}]}}),
-                "only configMap",
-            ),
-            (json!({"metadata": {"name": "a", "uid": "../../etc"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}), "metadata.uid"),
-            (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "../x", "image": "i"}]}}), "spec.containers[0].name"),
-            (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i", "imagePullPolicy": "Sometimes"}]}}), "imagePullPolicy"),
-            (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i", "livenessProbe": {}}]}}), "livenessProbe"),
-            (json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i", "resources": {"limits": {"cpu": "x"}}}]}}), "limits.cpu"),
-            (
-                json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "..", "emptyDir": {}}]}}),
-                "spec.volumes",
-            ),
-            (
-                json!({"metadata": {"name": "a"}, "spec": {"initContainers": [{"name": "c", "image": "i"}], "containers": [{"name": "c", "image": "i"}]}}),
-                "container name `c` is used twice",
-            ),
-            (
-                json!({"metadata": {"name": "a"}, "spec": {"initContainers": [{"name": "i", "image": "i", "readinessProbe": {"exec": {"command": ["true"]}}}], "containers": [{"name": "c", "image": "i"}]}}),
-                "spec.initContainers[0].readinessProbe: must not be set",
-            ),
-            (
-                json!({"metadata": {"name": "a"}, "spec": {"initContainers": [{"name": "i", "image": "i", "restartPolicy": "Always"}], "containers": [{"name": "c", "image": "i"}]}}),
-                "spec.initContainers[0].restartPolicy",
-            ),
-            (
-                json!({"metadata": {"name": "a"}, "spec": {"initContainers": [{"name": "i"}], "containers": [{"name": "c", "image": "i"}]}}),
-                "spec.initContainers[0]: name and image",
-            ),
-            (
-                json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i", "lifecycle": {"preStop": {"tcpSocket": {"port": 1}}}}]}}),
-                "spec.containers[0].lifecycle.preStop.tcpSocket: not supported here",
-            ),
-            (
-                json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i", "lifecycle": {"postStart": {"exec": {"command": []}}}}]}}),
-                "spec.containers[0].lifecycle.postStart.exec.command",
-            ),
-        ] {
-            let e = parse(&pod).unwrap_err();
-            assert!(e.contains(want), "{e}");
-        }
-    }
-}
+#[path = "spec_tests.rs"]
+mod tests;

@@ -85,7 +85,7 @@ fn now_ns() -> i64 {
 }
 
 pub fn sandbox_config(pod: &Pod, logs: &Path, attempt: u32) -> PodSandboxConfig {
-    let network = if pod.host_network { api::NAMESPACE_NODE } else { 0 };
+    let network = if pod.host_network { api::NAMESPACE_NODE } else { api::NAMESPACE_POD };
     PodSandboxConfig {
         metadata: Some(PodSandboxMetadata { name: pod.name.clone(), uid: pod.uid.clone(), namespace: pod.namespace.clone(), attempt }),
         // A host-network sandbox shares the host's UTS namespace: no hostname.
@@ -95,7 +95,7 @@ pub fn sandbox_config(pod: &Pod, logs: &Path, attempt: u32) -> PodSandboxConfig 
         linux: Some(LinuxPodSandboxConfig {
             cgroup_parent: String::new(),
             security_context: Some(LinuxSandboxSecurityContext {
-                namespace_options: Some(NamespaceOption { network, pid: api::NAMESPACE_CONTAINER, ipc: 0 }),
+                namespace_options: Some(NamespaceOption { network, pid: pod.pid_mode, ipc: pod.ipc_mode }),
                 // A privileged container needs a privileged sandbox.
                 privileged: pod.privileged().is_some(),
                 ..Default::default()
@@ -344,21 +344,23 @@ impl Syncer<'_> {
             f.waiting = Some(("CreateContainerConfigError".into(), e));
             return Ok(f);
         }
-        let (envs, mounts) = match super::volumes::prepare(self.ctx, self.volumes, pod, spec).await {
+        let (envs, mounts) = match super::volumes::prepare(self.ctx, self.volumes, pod, spec, (ip, self.host_ip)).await {
             Ok(x) => x,
             Err(e) => {
                 f.waiting = Some(("CreateContainerConfigError".into(), e));
                 return Ok(f);
             }
         };
+        // $(VAR) in command and args from the container's env (kubelet).
+        let vars: std::collections::BTreeMap<String, String> = envs.iter().map(|kv| (kv.key.clone(), kv.value.clone())).collect();
         let mut l = labels(pod);
         l.insert(CONTAINER.into(), spec.name.clone());
         l.insert(SPEC_HASH.into(), spec.hash.clone());
         let cfg = ContainerConfig {
             metadata: Some(ContainerMetadata { name: spec.name.clone(), attempt: next_attempt }),
             image: Some(ImageSpec { image: spec.image.clone() }),
-            command: spec.command.clone(),
-            args: spec.args.clone(),
+            command: spec.command.iter().map(|a| super::env::expand(a, &vars)).collect(),
+            args: spec.args.iter().map(|a| super::env::expand(a, &vars)).collect(),
             working_dir: spec.working_dir.clone(),
             envs,
             mounts,
@@ -368,9 +370,9 @@ impl Syncer<'_> {
                 resources: Some(super::resources::linux(&spec.resources)),
                 security_context: Some(LinuxContainerSecurityContext {
                     namespace_options: Some(NamespaceOption {
-                        network: if pod.host_network { api::NAMESPACE_NODE } else { 0 },
-                        pid: api::NAMESPACE_CONTAINER,
-                        ipc: 0,
+                        network: if pod.host_network { api::NAMESPACE_NODE } else { api::NAMESPACE_POD },
+                        pid: pod.pid_mode,
+                        ipc: pod.ipc_mode,
                     }),
                     ..super::security::linux(&spec.security)
                 }),

@@ -62,14 +62,27 @@ fn key_ok(k: &str) -> bool {
     !k.is_empty() && k != "." && k != ".." && !k.contains('/')
 }
 
-/// The env and mounts of `c`, with volume files written.
-pub async fn prepare(ctx: &Context, root: &Path, pod: &Pod, c: &Container) -> Result<(Vec<KeyValue>, Vec<Mount>), String> {
+/// The env and mounts of `c`, with volume files written; `ips` = (the
+/// pod's, the node's) for the downward API.
+pub async fn prepare(ctx: &Context, root: &Path, pod: &Pod, c: &Container, ips: (&str, &str)) -> Result<(Vec<KeyValue>, Vec<Mount>), String> {
     let ns = &pod.namespace;
     let mut envs = Vec::new();
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
     for e in &c.env {
         match e {
-            Env::Value(k, v) => envs.push(KeyValue { key: k.clone(), value: v.clone() }),
+            Env::Value(k, v) => {
+                // $(VAR) of what is defined so far (kubelet).
+                let vars = envs.iter().map(|kv: &KeyValue| (kv.key.clone(), kv.value.clone())).collect();
+                envs.push(KeyValue { key: k.clone(), value: super::env::expand(v, &vars) })
+            }
+            Env::Field { name, path } => envs.push(KeyValue { key: name.clone(), value: super::env::field(&pod.fields, path, ips.0, ips.1) }),
+            Env::Resource { name, container, resource, divisor } => {
+                let of = if container.is_empty() { Some(c) } else { pod.containers.iter().chain(&pod.init_containers).find(|x| &x.name == container) };
+                let of = of.ok_or_else(|| format!("env {name}: no container `{container}`"))?;
+                let node = (super::node::cpus() as u64, super::node::mem_kib() * 1024);
+                let value = super::env::resource(of, resource, divisor, node).map_err(|e| format!("env {name}: {e}"))?;
+                envs.push(KeyValue { key: name.clone(), value });
+            }
             Env::ConfigMap { name, object, key } | Env::Secret { name, object, key } => {
                 let kind = if matches!(e, Env::ConfigMap { .. }) { "configmap" } else { "secret" };
                 let all = entries(ctx, ns, kind, object).await?;

@@ -53,6 +53,7 @@ pub struct StatusResponse {
 }
 
 /// NamespaceMode: POD = 0, CONTAINER = 1, NODE = 2.
+pub const NAMESPACE_POD: i32 = 0;
 pub const NAMESPACE_NODE: i32 = 2;
 pub const NAMESPACE_CONTAINER: i32 = 1;
 
