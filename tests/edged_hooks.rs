@@ -4,7 +4,8 @@
 //! back); preStop runs before a deleted pod's containers are stopped,
 //! inside the grace period; a container runs as the user, groups and
 //! capabilities its securityContext says, privileged only where allowed;
-//! the downward API, $(VAR) references and hostPID reach the container.
+//! the downward API, $(VAR) references, hostPID, ConfigMap volume items
+//! with their modes and subPath mounts reach the container.
 
 mod common;
 
@@ -156,7 +157,7 @@ fn log_with(site: &Site, name: &str, needle: &str) -> String {
 }
 
 #[test]
-fn the_downward_api_var_references_and_host_pid_reach_the_container() {
+fn volume_items_sub_paths_the_downward_api_var_references_and_host_pid_reach_the_container() {
     let site = Site::new();
     let ctrd = Containerd::start(&site.path().join("containerd"));
     let (_cloud, api, _edge) = start(&site, &ctrd);
@@ -167,6 +168,20 @@ fn the_downward_api_var_references_and_host_pid_reach_the_container() {
         {"name": "MEM_MI", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
         {"name": "GREETING", "value": "hello-$(POD_NAME)"}
     ]);
+    // ConfigMap volume items with a mode, and one key mounted by subPath.
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "conf"}, "data": {"a": "alpha", "b": "beta"}});
+    assert_eq!(api.send("POST", "/api/v1/namespaces/default/configmaps", &cm).0, 201);
+    create(
+        &api,
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "files"},
+            "spec": {"nodeName": "edge-1", "hostNetwork": true, "terminationGracePeriodSeconds": 1,
+                "volumes": [{"name": "picked", "configMap": {"name": "conf", "defaultMode": 288, "items": [{"key": "a", "path": "dir/a.txt"}]}},
+                    {"name": "whole", "configMap": {"name": "conf"}}],
+                "containers": [{"name": "main", "image": APP, "volumeMounts": [{"name": "picked", "mountPath": "/conf"}, {"name": "whole", "mountPath": "/etc/b.txt", "subPath": "b"}],
+                    "command": ["sh", "-c", "echo \"listing: $(ls /conf) $(ls /conf/dir) $(cat /conf/dir/a.txt) $(ls -l /conf/dir/a.txt | cut -c1-10) $(cat /etc/b.txt)\"; exec sleep 1000"]}]}}),
+    );
+    let log = log_with(&site, "files", "listing:");
+    assert!(log.contains("listing: dir a.txt alpha -r--r----- beta"), "{log}");
     create(
         &api,
         &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "downward", "labels": {"app": "shop"}},

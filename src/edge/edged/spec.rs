@@ -86,6 +86,8 @@ pub struct Container {
     pub env: Vec<Env>,
     /// (volume name, path in the container, read-only)
     pub mounts: Vec<(String, String, bool)>,
+    /// subPath of each mount ("" = the whole volume), same order.
+    pub sub_paths: Vec<String>,
     /// startup, liveness, readiness (Kind::ALL's order).
     pub probes: [Option<Probe>; 3],
     pub resources: Resources,
@@ -98,10 +100,54 @@ pub struct Container {
     pub hash: String,
 }
 
+/// A ConfigMap or Secret as files: which object, which keys as which
+/// paths (`items`; none = every key by its name), file mode, optional.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Projection {
+    pub object: String,
+    pub items: Vec<(String, String, Option<u32>)>,
+    pub mode: u32,
+    pub optional: bool,
+}
+
+/// A relative path inside a volume: no `..`, not absolute, not empty.
+fn inside(p: &str) -> bool {
+    !p.is_empty() && !p.starts_with('/') && p.split('/').all(|c| !c.is_empty() && c != ".." && c != ".")
+}
+
+/// A file mode (0 to 0777) at `at`, if set.
+fn mode(v: Option<&Value>, at: &str) -> Result<Option<u32>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(m) => match m.as_u64() {
+            Some(n) if n <= 0o777 => Ok(Some(n as u32)),
+            _ => Err(format!("{at}: {m} is not a file mode (0 to 511, i.e. 0777)")),
+        },
+    }
+}
+
+fn projection(vol: &Value, field: &str, name_field: &str, at: &str) -> Result<Projection, String> {
+    let p = &vol[field];
+    let mut list = Vec::new();
+    for (i, it) in items(p, "/items").enumerate() {
+        let (key, path) = (s(it, "/key"), s(it, "/path"));
+        if key.is_empty() || !inside(&path) {
+            return Err(format!("{at}.{field}.items[{i}]: a key and a relative path without `..` are required"));
+        }
+        list.push((key, path, mode(it.get("mode"), &format!("{at}.{field}.items[{i}].mode"))?));
+    }
+    Ok(Projection {
+        object: s(p, &format!("/{name_field}")),
+        items: list,
+        mode: mode(p.get("defaultMode"), &format!("{at}.{field}.defaultMode"))?.unwrap_or(0o644),
+        optional: p["optional"].as_bool().unwrap_or(false),
+    })
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Volume {
-    ConfigMap(String),
-    Secret(String),
+    ConfigMap(Projection),
+    Secret(Projection),
     HostPath(String),
     EmptyDir,
 }
@@ -202,6 +248,17 @@ fn container(pod: &Value, c: &Value, at: &str) -> Result<Container, String> {
         }
     }
     let mounts = items(c, "/volumeMounts").map(|m| (s(m, "/name"), s(m, "/mountPath"), m["readOnly"].as_bool().unwrap_or(false))).collect();
+    let mut sub_paths = Vec::new();
+    for (i, m) in items(c, "/volumeMounts").enumerate() {
+        let sub = s(m, "/subPath");
+        if !sub.is_empty() && !inside(&sub) {
+            return Err(format!("{at}.volumeMounts[{i}].subPath: `{sub}` must be a relative path without `..`"));
+        }
+        if m.get("subPathExpr").is_some_and(|x| !x.is_null()) {
+            return Err(format!("{at}.volumeMounts[{i}].subPathExpr: not supported by this edge; use subPath"));
+        }
+        sub_paths.push(sub);
+    }
     let ports: Vec<(String, u16)> =
         items(c, "/ports").filter_map(|p| Some((p.get("name")?.as_str()?.to_string(), u16::try_from(p.get("containerPort")?.as_u64()?).ok()?))).collect();
     let mut probes = [None, None, None];
@@ -236,6 +293,7 @@ fn container(pod: &Value, c: &Value, at: &str) -> Result<Container, String> {
         working_dir: s(c, "/workingDir"),
         env,
         mounts,
+        sub_paths,
         hash: hash(serde_json::to_string(c).unwrap_or_default().as_bytes()),
     })
 }
@@ -287,13 +345,14 @@ pub fn parse(v: &Value) -> Result<Pod, String> {
         return Err("spec.containers: a pod needs at least one container".into());
     }
     let mut volumes = Vec::new();
-    for vol in items(v, "/spec/volumes") {
+    for (i, vol) in items(v, "/spec/volumes").enumerate() {
         let vname = s(vol, "/name");
         file_safe("spec.volumes[].name", &vname)?;
-        let kind = if let Some(n) = vol.pointer("/configMap/name").and_then(Value::as_str) {
-            Volume::ConfigMap(n.to_string())
-        } else if let Some(n) = vol.pointer("/secret/secretName").and_then(Value::as_str) {
-            Volume::Secret(n.to_string())
+        let at = format!("spec.volumes[{i}]");
+        let kind = if vol.pointer("/configMap/name").and_then(Value::as_str).is_some() {
+            Volume::ConfigMap(projection(vol, "configMap", "name", &at)?)
+        } else if vol.pointer("/secret/secretName").and_then(Value::as_str).is_some() {
+            Volume::Secret(projection(vol, "secret", "secretName", &at)?)
         } else if let Some(p) = vol.pointer("/hostPath/path").and_then(Value::as_str) {
             Volume::HostPath(p.to_string())
         } else if vol.get("emptyDir").is_some() {

@@ -34,6 +34,34 @@ fn a_pod_is_read_with_its_env_mounts_and_volumes() {
 }
 
 #[test]
+fn volume_items_modes_and_sub_paths_are_read_and_checked() {
+    let p = parse(&json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i",
+        "volumeMounts": [{"name": "s", "mountPath": "/k", "subPath": "tls/key"}]}],
+        "volumes": [{"name": "s", "secret": {"secretName": "tls", "defaultMode": 256, "optional": true, "items": [{"key": "k", "path": "tls/key", "mode": 384}]}}]}}))
+    .unwrap();
+    let Volume::Secret(proj) = &p.volumes[0].1 else { panic!("{:?}", p.volumes) };
+    assert_eq!((proj.object.as_str(), proj.mode, proj.optional), ("tls", 0o400, true));
+    assert_eq!(proj.items, vec![("k".to_string(), "tls/key".to_string(), Some(0o600))]);
+    assert_eq!(p.containers[0].sub_paths, vec!["tls/key".to_string()]);
+    let pod = |vol: serde_json::Value, mount: serde_json::Value| json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "i", "volumeMounts": [mount]}], "volumes": [vol]}});
+    for (bad, want) in [
+        (
+            pod(json!({"name": "v", "configMap": {"name": "c", "items": [{"key": "k", "path": "../x"}]}}), json!({"name": "v", "mountPath": "/v"})),
+            "spec.volumes[0].configMap.items[0]",
+        ),
+        (
+            pod(json!({"name": "v", "configMap": {"name": "c", "defaultMode": 4096}}), json!({"name": "v", "mountPath": "/v"})),
+            "spec.volumes[0].configMap.defaultMode",
+        ),
+        (pod(json!({"name": "v", "emptyDir": {}}), json!({"name": "v", "mountPath": "/v", "subPath": "/etc"})), "spec.containers[0].volumeMounts[0].subPath"),
+        (pod(json!({"name": "v", "emptyDir": {}}), json!({"name": "v", "mountPath": "/v", "subPathExpr": "$(POD)"})), "subPathExpr: not supported"),
+    ] {
+        let e = parse(&bad).unwrap_err();
+        assert!(e.contains(want), "{e} (wanted {want})");
+    }
+}
+
+#[test]
 fn the_pull_policy_defaults_by_tag() {
     for (image, want) in [
         ("busybox", Pull::Always),

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::cri::api::{KeyValue, Mount};
-use super::spec::{Container, Env, Pod, Volume};
+use super::spec::{Container, Env, Pod, Projection, Volume};
 use crate::core::Context;
 use crate::core::Reply;
 use crate::edge::names;
@@ -51,15 +51,51 @@ pub fn pod_dir(root: &Path, pod: &Pod) -> PathBuf {
     root.join(&pod.uid)
 }
 
-/// 0644, Kubernetes' defaultMode, so a container running as any user reads
-/// it; on the host the pod's directory (0700) keeps other users out.
-fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// With `mode` (Kubernetes' defaultMode is 0644, so a container running as
+/// any user reads it); on the host the pod's directory (0700) keeps other
+/// users out.
+fn write(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     std::fs::write(path, bytes)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
 fn key_ok(k: &str) -> bool {
     !k.is_empty() && k != "." && k != ".." && !k.contains('/')
+}
+
+/// Write a ConfigMap's or Secret's keys as files under `dir`: every key by
+/// its name, or the `items` (key → path, nested directories made), each
+/// with its mode. A missing object is an error unless `optional`.
+async fn project(ctx: &Context, ns: &str, kind: &str, p: &Projection, dir: &Path) -> Result<(), String> {
+    let all = match entries(ctx, ns, kind, &p.object).await {
+        Ok(all) => all,
+        Err(_) if p.optional => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let files: Vec<(String, &Vec<u8>, u32)> = if p.items.is_empty() {
+        all.iter().map(|(k, v)| (k.clone(), v, p.mode)).collect()
+    } else {
+        let mut out = Vec::new();
+        for (key, path, mode) in &p.items {
+            match all.iter().find(|(k, _)| k == key) {
+                Some((_, v)) => out.push((path.clone(), v, mode.unwrap_or(p.mode))),
+                None if p.optional => {}
+                None => return Err(format!("{kind} {ns}/{}: no key `{key}` (volume items)", p.object)),
+            }
+        }
+        out
+    };
+    for (path, bytes, mode) in files {
+        if !key_ok(&path) && p.items.is_empty() {
+            return Err(format!("{kind} {ns}/{}: key `{path}` cannot be a file name", p.object));
+        }
+        let f = dir.join(&path);
+        if let Some(parent) = f.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("volume {}: {e}", parent.display()))?;
+        }
+        write(&f, bytes, mode).map_err(|e| format!("volume file {}: {e}", f.display()))?;
+    }
+    Ok(())
 }
 
 /// The env and mounts of `c`, with volume files written; `ips` = (the
@@ -99,9 +135,9 @@ pub async fn prepare(ctx: &Context, root: &Path, pod: &Pod, c: &Container, ips: 
     }
     let vol_root = pod_dir(root, pod).join("volumes");
     let mut mounts = Vec::new();
-    for (vname, path, ro) in &c.mounts {
+    for ((vname, path, ro), sub) in c.mounts.iter().zip(&c.sub_paths) {
         let Some((_, vol)) = pod.volumes.iter().find(|(n, _)| n == vname) else { continue };
-        let host = match vol {
+        let mut host = match vol {
             Volume::HostPath(p) => PathBuf::from(p),
             Volume::EmptyDir => {
                 let d = vol_root.join(vname);
@@ -110,21 +146,22 @@ pub async fn prepare(ctx: &Context, root: &Path, pod: &Pod, c: &Container, ips: 
                 std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).map_err(|e| format!("emptyDir {}: {e}", d.display()))?;
                 d
             }
-            Volume::ConfigMap(object) | Volume::Secret(object) => {
+            Volume::ConfigMap(p) | Volume::Secret(p) => {
                 let kind = if matches!(vol, Volume::ConfigMap(_)) { "configmap" } else { "secret" };
                 let d = vol_root.join(vname);
                 std::fs::create_dir_all(&d).map_err(|e| format!("volume {}: {e}", d.display()))?;
                 std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).map_err(|e| format!("volume {}: {e}", d.display()))?;
-                for (k, v) in entries(ctx, ns, kind, object).await? {
-                    if !key_ok(&k) {
-                        return Err(format!("{kind} {ns}/{object}: key `{k}` cannot be a file name"));
-                    }
-                    let f = d.join(&k);
-                    write(&f, &v).map_err(|e| format!("volume file {}: {e}", f.display()))?;
-                }
+                project(ctx, ns, kind, p, &d).await?;
                 d
             }
         };
+        if !sub.is_empty() {
+            host = host.join(sub);
+            // As kubelet: a missing subPath of a directory volume is made.
+            if !host.exists() && matches!(vol, Volume::EmptyDir | Volume::HostPath(_)) {
+                std::fs::create_dir_all(&host).map_err(|e| format!("subPath {}: {e}", host.display()))?;
+            }
+        }
         mounts.push(Mount { container_path: path.clone(), host_path: host.display().to_string(), readonly: *ro });
     }
     Ok((envs, mounts))
