@@ -12,8 +12,8 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::api::{start_cloud_with_api, Api};
-use common::containerd::{Containerd, APP};
+use common::api::Api;
+use common::containerd::{cloud_and_edge, main_log_with, Containerd, APP};
 use common::Site;
 use serde_json::{json, Value};
 
@@ -37,7 +37,7 @@ fn wait_file(p: &Path, secs: u64) -> String {
 fn post_start_and_pre_stop_hooks_run_and_a_failing_post_start_restarts_the_container() {
     let site = Site::new();
     let ctrd = Containerd::start(&site.path().join("containerd"));
-    let (_cloud, api, mut edge) = start(&site, &ctrd);
+    let (_cloud, api, mut edge) = cloud_and_edge(&site, &ctrd);
     let marks = site.path().join("marks");
     std::fs::create_dir_all(&marks).unwrap();
     let mount = json!([{"name": "marks", "mountPath": "/marks"}]);
@@ -78,21 +78,11 @@ fn post_start_and_pre_stop_hooks_run_and_a_failing_post_start_restarts_the_conta
     }
 }
 
-fn start(site: &Site, ctrd: &Containerd) -> (common::Proc, Api, common::Proc) {
-    let (cloud, api, hub) = start_cloud_with_api(site, "[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"");
-    site.node_cert("edge-1");
-    let extra =
-        format!("[edged]\nruntime_socket = \"{}\"\nsync_period_ms = 300\nbackoff_base_ms = 300\n[eventbus]\nlisten = \"127.0.0.1:0\"", ctrd.socket.display());
-    let mut edge = site.start_edge("edge-1", hub, &extra);
-    edge.wait_for("container runtime containerd", Duration::from_secs(20));
-    (cloud, api, edge)
-}
-
 #[test]
 fn a_container_runs_as_its_security_context_says_and_privileged_is_refused() {
     let site = Site::new();
     let ctrd = Containerd::start(&site.path().join("containerd"));
-    let (_cloud, api, _edge) = start(&site, &ctrd);
+    let (_cloud, api, _edge) = cloud_and_edge(&site, &ctrd);
     let script = "id -u; id -g; id -G; touch /probe 2>/dev/null && echo rw || echo ro; grep -E '^(CapBnd|NoNewPrivs)' /proc/self/status; exec sleep 1000";
     create(
         &api,
@@ -112,17 +102,7 @@ fn a_container_runs_as_its_security_context_says_and_privileged_is_refused() {
         &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nonroot"},
             "spec": {"nodeName": "edge-1", "hostNetwork": true, "securityContext": {"runAsNonRoot": true}, "containers": [{"name": "main", "image": APP}]}}),
     );
-    let logs = site.path().join("edge-1/pods/logs");
-    let t0 = Instant::now();
-    let log = loop {
-        let dir = std::fs::read_dir(&logs).ok().into_iter().flatten().flatten().find(|d| d.file_name().to_string_lossy().starts_with("default_locked_"));
-        let text = dir.and_then(|d| std::fs::read_to_string(d.path().join("main/0.log")).ok()).unwrap_or_default();
-        if text.contains("NoNewPrivs") {
-            break text;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(30), "locked printed nothing yet: {text:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let log = main_log_with(&site, "locked", "NoNewPrivs");
     let lines: Vec<&str> = log.lines().map(|l| l.splitn(4, ' ').nth(3).unwrap_or("")).collect();
     assert_eq!(&lines[..2], ["1000", "3000"], "{log}");
     assert!(lines[2].split(' ').any(|g| g == "2000"), "fsGroup is one of its groups: {log}");
@@ -140,27 +120,11 @@ fn a_container_runs_as_its_security_context_says_and_privileged_is_refused() {
     assert!(st["containerStatuses"][0]["state"]["waiting"]["message"].as_str().unwrap_or("").contains("image will run as root"), "{st}");
 }
 
-/// The first log of pod `name`'s container `main` once it holds `needle`.
-fn log_with(site: &Site, name: &str, needle: &str) -> String {
-    let logs = site.path().join("edge-1/pods/logs");
-    let t0 = Instant::now();
-    loop {
-        let prefix = format!("default_{name}_");
-        let dir = std::fs::read_dir(&logs).ok().into_iter().flatten().flatten().find(|d| d.file_name().to_string_lossy().starts_with(&prefix));
-        let text = dir.and_then(|d| std::fs::read_to_string(d.path().join("main/0.log")).ok()).unwrap_or_default();
-        if text.contains(needle) {
-            return text;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(30), "{name} printed no `{needle}`: {text:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn volume_items_sub_paths_the_downward_api_var_references_and_host_pid_reach_the_container() {
     let site = Site::new();
     let ctrd = Containerd::start(&site.path().join("containerd"));
-    let (_cloud, api, _edge) = start(&site, &ctrd);
+    let (_cloud, api, _edge) = cloud_and_edge(&site, &ctrd);
     let env = json!([
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
@@ -180,7 +144,7 @@ fn volume_items_sub_paths_the_downward_api_var_references_and_host_pid_reach_the
                 "containers": [{"name": "main", "image": APP, "volumeMounts": [{"name": "picked", "mountPath": "/conf"}, {"name": "whole", "mountPath": "/etc/b.txt", "subPath": "b"}],
                     "command": ["sh", "-c", "echo \"listing: $(ls /conf) $(ls /conf/dir) $(cat /conf/dir/a.txt) $(ls -l /conf/dir/a.txt | cut -c1-10) $(cat /etc/b.txt)\"; exec sleep 1000"]}]}}),
     );
-    let log = log_with(&site, "files", "listing:");
+    let log = main_log_with(&site, "files", "listing:");
     assert!(log.contains("listing: dir a.txt alpha -r--r----- beta"), "{log}");
     create(
         &api,
@@ -189,7 +153,7 @@ fn volume_items_sub_paths_the_downward_api_var_references_and_host_pid_reach_the
                 "containers": [{"name": "main", "image": APP, "env": env, "resources": {"limits": {"memory": "48Mi"}},
                     "command": ["sh", "-c", "echo \"$(POD_NAME) $NODE $APP $MEM_MI $GREETING\" '$$(NOPE)' \"pid1=$(cat /proc/1/comm)\"; exec sleep 1000"]}]}}),
     );
-    let log = log_with(&site, "downward", "pid1=");
+    let log = main_log_with(&site, "downward", "pid1=");
     let line = log.lines().find(|l| l.contains("pid1=")).unwrap().splitn(4, ' ').nth(3).unwrap_or("").to_string();
     let (fields, pid1) = line.split_once(" pid1=").unwrap();
     assert_eq!(fields, "downward edge-1 shop 48 hello-downward $(NOPE)", "{log}");

@@ -9,18 +9,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::api::{start_cloud_with_api, Api};
-use common::containerd::{Containerd, APP};
+use common::containerd::{cloud_and_edge, edge_config, main_log, Containerd, APP};
 use common::inproc::free_port;
 use common::{Proc, Site};
 use serde_json::{json, Value};
-
-fn edge(site: &Site, hub: u16, ctrd: &Containerd) -> Proc {
-    let extra =
-        format!("[edged]\nruntime_socket = \"{}\"\nsync_period_ms = 300\nbackoff_base_ms = 300\n[eventbus]\nlisten = \"127.0.0.1:0\"", ctrd.socket.display());
-    let mut e = site.start_edge("edge-1", hub, &extra);
-    e.wait_for("hive edge ready", Duration::from_secs(20));
-    e
-}
 
 fn pod(name: &str, restart: &str, container: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
@@ -40,13 +32,6 @@ fn condition(st: &Value, kind: &str) -> String {
     st["conditions"].as_array().and_then(|a| a.iter().find(|c| c["type"] == kind)).and_then(|c| c["status"].as_str()).unwrap_or("").to_string()
 }
 
-/// The first log file of pod `name`'s container `main` on the edge.
-fn log_of(site: &Site, name: &str) -> String {
-    let logs = site.path().join("edge-1/pods/logs");
-    let dir = std::fs::read_dir(&logs).ok().into_iter().flatten().flatten().find(|d| d.file_name().to_string_lossy().starts_with(&format!("default_{name}_")));
-    dir.and_then(|d| std::fs::read_to_string(d.path().join("main/0.log")).ok()).unwrap_or_default()
-}
-
 #[test]
 fn readiness_follows_the_app_and_a_failed_liveness_probe_restarts_it_online_and_offline() {
     let site = Site::new();
@@ -55,7 +40,7 @@ fn readiness_follows_the_app_and_a_failed_liveness_probe_restarts_it_online_and_
     let cfg = format!("[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:{hub}\"");
     let (mut cloud, api, _) = start_cloud_with_api(&site, &cfg);
     site.node_cert("edge-1");
-    let mut edge = edge(&site, hub, &ctrd);
+    let mut edge = site.start_edge("edge-1", hub, &edge_config(&ctrd));
     edge.wait_for("container runtime containerd", Duration::from_secs(20));
 
     // An HTTP server whose /ready.txt is missing for 5 s, there for 10 s, then gone.
@@ -133,10 +118,7 @@ fn readiness_follows_the_app_and_a_failed_liveness_probe_restarts_it_online_and_
 fn limits_reach_the_cgroup_an_oom_kill_says_so_and_never_pull_needs_the_image() {
     let site = Site::new();
     let ctrd = Containerd::start(&site.path().join("containerd"));
-    let (_cloud, api, hub) = start_cloud_with_api(&site, "[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"");
-    site.node_cert("edge-1");
-    let mut edge = edge(&site, hub, &ctrd);
-    edge.wait_for("container runtime containerd", Duration::from_secs(20));
+    let (_cloud, api, _edge) = cloud_and_edge(&site, &ctrd);
     // It prints its CFS quota (cgroup v1 or v2), then takes 64 MiB with a 32 MiB limit.
     let script = "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu.max 2>/dev/null; exec dd if=/dev/zero of=/dev/null bs=64M count=1";
     create(
@@ -154,7 +136,7 @@ fn limits_reach_the_cgroup_an_oom_kill_says_so_and_never_pull_needs_the_image() 
     assert_eq!((t["reason"].as_str(), t["exitCode"].as_i64()), (Some("OOMKilled"), Some(137)), "{st}");
     assert_eq!(st["phase"], "Failed", "{st}");
     assert_eq!(st["qosClass"], "Burstable", "{st}");
-    let log = log_of(&site, "hog");
+    let log = main_log(&site, "hog");
     assert!(log.contains(" 50000"), "a cpu limit of 500m is a quota of 50,000 µs per 100,000: {log}");
     let st = wait_status(&api, "never", 30, |s| s["containerStatuses"][0]["state"]["waiting"]["reason"] == "ErrImageNeverPull");
     let msg = st["containerStatuses"][0]["state"]["waiting"]["message"].as_str().unwrap_or("");
@@ -170,10 +152,7 @@ fn kubectl_status(site: &Site, name: &str) -> String {
 fn init_containers_run_in_order_before_the_app_and_a_failing_one_loops() {
     let site = Site::new();
     let ctrd = Containerd::start(&site.path().join("containerd"));
-    let (_cloud, api, hub) = start_cloud_with_api(&site, "[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"");
-    site.node_cert("edge-1");
-    let mut edge = edge(&site, hub, &ctrd);
-    edge.wait_for("container runtime containerd", Duration::from_secs(20));
+    let (_cloud, api, _edge) = cloud_and_edge(&site, &ctrd);
     // The first writes a file after 3 s, the second checks it is there and adds to it, the app prints it.
     let mut ordered = pod(
         "ordered",
@@ -205,11 +184,11 @@ fn init_containers_run_in_order_before_the_app_and_a_failing_one_loops() {
         assert_eq!((c["name"].as_str(), c["state"]["terminated"]["exitCode"].as_i64(), c["ready"].as_bool()), (Some(name), Some(0), Some(true)), "{st}");
     }
     let t0 = Instant::now();
-    while !log_of(&site, "ordered").contains("second") {
-        assert!(t0.elapsed() < Duration::from_secs(20), "the app did not print what the init containers wrote: {:?}", log_of(&site, "ordered"));
+    while !main_log(&site, "ordered").contains("second") {
+        assert!(t0.elapsed() < Duration::from_secs(20), "the app did not print what the init containers wrote: {:?}", main_log(&site, "ordered"));
         std::thread::sleep(Duration::from_millis(200));
     }
-    let log = log_of(&site, "ordered");
+    let log = main_log(&site, "ordered");
     assert!(log.contains(" first\n") && log.contains(" second\n") && log.find(" first").unwrap() < log.find(" second").unwrap(), "{log}");
     let k = common::kubectl::new();
     let init_log = common::kubectl::ok(&k, site.path(), &["logs", "ordered", "-c", "first"]);
@@ -282,10 +261,7 @@ fn image_pull_secrets_reach_the_registry_through_cri() {
     use base64::Engine as _;
     let site = Site::new();
     let ctrd = Containerd::start(&site.path().join("containerd"));
-    let (_cloud, api, hub) = start_cloud_with_api(&site, "[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"");
-    site.node_cert("edge-1");
-    let mut edge = edge(&site, hub, &ctrd);
-    edge.wait_for("container runtime containerd", Duration::from_secs(20));
+    let (_cloud, api, _edge) = cloud_and_edge(&site, &ctrd);
     let (port, seen) = registry();
     let b64 = base64::engine::general_purpose::STANDARD;
     let config = json!({"auths": {format!("127.0.0.1:{port}"): {"auth": b64.encode("robot:s3cret")}}});

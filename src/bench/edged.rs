@@ -172,16 +172,17 @@ fn start_probed(c: &Client, s: &mut super::api::Conn, count: usize, lat: &mut Ve
             started.push((format!("bench-{i}"), Instant::now()));
         }
         created += batch.len();
-        wait_ready(c, s, started, lat)?;
+        wait_ready(c, s, "bench", started, lat)?;
     }
     Ok(())
 }
 
-/// Wait (at most 120 s) until every pod in `started` is Running and ready.
-fn wait_ready(c: &Client, s: &mut super::api::Conn, mut started: Vec<(String, Instant)>, lat: &mut Vec<u64>) -> Result<(), String> {
+/// Wait (at most 120 s) until every pod in `started` (in `ns`) is Running
+/// and ready; each one's time since its create (ms) is pushed to `lat`.
+fn wait_ready(c: &Client, s: &mut super::api::Conn, ns: &str, mut started: Vec<(String, Instant)>, lat: &mut Vec<u64>) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(120);
     while !started.is_empty() {
-        let (_, body) = c.call(s, "GET", "/api/v1/namespaces/bench/pods", b"")?;
+        let (_, body) = c.call(s, "GET", &format!("/api/v1/namespaces/{ns}/pods"), b"")?;
         let list: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
         started.retain(|(name, t)| {
             let running = phase_of(&list, name) == Some(true);
@@ -216,22 +217,7 @@ pub(super) fn start_pods(c: &Client, s: &mut super::api::Conn, ns: &str, node: &
             started.push((format!("bench-{i}"), Instant::now()));
         }
         created += started.len();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !started.is_empty() {
-            let (_, body) = c.call(s, "GET", &format!("/api/v1/namespaces/{ns}/pods"), b"")?;
-            let list: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-            started.retain(|(name, t)| {
-                let running = phase_of(&list, name) == Some(true);
-                if running {
-                    lat.push(t.elapsed().as_millis() as u64);
-                }
-                !running
-            });
-            if Instant::now() > deadline {
-                return Err(format!("{} pods not Running after 120 s", started.len()));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_ready(c, s, ns, started, lat)?;
     }
     Ok(())
 }

@@ -116,3 +116,41 @@ impl Drop for Containerd {
         }
     }
 }
+
+/// A cloud with its API on ephemeral ports and edge `edge-1` on `ctrd`
+/// (Edged syncing and backing off at 300 ms), its runtime seen as ready:
+/// (cloud, API client, edge).
+pub fn cloud_and_edge(site: &super::Site, ctrd: &Containerd) -> (super::Proc, super::api::Api, super::Proc) {
+    let (cloud, api, hub) = super::api::start_cloud_with_api(site, "[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"");
+    site.node_cert("edge-1");
+    let mut edge = site.start_edge("edge-1", hub, &edge_config(ctrd));
+    edge.wait_for("container runtime containerd", Duration::from_secs(20));
+    (cloud, api, edge)
+}
+
+/// Edge config lines for Edged on `ctrd` with short sync and backoff periods.
+pub fn edge_config(ctrd: &Containerd) -> String {
+    format!("[edged]\nruntime_socket = \"{}\"\nsync_period_ms = 300\nbackoff_base_ms = 300\n[eventbus]\nlisten = \"127.0.0.1:0\"", ctrd.socket.display())
+}
+
+/// What container `main` of pod `name` (namespace default) on edge-1 wrote
+/// to its first log, waited for (at most 30 s) until it holds `needle`.
+pub fn main_log_with(site: &super::Site, name: &str, needle: &str) -> String {
+    let t0 = Instant::now();
+    loop {
+        let text = main_log(site, name);
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{name} printed no `{needle}`: {text:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// What container `main` of pod `name` (namespace default) on edge-1 wrote to its first log so far.
+pub fn main_log(site: &super::Site, name: &str) -> String {
+    let logs = site.path().join("edge-1/pods/logs");
+    let prefix = format!("default_{name}_");
+    let dir = std::fs::read_dir(&logs).ok().into_iter().flatten().flatten().find(|d| d.file_name().to_string_lossy().starts_with(&prefix));
+    dir.and_then(|d| std::fs::read_to_string(d.path().join("main/0.log")).ok()).unwrap_or_default()
+}
