@@ -102,7 +102,7 @@ fn measure(dir: &Path, socket: &Path, count: usize, out: &Path) -> Result<(), St
     let text = format!(
         "hive bench edged: {count} pods (host network, busybox) created through the cloud API ten at a time, on containerd via CRI\n\
          create -> Running and ready in the cloud: p50 {} ms, p99 {} ms, max {} ms\n\
-         edge RSS: {:.1} MiB with 20 pods running, {:.1} MiB with {count}\n\
+         edge RSS: {:.1} MiB with {} pods running, {:.1} MiB with {count}\n\
          CPU over {CPU_WINDOW_S} s with {count} pods running: edge {:.1}% of a core, host {:.1}% of its {} cores\n\
          the same {count} pods with three probes each at a 1 s period (startup tcpSocket, liveness httpGet, readiness exec):\n\
          create -> Ready: p50 {} ms, p99 {} ms, max {} ms\n\
@@ -111,6 +111,7 @@ fn measure(dir: &Path, socket: &Path, count: usize, out: &Path) -> Result<(), St
         pct(&lat, 99),
         lat.last().copied().unwrap_or(0),
         rss20 as f64 / 1024.0,
+        20.min(count),
         rss_all as f64 / 1024.0,
         cpu.0,
         cpu.1,
