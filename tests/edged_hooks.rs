@@ -146,6 +146,19 @@ fn volume_items_sub_paths_the_downward_api_var_references_and_host_pid_reach_the
     );
     let log = main_log_with(&site, "files", "listing:");
     assert!(log.contains("listing: dir a.txt alpha -r--r----- beta"), "{log}");
+    // A symlink an init container plants cannot make a subPath mount the host's root.
+    create(
+        &api,
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "escape"},
+            "spec": {"nodeName": "edge-1", "hostNetwork": true, "terminationGracePeriodSeconds": 1, "volumes": [{"name": "w", "emptyDir": {}}],
+                "initContainers": [{"name": "plant", "image": APP, "command": ["ln", "-s", "/", "/w/x"], "volumeMounts": [{"name": "w", "mountPath": "/w"}]}],
+                "containers": [{"name": "main", "image": APP, "volumeMounts": [{"name": "w", "mountPath": "/host", "subPath": "x"}]}]}}),
+    );
+    let st = api.wait_until("/api/v1/namespaces/default/pods/escape", 30, |v| {
+        v["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CreateContainerConfigError"
+    })["status"]
+        .clone();
+    assert!(st["containerStatuses"][0]["state"]["waiting"]["message"].as_str().unwrap_or("").contains("resolves outside its volume"), "{st}");
     create(
         &api,
         &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "downward", "labels": {"app": "shop"}},

@@ -67,6 +67,22 @@ fn readiness_follows_the_app_and_a_failed_liveness_probe_restarts_it_online_and_
         ),
     );
 
+    // A probe that hangs for a minute (a server that accepts and never answers) holds nothing else up.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(50).collect();
+        drop(held);
+    });
+    create(
+        &api,
+        &pod(
+            "hung",
+            "Always",
+            json!({"name": "main", "image": APP,
+                "readinessProbe": {"httpGet": {"host": "127.0.0.1", "path": "/", "port": silent_port}, "periodSeconds": 1, "timeoutSeconds": 60}}),
+        ),
+    );
     let st = wait_status(&api, "web", 30, |s| s["phase"] == "Running");
     assert_eq!((condition(&st, "Ready"), st["containerStatuses"][0]["ready"].clone()), ("False".into(), json!(false)), "not ready before /ready.txt: {st}");
     let t0 = Instant::now();

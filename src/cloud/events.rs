@@ -240,7 +240,9 @@ pub fn edge_reported(store: &dyn Store, pod: &Value, events: &Value) {
         let message = crate::logging::clip(e["message"].as_str().unwrap_or(""), 1024).to_string();
         let n = e["count"].as_u64().unwrap_or(1).clamp(1, 1_000_000);
         let path = format!("spec.containers{{{container}}}");
-        if let Err(err) = try_record_n(store, &About::pod(pod, &path), warning, reason, &message, "edged", n, None) {
+        // One Event per (pod, container, reason), carrying the latest message:
+        // messages vary (exec output), and must not flood the store.
+        if let Err(err) = try_record_n(store, &About::pod(pod, &path), warning, reason, &message, "edged", n, Some("edge")) {
             log::warn!(target: "events", "event {reason} for pod {} not recorded: {err}", about_name(pod));
         }
     }

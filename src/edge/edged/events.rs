@@ -1,8 +1,10 @@
 //! Pod events seen on the edge (probe failures, liveness kills) on their
 //! way to the cloud. They ride with the pod's next status report, under
 //! `hiveEvents`, which the cloud takes off before storing the status and
-//! records as Kubernetes Events — so nothing new crosses the tunnel, and
-//! offline they wait in the durable outbox with the status. Repeats are
+//! records as Kubernetes Events — so nothing new crosses the tunnel.
+//! Best effort, as Events are in Kubernetes: offline, the outbox keeps a
+//! pod's newest status only, so events that rode with an older one while
+//! the edge was cut off are lost with it. Repeats are
 //! counted, not listed; a pod whose status does not change sends what
 //! piled up at most once a minute (a readiness probe failing every second
 //! must not cost a report every second on a metered link).

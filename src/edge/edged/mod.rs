@@ -31,9 +31,11 @@ pub mod spec;
 mod status;
 mod sync;
 mod volumes;
+mod work;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -72,7 +74,7 @@ struct Known {
 
 struct State<'a> {
     ctx: &'a Context,
-    cri: Cri,
+    cri: Rc<Cri>,
     logs: PathBuf,
     volumes: PathBuf,
     backoff: Duration,
@@ -88,6 +90,7 @@ struct State<'a> {
     node: String,
     prober: prober::Prober,
     events: events::Events,
+    work: work::Work,
 }
 
 impl Module for Edged {
@@ -110,7 +113,7 @@ impl Module for Edged {
             let pods_dir = std::path::absolute(&self.data_dir).unwrap_or_else(|_| self.data_dir.clone()).join("pods");
             let mut st = State {
                 ctx: &ctx,
-                cri: Cri::new(&self.cfg.runtime_socket, Duration::from_millis(self.cfg.runtime_timeout_ms)),
+                cri: Rc::new(Cri::new(&self.cfg.runtime_socket, Duration::from_millis(self.cfg.runtime_timeout_ms))),
                 logs: pods_dir.join("logs"),
                 volumes: pods_dir,
                 backoff: Duration::from_millis(self.cfg.backoff_base_ms),
@@ -128,6 +131,7 @@ impl Module for Edged {
                 node: self.node.clone(),
                 prober: prober::Prober::default(),
                 events: events::Events::default(),
+                work: work::Work::default(),
             };
             log::info!(target: NAME, "{} pods on this node; runtime at {}", st.pods.len(), self.cfg.runtime_socket.display());
             let period = Duration::from_millis(self.cfg.sync_period_ms.max(50));
@@ -139,18 +143,30 @@ impl Module for Edged {
                     dirty = false;
                     next_sync = Instant::now() + period;
                 }
-                if st.prober.next_due().is_some_and(|t| t <= Instant::now()) {
-                    // A verdict changed or a container was killed: sync (and report) now.
-                    dirty = st.probe().await;
-                    continue;
+                // Due probes start; what runs is polled below with the inbox.
+                for f in st.prober.start_due(&st.cri) {
+                    st.work.push(f);
                 }
                 let wake = st.prober.next_due().map_or(next_sync, |t| t.min(next_sync));
-                let msg = async { Some(ctx.recv().await) };
-                let tick = async {
-                    smol::Timer::at(wake).await;
-                    None
+                let ev = {
+                    let msg = async { Some(Ok(ctx.recv().await)) };
+                    let done = async { Some(Err(st.work.next().await)) };
+                    let tick = async {
+                        smol::Timer::at(wake).await;
+                        None
+                    };
+                    msg.or(done).or(tick).await
                 };
-                match msg.or(tick).await {
+                let ev = match ev {
+                    None => continue,
+                    Some(Err(done)) => {
+                        // A verdict changed or a container was killed: sync (and report) now.
+                        dirty |= st.finished(done);
+                        continue;
+                    }
+                    Some(Ok(ev)) => Some(ev),
+                };
+                match ev {
                     None => {}
                     Some(None) => return Ok(()),
                     Some(Some(m)) => match (m.group.as_str(), m.operation.as_str()) {
@@ -187,20 +203,24 @@ impl Module for Edged {
 }
 
 impl State<'_> {
-    /// Run the probes that are due; true when the pods must be synced again.
-    async fn probe(&mut self) -> bool {
-        let (changed, kills, events) = self.prober.run_due(&self.cri).await;
-        self.events.add(events);
-        let cri = &self.cri;
-        let stops = kills.iter().map(|k| async move {
-            let label = format!("pod {}: container {}", k.pod, k.container);
-            let grace = hooks::pre_stop(cri, k.pre_stop.as_ref(), &k.id, &k.ip, k.grace_s, &label).await;
-            if let Err(e) = cri.stop_container(&k.id, grace).await {
-                log::warn!(target: NAME, "{label}: killing it: {e}");
+    /// Something in flight finished; true when the pods must be synced again.
+    fn finished(&mut self, done: work::Done) -> bool {
+        match done {
+            work::Done::Probe(key, result) => {
+                let (changed, kill, events) = self.prober.finish(key, result);
+                self.events.add(events);
+                let killing = kill.is_some();
+                if let Some(k) = kill {
+                    self.work.kill(&self.cri, k);
+                }
+                changed || killing
             }
-        });
-        futures_util::future::join_all(stops).await;
-        changed || !kills.is_empty()
+            work::Done::Killed => true,
+            work::Done::TornDown(uid) => {
+                self.work.torn_down(&uid);
+                false
+            }
+        }
     }
 
     /// A `logs` request from the cloud (`kubectl logs`): the log text, or `error: <why>`.
@@ -305,11 +325,21 @@ impl State<'_> {
         };
         let per_pod: Vec<_> = runnable.iter().map(|(_, p)| of(&p.uid)).collect();
         let results = {
-            let syncer =
-                sync::Syncer { ctx: self.ctx, cri: &self.cri, logs: &self.logs, volumes: &self.volumes, backoff_base: self.backoff, host_ip: &self.host_ip };
+            let syncer = sync::Syncer {
+                ctx: self.ctx,
+                cri: &self.cri,
+                logs: &self.logs,
+                volumes: &self.volumes,
+                backoff_base: self.backoff,
+                host_ip: &self.host_ip,
+                probe_killed: self.prober.killed(),
+            };
             futures_util::future::join_all(runnable.iter().zip(&per_pod).map(|((_, p), (sb, cs))| syncer.sync(p, sb, cs))).await
         };
-        let (mut probed, mut live) = (std::collections::HashSet::new(), std::collections::HashSet::new());
+        let mut live = std::collections::HashSet::new();
+        // Probe state lives as long as its container runs (not only while
+        // its pod syncs cleanly: one CRI error must not reset thresholds).
+        let probed: std::collections::HashSet<String> = containers.iter().filter(|c| c.state == cri::api::CONTAINER_RUNNING).map(|c| c.id.clone()).collect();
         for ((key, pod), facts) in runnable.into_iter().zip(results) {
             let mut facts = facts.unwrap_or_else(|e| {
                 log::warn!(target: NAME, "pod {}/{}: {e}", pod.namespace, pod.name);
@@ -319,8 +349,7 @@ impl State<'_> {
             let ip = sync::pod_ip(&pod, &facts.ip, &self.host_ip);
             let label = format!("{}/{}", pod.namespace, pod.name);
             for (cf, spec) in facts.containers.iter_mut().zip(&pod.containers).filter(|(cf, _)| cf.running && !cf.id.is_empty()) {
-                self.prober.track(&cf.id, &label, spec, cf.started_at, &ip, pod.grace_s);
-                probed.insert(cf.id.clone());
+                self.prober.track(&cf.id, &label, spec, cf.started_at, &ip, (pod.grace_s, pod.restart != spec::Restart::Never));
                 (cf.started, cf.ready) = (self.prober.started(&cf.id), self.prober.ready(&cf.id));
             }
             let k = self.known.entry(pod.uid.clone()).or_insert_with(|| Known {
@@ -346,20 +375,19 @@ impl State<'_> {
             }
             live.insert(label);
         }
-        self.prober.retain(&probed);
+        let existing: std::collections::HashSet<String> = containers.iter().map(|c| c.id.clone()).collect();
+        self.prober.retain(&probed, &existing);
         self.events.retain(&live);
         // What runs but no pod wants any more: stop it within its grace period.
         let running: Vec<String> = sandboxes.iter().filter_map(|s| s.labels.get(sync::POD_UID).cloned()).collect();
         for uid in running.into_iter().filter(|u| !wanted.contains(u)).collect::<std::collections::BTreeSet<_>>() {
+            if self.work.tearing(&uid) {
+                continue;
+            }
             let (grace, key, last) = self.known.get(&uid).map(|k| (k.grace_s, k.key.clone(), k.pod.clone())).unwrap_or((30, uid.clone(), None));
             log::info!(target: NAME, "pod {key} is no longer on this node: stopping it (grace {grace}s)");
-            match sync::teardown(&self.cri, &uid, grace, last.as_ref(), &self.host_ip).await {
-                Ok(()) => {
-                    self.known.remove(&uid);
-                    let _ = std::fs::remove_dir_all(self.volumes.join(&uid));
-                }
-                Err(e) => log::warn!(target: NAME, "pod {key}: teardown: {e}"),
-            }
+            let volumes = self.volumes.join(&uid);
+            self.work.teardown(&self.cri, uid, key, (grace, last), self.host_ip.clone(), volumes);
         }
         self.known.retain(|uid, _| wanted.contains(uid));
     }

@@ -4,8 +4,9 @@
 //! until it first succeeds and holds the other two back; readiness makes a
 //! container ready (and unready again); a failed liveness or startup probe
 //! has the container killed, and restartPolicy brings it back (sync.rs).
-//! No thread or task per probe: Edged's loop asks for the next due time and
-//! runs what is due, all at once, each within its timeout. A restarted
+//! No thread or task per probe: Edged's loop asks for the next due time,
+//! starts what is due as futures it polls beside its inbox (work.rs), each
+//! within its timeout, and hands each result back here. A restarted
 //! container has a new id, so it starts from scratch, as on a kubelet.
 //! Probes run the same whether the cloud is reachable or not.
 //!
@@ -14,9 +15,12 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::rc::Rc;
+
 use super::cri::Cri;
 use super::probe::{self, Action, Kind, Probe};
 use super::spec::Container;
+use super::work::{Done, Pending};
 
 struct Entry {
     probe: Probe,
@@ -24,6 +28,8 @@ struct Entry {
     pod: String,
     container: String,
     grace_s: i64,
+    /// restartPolicy is not Never.
+    restarts: bool,
     pre_stop: Option<Action>,
     ip: String,
     next: Instant,
@@ -31,6 +37,8 @@ struct Entry {
     failures: u32,
     /// The verdict so far: None until a threshold is first reached.
     ok: Option<bool>,
+    /// An attempt is running (on Edged's loop, work.rs).
+    in_flight: bool,
 }
 
 /// A container to kill, after its preStop hook.
@@ -58,6 +66,9 @@ pub struct ProbeEvent {
 #[derive(Default)]
 pub struct Prober {
     entries: HashMap<(String, Kind), Entry>,
+    /// Containers a probe killed: restarted whatever their exit code,
+    /// unless restartPolicy is Never (kubelet).
+    killed: HashSet<String>,
 }
 
 /// When a container that started `started_ns` (wall clock) did, as an Instant.
@@ -69,7 +80,7 @@ fn instant_of(started_ns: i64) -> Instant {
 
 impl Prober {
     /// A running container, seen by this round's sync (`ip`: where its pod answers).
-    pub fn track(&mut self, id: &str, pod: &str, spec: &Container, started_ns: i64, ip: &str, grace_s: i64) {
+    pub fn track(&mut self, id: &str, pod: &str, spec: &Container, started_ns: i64, ip: &str, (grace_s, restarts): (i64, bool)) {
         for (kind, p) in Kind::ALL.into_iter().zip(&spec.probes) {
             let Some(p) = p else { continue };
             let e = self.entries.entry((id.to_string(), kind)).or_insert_with(|| Entry {
@@ -77,20 +88,29 @@ impl Prober {
                 pod: pod.to_string(),
                 container: spec.name.clone(),
                 grace_s,
+                restarts,
                 pre_stop: spec.pre_stop.clone(),
                 ip: ip.to_string(),
                 next: instant_of(started_ns) + p.initial_delay,
                 successes: 0,
                 failures: 0,
                 ok: None,
+                in_flight: false,
             });
             e.ip = ip.to_string();
         }
     }
 
-    /// Forget containers no longer running.
-    pub fn retain(&mut self, running: &HashSet<String>) {
+    /// Forget containers no longer running (and probe kills of containers
+    /// the runtime no longer has at all).
+    pub fn retain(&mut self, running: &HashSet<String>, existing: &HashSet<String>) {
         self.entries.retain(|(id, _), _| running.contains(id));
+        self.killed.retain(|id| existing.contains(id));
+    }
+
+    /// Containers a probe killed (restarted whatever their exit code).
+    pub fn killed(&self) -> &HashSet<String> {
+        &self.killed
     }
 
     fn verdict(&self, id: &str, kind: Kind) -> Option<Option<bool>> {
@@ -115,67 +135,82 @@ impl Prober {
         }
     }
 
-    /// When the next probe is due.
+    /// When the next probe is due (running ones are not).
     pub fn next_due(&self) -> Option<Instant> {
-        self.entries.iter().filter(|(k, e)| self.active(k, e)).map(|(_, e)| e.next).min()
+        self.entries.iter().filter(|(k, e)| !e.in_flight && self.active(k, e)).map(|(_, e)| e.next).min()
     }
 
-    /// Run every probe that is due, concurrently. Returns whether any
-    /// verdict changed (the status must be said again) and what to kill.
-    pub async fn run_due(&mut self, cri: &Cri) -> (bool, Vec<Kill>, Vec<ProbeEvent>) {
+    /// Start every probe that is due and not running yet: futures for
+    /// Edged's loop (work.rs), each ending in `finish`.
+    pub fn start_due(&mut self, cri: &Rc<Cri>) -> Vec<Pending> {
         let now = Instant::now();
-        let due: Vec<((String, Kind), Probe, String)> =
-            self.entries.iter().filter(|(k, e)| e.next <= now && self.active(k, e)).map(|(k, e)| (k.clone(), e.probe.clone(), e.ip.clone())).collect();
-        if due.is_empty() {
-            return (false, Vec::new(), Vec::new());
-        }
-        let results = futures_util::future::join_all(due.iter().map(|((id, _), p, ip)| probe::attempt(cri, p, id, ip))).await;
-        let (mut changed, mut kills, mut events) = (false, Vec::new(), Vec::new());
-        for ((key, _, _), result) in due.into_iter().zip(results) {
+        let due: Vec<(String, Kind)> =
+            self.entries.iter().filter(|(k, e)| !e.in_flight && e.next <= now && self.active(k, e)).map(|(k, _)| k.clone()).collect();
+        let mut out: Vec<Pending> = Vec::with_capacity(due.len());
+        for key in due {
             let Some(e) = self.entries.get_mut(&key) else { continue };
-            e.next = Instant::now() + e.probe.period;
-            let before = e.ok;
-            match result {
-                Ok(()) => {
-                    (e.successes, e.failures) = (e.successes + 1, 0);
-                    if e.successes >= e.probe.success {
-                        e.ok = Some(true);
-                    }
+            e.in_flight = true;
+            let (cri, probe, ip) = (cri.clone(), e.probe.clone(), e.ip.clone());
+            out.push(Box::pin(async move {
+                let result = probe::attempt(&cri, &probe, &key.0, &ip).await;
+                Done::Probe(key, result)
+            }));
+        }
+        out
+    }
+
+    /// What one attempt of probe `key` came to: whether a verdict changed
+    /// (the status must be said again), the container to kill, if any, and
+    /// the events to record.
+    pub fn finish(&mut self, key: (String, Kind), result: Result<(), String>) -> (bool, Option<Kill>, Vec<ProbeEvent>) {
+        let (mut changed, mut kill, mut events) = (false, None, Vec::new());
+        let Some(e) = self.entries.get_mut(&key) else { return (false, None, events) };
+        e.in_flight = false;
+        e.next = Instant::now() + e.probe.period;
+        let before = e.ok;
+        match result {
+            Ok(()) => {
+                (e.successes, e.failures) = (e.successes.saturating_add(1), 0);
+                if e.successes >= e.probe.success {
+                    e.ok = Some(true);
                 }
-                Err(why) => {
-                    (e.successes, e.failures) = (0, e.failures + 1);
-                    log::debug!(target: super::NAME, "pod {}: container {}: {} failed: {why}", e.pod, e.container, key.1.field());
-                    let kind = match key.1 {
-                        Kind::Startup => "Startup",
-                        Kind::Liveness => "Liveness",
-                        Kind::Readiness => "Readiness",
-                    };
-                    let (pod, container) = (e.pod.clone(), e.container.clone());
-                    events.push(ProbeEvent { pod, container, reason: "Unhealthy", message: format!("{kind} probe failed: {why}") });
-                    if e.failures >= e.probe.failure {
-                        e.ok = Some(false);
-                        if key.1 != Kind::Readiness {
-                            let what = if key.1 == Kind::Liveness { "liveness" } else { "startup" };
-                            log::info!(target: super::NAME, "pod {}: container {} failed its {what} probe {} times ({why}); killing it, restartPolicy decides what comes next", e.pod, e.container, e.failures);
-                            let (pod, container, grace_s, pre_stop, ip) = (e.pod.clone(), e.container.clone(), e.grace_s, e.pre_stop.clone(), e.ip.clone());
-                            let message = format!("Container {container} failed {what} probe, will be restarted");
-                            events.push(ProbeEvent { pod: pod.clone(), container: container.clone(), reason: "Killing", message });
-                            kills.push(Kill { id: key.0.clone(), pod, container, grace_s, pre_stop, ip });
-                        }
+            }
+            Err(why) => {
+                (e.successes, e.failures) = (0, e.failures.saturating_add(1));
+                log::debug!(target: super::NAME, "pod {}: container {}: {} failed: {why}", e.pod, e.container, key.1.field());
+                let kind = match key.1 {
+                    Kind::Startup => "Startup",
+                    Kind::Liveness => "Liveness",
+                    Kind::Readiness => "Readiness",
+                };
+                let (pod, container) = (e.pod.clone(), e.container.clone());
+                events.push(ProbeEvent { pod, container, reason: "Unhealthy", message: format!("{kind} probe failed: {why}") });
+                if e.failures >= e.probe.failure {
+                    e.ok = Some(false);
+                    if key.1 != Kind::Readiness {
+                        let what = if key.1 == Kind::Liveness { "liveness" } else { "startup" };
+                        log::info!(target: super::NAME, "pod {}: container {} failed its {what} probe {} times ({why}); killing it, restartPolicy decides what comes next", e.pod, e.container, e.failures);
+                        let (pod, container, grace_s, pre_stop, ip) = (e.pod.clone(), e.container.clone(), e.grace_s, e.pre_stop.clone(), e.ip.clone());
+                        let then = if e.restarts { ", will be restarted" } else { "" };
+                        let message = format!("Container {container} failed {what} probe{then}");
+                        events.push(ProbeEvent { pod: pod.clone(), container: container.clone(), reason: "Killing", message });
+                        kill = Some(Kill { id: key.0.clone(), pod, container, grace_s, pre_stop, ip });
                     }
                 }
             }
-            if e.ok != before {
-                changed = true;
-                if key.1 == Kind::Readiness {
-                    let now_ready = if e.ok == Some(true) { "ready" } else { "not ready" };
-                    log::info!(target: super::NAME, "pod {}: container {} is {now_ready} (readiness probe)", e.pod, e.container);
-                }
+        }
+        if e.ok != before {
+            changed = true;
+            if key.1 == Kind::Readiness {
+                let now_ready = if e.ok == Some(true) { "ready" } else { "not ready" };
+                log::info!(target: super::NAME, "pod {}: container {} is {now_ready} (readiness probe)", e.pod, e.container);
             }
         }
         // A container being killed is probed no more.
-        let doomed: HashSet<&String> = kills.iter().map(|k| &k.id).collect();
-        self.entries.retain(|(id, _), _| !doomed.contains(id));
-        (changed, kills, events)
+        if let Some(k) = &kill {
+            self.killed.insert(k.id.clone());
+            self.entries.retain(|(id, _), _| id != &k.id);
+        }
+        (changed, kill, events)
     }
 }

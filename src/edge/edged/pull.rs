@@ -20,43 +20,68 @@ use super::cri::{Cri, CriError};
 use super::spec::{Container, Pod, Pull};
 use crate::core::Context;
 
-/// The registry host of an image reference, as docker normalizes it:
-/// the first path element when it looks like a host (a '.' or ':' in it,
-/// or `localhost`), else Docker Hub.
-pub fn registry_of(image: &str) -> String {
-    match image.split_once('/') {
-        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first.to_ascii_lowercase(),
-        _ => "docker.io".into(),
-    }
+/// (registry host, repository path) of an image reference, as docker
+/// normalizes it: the host is the first path element when it looks like
+/// one (a '.' or ':' in it, or `localhost`), else Docker Hub;
+/// `busybox:1` → (`docker.io`, `library/busybox`).
+fn split_image(image: &str) -> (String, String) {
+    let (host, rest) = match image.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (first.to_ascii_lowercase(), rest),
+        _ => ("docker.io".to_string(), image),
+    };
+    let host = if is_hub(&host) { "docker.io".to_string() } else { host };
+    // Without the digest or tag (a ':' after the last '/').
+    let repo = rest.split('@').next().unwrap_or(rest);
+    let repo = match repo.rsplit_once(':') {
+        Some((r, tag)) if !tag.contains('/') => r,
+        _ => repo,
+    };
+    let repo = if host == "docker.io" && !repo.contains('/') { format!("library/{repo}") } else { repo.to_string() };
+    (host, repo)
 }
 
-/// The host (and port) a docker config key names: `https://r.io/v1/` → `r.io`.
-fn key_host(key: &str) -> String {
+fn is_hub(host: &str) -> bool {
+    matches!(host, "docker.io" | "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com")
+}
+
+/// (host, path) a docker config key names: `https://r.io/team/` →
+/// (`r.io`, `team`); Docker Hub's keys (`https://index.docker.io/v1/`) are
+/// the whole of `docker.io`.
+fn key_parts(key: &str) -> (String, String) {
     let k = key.trim();
     let k = k.strip_prefix("https://").or_else(|| k.strip_prefix("http://")).unwrap_or(k);
-    let host = k.split('/').next().unwrap_or("").to_ascii_lowercase();
-    match host.as_str() {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => "docker.io".into(),
-        _ => host,
+    let (host, path) = k.split_once('/').unwrap_or((k, ""));
+    let host = host.to_ascii_lowercase();
+    if is_hub(&host) {
+        return ("docker.io".into(), String::new());
     }
+    (host, path.trim_matches('/').to_string())
 }
 
-/// Whether config key `key` is for `registry` (`*.example.com` matches one label).
-fn matches(key: &str, registry: &str) -> bool {
-    let host = key_host(key);
-    if let Some(suffix) = host.strip_prefix("*.") {
-        return registry.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest == suffix);
-    }
-    host == registry
+fn key_host(key: &str) -> String {
+    key_parts(key).0
+}
+
+/// Whether config key `key` is for `registry` and repository `repo`
+/// (`*.example.com` matches one label; a key's path must be a leading
+/// part of the repository's, as kubelet matches).
+fn matches(key: &str, registry: &str, repo: &str) -> bool {
+    let (host, path) = key_parts(key);
+    let host_ok = match host.strip_prefix("*.") {
+        Some(suffix) => registry.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
+        None => host == registry,
+    };
+    host_ok && (path.is_empty() || repo == path || repo.starts_with(&format!("{path}/")))
 }
 
 /// The credentials in a docker config (`{"auths": {…}}` or the older bare
-/// map) for `registry`, most specific key first.
-pub fn credentials(config: &Value, registry: &str) -> Vec<AuthConfig> {
+/// map) for `image`, most specific key first.
+pub fn credentials(config: &Value, image: &str) -> Vec<AuthConfig> {
+    let (registry, repo) = split_image(image);
     let auths = config.get("auths").unwrap_or(config);
-    let mut found: Vec<(usize, AuthConfig)> = Vec::new();
+    let mut found: Vec<((usize, usize), AuthConfig)> = Vec::new();
     for (key, entry) in auths.as_object().into_iter().flatten() {
-        if !matches(key, registry) {
+        if !matches(key, &registry, &repo) {
             continue;
         }
         let field = |n: &str| entry.get(n).and_then(Value::as_str).unwrap_or("").to_string();
@@ -72,8 +97,8 @@ pub fn credentials(config: &Value, registry: &str) -> Vec<AuthConfig> {
         // No server_address: the match is made here (containerd would
         // parse a bare `host:port` key as a URL and drop the credentials).
         let auth = AuthConfig { username, password, identity_token: field("identitytoken"), ..Default::default() };
-        // Exact hosts before wildcards.
-        found.push((usize::from(key_host(key).starts_with("*.")), auth));
+        // Exact hosts before wildcards, longer paths first.
+        found.push(((usize::from(key_host(key).starts_with("*.")), usize::MAX - key_parts(key).1.len()), auth));
     }
     found.sort_by_key(|(rank, _)| *rank);
     found.into_iter().map(|(_, a)| a).collect()
@@ -81,7 +106,6 @@ pub fn credentials(config: &Value, registry: &str) -> Vec<AuthConfig> {
 
 /// Every credential the pod's pull secrets hold for `image`'s registry.
 pub async fn auths(ctx: &Context, pod: &Pod, image: &str) -> Vec<AuthConfig> {
-    let registry = registry_of(image);
     let mut out = Vec::new();
     for name in &pod.pull_secrets {
         let entries = match super::volumes::entries(ctx, &pod.namespace, "secret", name).await {
@@ -96,7 +120,7 @@ pub async fn auths(ctx: &Context, pod: &Pod, image: &str) -> Vec<AuthConfig> {
             continue;
         };
         match serde_json::from_slice::<Value>(&raw) {
-            Ok(config) => out.extend(credentials(&config, &registry)),
+            Ok(config) => out.extend(credentials(&config, image)),
             Err(e) => {
                 log::warn!(target: super::NAME, "pod {}/{}: imagePullSecret {name}: not a docker config ({e}); pulling without it", pod.namespace, pod.name)
             }
@@ -160,8 +184,9 @@ mod tests {
             ("localhost/app:1", "localhost"),
             ("localhost:5000/app", "localhost:5000"),
             ("Registry.Example.com/team/app@sha256:ab", "registry.example.com"),
+            ("index.docker.io/me/app", "docker.io"),
         ] {
-            assert_eq!(registry_of(image), want, "{image}");
+            assert_eq!(split_image(image).0, want, "{image}");
         }
     }
 
@@ -173,14 +198,22 @@ mod tests {
             "r.example.com": {"username": "exact", "password": "e"},
             "127.0.0.1:5000": {"username": "local", "password": "l"}
         }});
-        let hub = credentials(&cfg, "docker.io");
+        let hub = credentials(&cfg, "busybox:1");
         assert_eq!((hub.len(), hub[0].username.as_str(), hub[0].password.as_str()), (1, "hub", "secret"));
-        let r: Vec<String> = credentials(&cfg, "r.example.com").into_iter().map(|a| a.username).collect();
+        assert_eq!(credentials(&cfg, "index.docker.io/me/app")[0].username, "hub", "Docker Hub by any of its names");
+        let r: Vec<String> = credentials(&cfg, "r.example.com/app").into_iter().map(|a| a.username).collect();
         assert_eq!(r, ["exact", "wild"]);
-        assert!(credentials(&cfg, "a.b.example.com").is_empty(), "a wildcard matches one label");
-        assert_eq!(credentials(&cfg, "127.0.0.1:5000")[0].username, "local");
-        assert!(credentials(&cfg, "quay.io").is_empty());
+        assert!(credentials(&cfg, "a.b.example.com/app").is_empty(), "a wildcard matches one label");
+        assert_eq!(credentials(&cfg, "127.0.0.1:5000/app:2")[0].username, "local");
+        assert!(credentials(&cfg, "quay.io/app").is_empty());
         // The older .dockercfg is the bare map.
-        assert_eq!(credentials(&json!({"quay.io": {"username": "q", "password": "p"}}), "quay.io")[0].username, "q");
+        assert_eq!(credentials(&json!({"quay.io": {"username": "q", "password": "p"}}), "quay.io/x")[0].username, "q");
+        // A key with a path serves that path only, the longest first.
+        let teams = json!({"auths": {"reg.io/team-a": {"username": "a", "password": "1"}, "reg.io": {"username": "any", "password": "2"},
+            "reg.io/team-a/deep": {"username": "deep", "password": "3"}}});
+        let names = |image: &str| credentials(&teams, image).into_iter().map(|a| a.username).collect::<Vec<_>>();
+        assert_eq!(names("reg.io/team-a/deep/app:1"), ["deep", "a", "any"]);
+        assert_eq!(names("reg.io/team-b/app"), ["any"]);
+        assert_eq!(names("reg.io/team-ab/app"), ["any"], "a path matches whole segments");
     }
 }

@@ -60,9 +60,10 @@ pub fn parse(c: &Value, at: &str) -> Result<Resources, String> {
 
 /// What CRI is asked to set.
 pub fn linux(r: &Resources) -> LinuxContainerResources {
-    let shares = r.cpu_request.map(|m| (m * 1024 / 1000).max(2)).unwrap_or(2);
+    // kubelet's bounds: shares 2..=262144, quota at least 1 ms (and no overflow for absurd limits).
+    let shares = r.cpu_request.map(|m| (m.saturating_mul(1024) / 1000).clamp(2, 262_144)).unwrap_or(2);
     let (period, quota) = match r.cpu_limit {
-        Some(m) => (CPU_PERIOD, (m * CPU_PERIOD / 1000).max(1000)),
+        Some(m) => (CPU_PERIOD, (m.saturating_mul(CPU_PERIOD) / 1000).max(1000)),
         None => (0, 0),
     };
     LinuxContainerResources { cpu_period: period, cpu_quota: quota, cpu_shares: shares, memory_limit_in_bytes: r.memory_limit.unwrap_or(0), oom_score_adj: 0 }
@@ -72,6 +73,14 @@ pub fn linux(r: &Resources) -> LinuxContainerResources {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn absurd_quantities_saturate_instead_of_overflowing() {
+        let r = parse(&json!({"resources": {"requests": {"cpu": "1e11"}, "limits": {"cpu": "1e11"}}}), "c").unwrap();
+        let l = linux(&r);
+        assert_eq!(l.cpu_shares, 262_144);
+        assert!(l.cpu_quota > 0, "{}", l.cpu_quota);
+    }
 
     #[test]
     fn requests_and_limits_become_shares_quota_and_a_memory_limit() {

@@ -104,21 +104,32 @@ pub fn check_non_root(s: &Security, image: Option<&Image>) -> Result<(), String>
         Some(_) => Ok(()),
         None => match image.map(|i| i.username.as_str()).unwrap_or("") {
             "" | "root" => Err("container has runAsNonRoot and image will run as root".into()),
-            _ => Ok(()),
+            // A name may be uid 0 in the image's passwd: kubelet cannot tell, and refuses.
+            name => Err(format!("container has runAsNonRoot and image has non-numeric user ({name}), cannot verify user is non-root")),
         },
     }
 }
 
-/// The CRI form (namespaces are the caller's).
-pub fn linux(s: &Security) -> LinuxContainerSecurityContext {
+/// The CRI form (namespaces are the caller's); `image` is the image's own
+/// user, which a group without a user applies to (CRI wants both).
+pub fn linux(s: &Security, image: Option<&Image>) -> LinuxContainerSecurityContext {
+    let mut user = s.run_as_user;
+    let mut username = String::new();
+    if s.run_as_group.is_some() && user.is_none() {
+        match image {
+            Some(i) if i.uid.is_some() => user = i.uid.as_ref().map(|u| u.value),
+            Some(i) if !i.username.is_empty() => username = i.username.clone(),
+            _ => user = Some(0),
+        }
+    }
     let caps = (!s.add.is_empty() || !s.drop.is_empty()).then(|| Capability { add_capabilities: s.add.clone(), drop_capabilities: s.drop.clone() });
     LinuxContainerSecurityContext {
         capabilities: caps,
         privileged: s.privileged,
         namespace_options: None,
-        run_as_user: s.run_as_user.map(|value| Int64Value { value }),
-        // CRI wants a group only with a user; the image's user then.
-        run_as_group: s.run_as_group.filter(|_| s.run_as_user.is_some()).map(|value| Int64Value { value }),
+        run_as_user: user.map(|value| Int64Value { value }),
+        run_as_username: username,
+        run_as_group: s.run_as_group.map(|value| Int64Value { value }),
         readonly_rootfs: s.read_only_root,
         supplemental_groups: s.groups.clone(),
         no_new_privs: s.no_new_privs,
@@ -137,10 +148,16 @@ mod tests {
             "capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]}}});
         let s = parse(&pod, &c, "spec.containers[0]").unwrap();
         assert_eq!((s.run_as_user, s.run_as_group, s.groups.clone()), (Some(1001), Some(3000), vec![4000, 2000]));
-        let l = linux(&s);
+        let l = linux(&s, None);
         assert_eq!((l.run_as_user.unwrap().value, l.run_as_group.unwrap().value, l.readonly_rootfs, l.no_new_privs), (1001, 3000, true, true));
         assert_eq!(l.capabilities.unwrap().drop_capabilities, ["ALL"]);
-        assert_eq!(linux(&parse(&json!({}), &json!({}), "c").unwrap()), LinuxContainerSecurityContext::default(), "nothing set: runtime defaults");
+        assert_eq!(linux(&parse(&json!({}), &json!({}), "c").unwrap(), None), LinuxContainerSecurityContext::default(), "nothing set: runtime defaults");
+        // A group alone runs as the image's user, by number or by name.
+        let g = parse(&json!({}), &json!({"securityContext": {"runAsGroup": 5}}), "c").unwrap();
+        let by_uid = Image { uid: Some(Int64Value { value: 7 }), ..Default::default() };
+        assert_eq!(linux(&g, Some(&by_uid)).run_as_user, Some(Int64Value { value: 7 }));
+        let by_name = Image { username: "app".into(), ..Default::default() };
+        assert_eq!((linux(&g, Some(&by_name)).run_as_username.as_str(), linux(&g, Some(&by_name)).run_as_group), ("app", Some(Int64Value { value: 5 })));
     }
 
     #[test]
@@ -161,7 +178,7 @@ mod tests {
         assert!(check_non_root(&nr(None), Some(&root_image)).is_err());
         assert!(check_non_root(&nr(Some(0)), None).unwrap_err().contains("breaks non-root policy"));
         assert!(check_non_root(&nr(Some(1000)), Some(&root_image)).is_ok(), "runAsUser wins over the image");
-        assert!(check_non_root(&nr(None), Some(&named)).is_ok());
+        assert!(check_non_root(&nr(None), Some(&named)).unwrap_err().contains("non-numeric user (app)"));
         assert!(check_non_root(&nr(None), Some(&Image::default())).unwrap_err().contains("image will run as root"));
         assert!(check_non_root(&Security::default(), Some(&root_image)).is_ok());
     }

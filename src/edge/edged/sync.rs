@@ -147,6 +147,8 @@ pub struct Syncer<'a> {
     pub backoff_base: Duration,
     /// The node's address (hostNetwork pods answer there).
     pub host_ip: &'a str,
+    /// Containers a failed liveness or startup probe killed.
+    pub probe_killed: &'a std::collections::HashSet<String>,
 }
 
 /// Where a pod answers probes and hooks: its sandbox's IP, or the node's
@@ -311,7 +313,8 @@ impl Syncer<'_> {
                 f.terminated = Some((st.exit_code, exit_reason(&st), st.started_at, st.finished_at));
                 let again = match restart {
                     Restart::Always => true,
-                    Restart::OnFailure => st.exit_code != 0,
+                    // A probe's kill restarts it whatever it exited with (kubelet).
+                    Restart::OnFailure => st.exit_code != 0 || self.probe_killed.contains(&c.id),
                     Restart::Never => false,
                 };
                 if !again {
@@ -374,7 +377,7 @@ impl Syncer<'_> {
                         pid: pod.pid_mode,
                         ipc: pod.ipc_mode,
                     }),
-                    ..super::security::linux(&spec.security)
+                    ..super::security::linux(&spec.security, image.as_ref())
                 }),
             }),
             ..Default::default()

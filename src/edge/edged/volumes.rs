@@ -5,6 +5,11 @@
 //! there, hostPath passed through. A missing object or key is an error
 //! naming it (the pod shows CreateContainerConfigError), never a crash.
 //!
+//! ConfigMap and Secret volumes are mounted read-only and their files are
+//! renamed into place; a subPath must resolve inside its volume (checked
+//! before and after it is made; a container racing a rename between the
+//! check and the mount is not ruled out, as kubelet's fd-based mounts would).
+//!
 //! Owns: the files under the pod's volume directory. Must not talk to the
 //! runtime.
 
@@ -53,10 +58,60 @@ pub fn pod_dir(root: &Path, pod: &Pod) -> PathBuf {
 
 /// With `mode` (Kubernetes' defaultMode is 0644, so a container running as
 /// any user reads it); on the host the pod's directory (0700) keeps other
-/// users out.
+/// users out. Written under a temporary name and renamed into place, so a
+/// symlink at `path` is replaced, never followed.
 fn write(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    std::fs::write(path, bytes)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    use std::io::Write as _;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.hive-tmp"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+    f.write_all(bytes)?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+}
+
+/// Make directory `dir` (and its parents) with `mode` on each one made.
+fn make_dirs(dir: &Path, mode: u32) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut d = dir;
+    while std::fs::symlink_metadata(d).is_err() {
+        missing.push(d.to_path_buf());
+        match d.parent() {
+            Some(p) => d = p,
+            None => break,
+        }
+    }
+    std::fs::create_dir_all(dir)?;
+    for m in missing {
+        std::fs::set_permissions(&m, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+/// `sub` inside volume directory `root`, made (with `mode`) if it is
+/// missing and `make`; Err if it resolves outside `root` (a symlink a
+/// container planted must not mount the host's files).
+fn sub_path(root: &Path, sub: &str, make: Option<u32>) -> Result<PathBuf, String> {
+    let root_real = root.canonicalize().map_err(|e| format!("volume {}: {e}", root.display()))?;
+    let target = root.join(sub);
+    let escapes = |p: &Path| -> Result<bool, String> { Ok(!p.canonicalize().map_err(|e| format!("subPath {sub}: {e}"))?.starts_with(&root_real)) };
+    // The deepest part that exists must already be inside.
+    let mut existing = target.as_path();
+    while std::fs::symlink_metadata(existing).is_err() {
+        existing = existing.parent().unwrap_or(root);
+    }
+    if escapes(existing)? {
+        return Err(format!("subPath `{sub}` resolves outside its volume"));
+    }
+    if let (Some(mode), Err(_)) = (make, std::fs::symlink_metadata(&target)) {
+        make_dirs(&target, mode).map_err(|e| format!("subPath {}: {e}", target.display()))?;
+    }
+    if escapes(&target)? {
+        return Err(format!("subPath `{sub}` resolves outside its volume"));
+    }
+    target.canonicalize().map_err(|e| format!("subPath {sub}: {e}"))
 }
 
 fn key_ok(k: &str) -> bool {
@@ -91,7 +146,7 @@ async fn project(ctx: &Context, ns: &str, kind: &str, p: &Projection, dir: &Path
         }
         let f = dir.join(&path);
         if let Some(parent) = f.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("volume {}: {e}", parent.display()))?;
+            make_dirs(parent, 0o755).map_err(|e| format!("volume {}: {e}", parent.display()))?;
         }
         write(&f, bytes, mode).map_err(|e| format!("volume file {}: {e}", f.display()))?;
     }
@@ -156,13 +211,18 @@ pub async fn prepare(ctx: &Context, root: &Path, pod: &Pod, c: &Container, ips: 
             }
         };
         if !sub.is_empty() {
-            host = host.join(sub);
             // As kubelet: a missing subPath of a directory volume is made.
-            if !host.exists() && matches!(vol, Volume::EmptyDir | Volume::HostPath(_)) {
-                std::fs::create_dir_all(&host).map_err(|e| format!("subPath {}: {e}", host.display()))?;
-            }
+            let make = match vol {
+                Volume::EmptyDir => Some(0o777),
+                Volume::HostPath(_) => Some(0o755),
+                _ => None,
+            };
+            host = sub_path(&host, sub, make)?;
         }
-        mounts.push(Mount { container_path: path.clone(), host_path: host.display().to_string(), readonly: *ro });
+        // ConfigMap and Secret volumes are always read-only (as kubelet since
+        // CVE-2017-1002102): Edged rewrites their files.
+        let readonly = *ro || matches!(vol, Volume::ConfigMap(_) | Volume::Secret(_));
+        mounts.push(Mount { container_path: path.clone(), host_path: host.display().to_string(), readonly });
     }
     Ok((envs, mounts))
 }

@@ -31,6 +31,8 @@ pub struct LinuxContainerSecurityContext {
     pub namespace_options: Option<NamespaceOption>,
     #[prost(message, optional, tag = "5")]
     pub run_as_user: Option<Int64Value>,
+    #[prost(string, tag = "6")]
+    pub run_as_username: String,
     #[prost(bool, tag = "7")]
     pub readonly_rootfs: bool,
     #[prost(int64, repeated, tag = "8")]
