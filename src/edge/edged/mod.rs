@@ -90,7 +90,6 @@ struct State<'a> {
     node: String,
     prober: prober::Prober,
     events: events::Events,
-    work: work::Work,
 }
 
 impl Module for Edged {
@@ -131,26 +130,44 @@ impl Module for Edged {
                 node: self.node.clone(),
                 prober: prober::Prober::default(),
                 events: events::Events::default(),
-                work: work::Work::default(),
             };
+            // What is in flight (probes, kills, teardowns), driven beside everything else.
+            let mut work = work::Work::default();
             log::info!(target: NAME, "{} pods on this node; runtime at {}", st.pods.len(), self.cfg.runtime_socket.display());
             let period = Duration::from_millis(self.cfg.sync_period_ms.max(50));
             let mut dirty = true;
             let mut next_sync = Instant::now();
             loop {
                 if dirty || Instant::now() >= next_sync {
-                    st.sync_all().await;
+                    // What is in flight goes on while the pods sync (pulls, postStart hooks).
+                    let (tearing, mut finished) = (work.tearing().clone(), Vec::new());
+                    let teardowns = {
+                        let drive = async {
+                            while finished.len() < usize::MAX {
+                                let d = work.next().await;
+                                finished.push(d);
+                            }
+                            Vec::new()
+                        };
+                        st.sync_all(&tearing).or(drive).await
+                    };
                     dirty = false;
                     next_sync = Instant::now() + period;
+                    for t in teardowns {
+                        work.teardown(&st.cri, t, st.host_ip.clone());
+                    }
+                    for d in finished {
+                        dirty |= st.finished(d, &mut work);
+                    }
                 }
                 // Due probes start; what runs is polled below with the inbox.
                 for f in st.prober.start_due(&st.cri) {
-                    st.work.push(f);
+                    work.push(f);
                 }
                 let wake = st.prober.next_due().map_or(next_sync, |t| t.min(next_sync));
                 let ev = {
                     let msg = async { Some(Ok(ctx.recv().await)) };
-                    let done = async { Some(Err(st.work.next().await)) };
+                    let done = async { Some(Err(work.next().await)) };
                     let tick = async {
                         smol::Timer::at(wake).await;
                         None
@@ -161,7 +178,7 @@ impl Module for Edged {
                     None => continue,
                     Some(Err(done)) => {
                         // A verdict changed or a container was killed: sync (and report) now.
-                        dirty |= st.finished(done);
+                        dirty |= st.finished(done, &mut work);
                         continue;
                     }
                     Some(Ok(ev)) => Some(ev),
@@ -204,20 +221,20 @@ impl Module for Edged {
 
 impl State<'_> {
     /// Something in flight finished; true when the pods must be synced again.
-    fn finished(&mut self, done: work::Done) -> bool {
+    fn finished(&mut self, done: work::Done, work: &mut work::Work) -> bool {
         match done {
             work::Done::Probe(key, result) => {
                 let (changed, kill, events) = self.prober.finish(key, result);
                 self.events.add(events);
                 let killing = kill.is_some();
                 if let Some(k) = kill {
-                    self.work.kill(&self.cri, k);
+                    work.kill(&self.cri, k);
                 }
                 changed || killing
             }
             work::Done::Killed => true,
             work::Done::TornDown(uid) => {
-                self.work.torn_down(&uid);
+                work.torn_down(&uid);
                 false
             }
         }
@@ -265,7 +282,9 @@ impl State<'_> {
         }
     }
 
-    async fn sync_all(&mut self) {
+    /// Bring every pod to its spec and report; returns the pods to tear
+    /// down (not those in `tearing`, already going).
+    async fn sync_all(&mut self, tearing: &std::collections::HashSet<String>) -> Vec<work::Teardown> {
         let runtime = match self.cri.version().await {
             Ok(v) => Ok((v.runtime_name, v.runtime_version)),
             Err(e) => Err(e.to_string()),
@@ -273,7 +292,7 @@ impl State<'_> {
         let up = runtime.is_ok();
         self.node_status(runtime).await;
         if !up {
-            return;
+            return Vec::new();
         }
         let mut wanted = std::collections::HashSet::new();
         let mut runnable = Vec::new();
@@ -316,7 +335,7 @@ impl State<'_> {
             Ok(x) => x,
             Err(e) => {
                 log::warn!(target: NAME, "listing what the runtime runs: {e}");
-                return;
+                return Vec::new();
             }
         };
         let of = |uid: &str| -> (Vec<cri::api::PodSandbox>, Vec<cri::api::Container>) {
@@ -339,7 +358,12 @@ impl State<'_> {
         let mut live = std::collections::HashSet::new();
         // Probe state lives as long as its container runs (not only while
         // its pod syncs cleanly: one CRI error must not reset thresholds).
-        let probed: std::collections::HashSet<String> = containers.iter().filter(|c| c.state == cri::api::CONTAINER_RUNNING).map(|c| c.id.clone()).collect();
+        // Pods that left the node are probed no more (they are being torn down).
+        let probed: std::collections::HashSet<String> = containers
+            .iter()
+            .filter(|c| c.state == cri::api::CONTAINER_RUNNING && c.labels.get(sync::POD_UID).is_some_and(|u| wanted.contains(u)))
+            .map(|c| c.id.clone())
+            .collect();
         for ((key, pod), facts) in runnable.into_iter().zip(results) {
             let mut facts = facts.unwrap_or_else(|e| {
                 log::warn!(target: NAME, "pod {}/{}: {e}", pod.namespace, pod.name);
@@ -380,15 +404,17 @@ impl State<'_> {
         self.events.retain(&live);
         // What runs but no pod wants any more: stop it within its grace period.
         let running: Vec<String> = sandboxes.iter().filter_map(|s| s.labels.get(sync::POD_UID).cloned()).collect();
+        let mut teardowns = Vec::new();
         for uid in running.into_iter().filter(|u| !wanted.contains(u)).collect::<std::collections::BTreeSet<_>>() {
-            if self.work.tearing(&uid) {
+            if tearing.contains(&uid) {
                 continue;
             }
-            let (grace, key, last) = self.known.get(&uid).map(|k| (k.grace_s, k.key.clone(), k.pod.clone())).unwrap_or((30, uid.clone(), None));
-            log::info!(target: NAME, "pod {key} is no longer on this node: stopping it (grace {grace}s)");
+            let (grace_s, key, pod) = self.known.get(&uid).map(|k| (k.grace_s, k.key.clone(), k.pod.clone())).unwrap_or((30, uid.clone(), None));
+            log::info!(target: NAME, "pod {key} is no longer on this node: stopping it (grace {grace_s}s)");
             let volumes = self.volumes.join(&uid);
-            self.work.teardown(&self.cri, uid, key, (grace, last), self.host_ip.clone(), volumes);
+            teardowns.push(work::Teardown { uid, key, grace_s, pod, volumes });
         }
         self.known.retain(|uid, _| wanted.contains(uid));
+        teardowns
     }
 }

@@ -81,6 +81,10 @@ fn instant_of(started_ns: i64) -> Instant {
 impl Prober {
     /// A running container, seen by this round's sync (`ip`: where its pod answers).
     pub fn track(&mut self, id: &str, pod: &str, spec: &Container, started_ns: i64, ip: &str, (grace_s, restarts): (i64, bool)) {
+        // Being killed by a probe: probed no more (it would be killed twice).
+        if self.killed.contains(id) {
+            return;
+        }
         for (kind, p) in Kind::ALL.into_iter().zip(&spec.probes) {
             let Some(p) = p else { continue };
             let e = self.entries.entry((id.to_string(), kind)).or_insert_with(|| Entry {
@@ -117,9 +121,9 @@ impl Prober {
         self.entries.get(&(id.to_string(), kind)).map(|e| e.ok)
     }
 
-    /// Its startup probe has succeeded (or it has none).
+    /// Its startup probe has succeeded (or it has none), and no probe killed it.
     pub fn started(&self, id: &str) -> bool {
-        self.verdict(id, Kind::Startup).is_none_or(|ok| ok == Some(true))
+        !self.killed.contains(id) && self.verdict(id, Kind::Startup).is_none_or(|ok| ok == Some(true))
     }
 
     /// Started, and its readiness probe says ready (or it has none).
@@ -212,5 +216,35 @@ impl Prober {
             self.entries.retain(|(id, _), _| id != &k.id);
         }
         (changed, kill, events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_probe_kill_is_made_once_and_the_dying_container_is_not_probed_again() {
+        let pod = super::super::spec::parse(&json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i",
+            "livenessProbe": {"exec": {"command": ["true"]}, "failureThreshold": 1}}]}}))
+        .unwrap();
+        let spec = &pod.containers[0];
+        let mut p = Prober::default();
+        p.track("id1", "default/p", spec, 0, "127.0.0.1", (1, true));
+        assert!(p.next_due().is_some() && p.started("id1"));
+        let key = ("id1".to_string(), Kind::Liveness);
+        let (changed, kill, events) = p.finish(key.clone(), Err("exited with 1".into()));
+        let kill = kill.expect("a kill at the threshold");
+        assert!(changed && kill.id == "id1");
+        assert_eq!(events.iter().map(|e| e.reason).collect::<Vec<_>>(), ["Unhealthy", "Killing"]);
+        assert!(events[1].message.ends_with("will be restarted"));
+        // The next sync still sees it running: it is not tracked (or killed) again.
+        p.track("id1", "default/p", spec, 0, "127.0.0.1", (1, true));
+        assert_eq!((p.next_due(), p.started("id1"), p.ready("id1")), (None, false, false));
+        assert_eq!(p.finish(key, Err("late".into())).1.map(|k| k.id), None, "a late attempt kills nothing");
+        // Once the runtime no longer has it, it is forgotten.
+        p.retain(&HashSet::new(), &HashSet::new());
+        assert!(!p.killed().contains("id1"));
     }
 }

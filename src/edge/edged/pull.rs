@@ -55,7 +55,10 @@ fn key_parts(key: &str) -> (String, String) {
     if is_hub(&host) {
         return ("docker.io".into(), String::new());
     }
-    (host, path.trim_matches('/').to_string())
+    // A registry API version is no repository path (kubelet drops it).
+    let path = path.trim_matches('/');
+    let path = ["v1", "v2"].iter().find_map(|v| if path == *v { Some("") } else { path.strip_prefix(&format!("{v}/")) }).unwrap_or(path);
+    (host, path.to_string())
 }
 
 fn key_host(key: &str) -> String {
@@ -215,5 +218,7 @@ mod tests {
         assert_eq!(names("reg.io/team-a/deep/app:1"), ["deep", "a", "any"]);
         assert_eq!(names("reg.io/team-b/app"), ["any"]);
         assert_eq!(names("reg.io/team-ab/app"), ["any"], "a path matches whole segments");
+        let versioned = json!({"auths": {"https://reg.io/v2/": {"username": "v", "password": "1"}}});
+        assert_eq!(credentials(&versioned, "reg.io/team/app")[0].username, "v", "an API version is not a path");
     }
 }

@@ -119,7 +119,10 @@ pub fn linux(s: &Security, image: Option<&Image>) -> LinuxContainerSecurityConte
         match image {
             Some(i) if i.uid.is_some() => user = i.uid.as_ref().map(|u| u.value),
             Some(i) if !i.username.is_empty() => username = i.username.clone(),
-            _ => user = Some(0),
+            // The image runs as root.
+            Some(_) => user = Some(0),
+            // Unknown: never guess root; the runtime refuses a group alone, saying so.
+            None => {}
         }
     }
     let caps = (!s.add.is_empty() || !s.drop.is_empty()).then(|| Capability { add_capabilities: s.add.clone(), drop_capabilities: s.drop.clone() });

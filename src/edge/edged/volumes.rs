@@ -62,14 +62,20 @@ pub fn pod_dir(root: &Path, pod: &Pod) -> PathBuf {
 /// symlink at `path` is replaced, never followed.
 fn write(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     use std::io::Write as _;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.hive-tmp"));
+    // No key can be named so (Kubernetes refuses keys starting with `..`).
+    let tmp = path.with_file_name("..hive-tmp");
     let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-    f.write_all(bytes)?;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    drop(f);
-    std::fs::rename(&tmp, path)
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Make directory `dir` (and its parents) with `mode` on each one made.
@@ -114,8 +120,9 @@ fn sub_path(root: &Path, sub: &str, make: Option<u32>) -> Result<PathBuf, String
     target.canonicalize().map_err(|e| format!("subPath {sub}: {e}"))
 }
 
+/// A key that can be a file name (Kubernetes refuses keys starting with `..`).
 fn key_ok(k: &str) -> bool {
-    !k.is_empty() && k != "." && k != ".." && !k.contains('/')
+    !k.is_empty() && k != "." && !k.starts_with("..") && !k.contains('/')
 }
 
 /// Write a ConfigMap's or Secret's keys as files under `dir`: every key by
@@ -211,6 +218,10 @@ pub async fn prepare(ctx: &Context, root: &Path, pod: &Pod, c: &Container, ips: 
             }
         };
         if !sub.is_empty() {
+            // The hostPath itself comes from the pod's spec: made if missing (DirectoryOrCreate).
+            if matches!(vol, Volume::HostPath(_)) && std::fs::symlink_metadata(&host).is_err() {
+                make_dirs(&host, 0o755).map_err(|e| format!("hostPath {}: {e}", host.display()))?;
+            }
             // As kubelet: a missing subPath of a directory volume is made.
             let make = match vol {
                 Volume::EmptyDir => Some(0o777),

@@ -3,7 +3,8 @@
 //! Edged's loop polls beside its inbox and its timer, so a probe that runs
 //! into its timeout, a long preStop or a long grace period never holds up
 //! syncing, status reports or `kubectl logs` (a kubelet runs these in
-//! goroutines of their own). On shutdown what is in flight is dropped: the
+//! goroutines of their own). The loop drives them while it syncs too. On
+//! shutdown what is in flight is dropped: the
 //! containers go on running and a restarted edge adopts or removes them.
 //!
 //! Owns: those futures and the set of pods being torn down. Must not
@@ -33,6 +34,17 @@ pub enum Done {
 }
 
 pub type Pending = Pin<Box<dyn Future<Output = Done>>>;
+
+/// Pod `uid` (`key` names it in logs) to stop within `grace_s`, its
+/// containers' preStop hooks first when `pod`, its last spec, has them;
+/// then its volume directory `volumes` goes.
+pub struct Teardown {
+    pub uid: String,
+    pub key: String,
+    pub grace_s: i64,
+    pub pod: Option<Pod>,
+    pub volumes: PathBuf,
+}
 
 #[derive(Default)]
 pub struct Work {
@@ -67,15 +79,14 @@ impl Work {
         }));
     }
 
-    /// Whether pod `uid` is being torn down.
-    pub fn tearing(&self, uid: &str) -> bool {
-        self.tearing.contains(uid)
+    /// The pods being torn down.
+    pub fn tearing(&self) -> &HashSet<String> {
+        &self.tearing
     }
 
-    /// Tear pod `uid` down (`key` names it in logs) within `grace_s`, its
-    /// containers' preStop hooks first when `pod`, its last spec, has them;
-    /// then its volume directory `volumes` goes.
-    pub fn teardown(&mut self, cri: &Rc<Cri>, uid: String, key: String, (grace_s, pod): (i64, Option<Pod>), host_ip: String, volumes: PathBuf) {
+    /// Tear a pod down (see Teardown).
+    pub fn teardown(&mut self, cri: &Rc<Cri>, t: Teardown, host_ip: String) {
+        let Teardown { uid, key, grace_s, pod, volumes } = t;
         self.tearing.insert(uid.clone());
         let cri = cri.clone();
         self.push(Box::pin(async move {
