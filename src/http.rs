@@ -2,6 +2,8 @@
 //! the edge-local API and, later, the cloud API: whole responses, JSON,
 //! Kubernetes-style `Status` errors, and streamed bodies for watches.
 //!
+//! Connections may be upgraded (`Upgraded`: a websocket for `kubectl exec`).
+//!
 //! Owns: connection handling and response helpers. Must not know routes.
 
 use std::cell::Cell;
@@ -162,7 +164,7 @@ async fn accept_loop<H, F>(
 /// One HTTP/1.1 connection.
 async fn serve_conn<S, H, F>(io: S, peer: SocketAddr, h: Rc<H>, target: &'static str, limits: Limits)
 where
-    S: smol::io::AsyncRead + smol::io::AsyncWrite + Unpin + 'static,
+    S: smol::io::AsyncRead + smol::io::AsyncWrite + Unpin + Send + 'static,
     H: Fn(Request<Incoming>, SocketAddr) -> F + 'static,
     F: Future<Output = Response<Body>> + 'static,
 {
@@ -173,8 +175,36 @@ where
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(smol_hyper::rt::SmolTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .serve_connection(smol_hyper::rt::FuturesIo::new(io), svc);
+        .serve_connection(smol_hyper::rt::FuturesIo::new(io), svc)
+        .with_upgrades();
     if let Err(e) = conn.await {
         log::debug!(target: target, "connection from {peer}: {e}");
+    }
+}
+
+/// A connection hyper handed over after `101 Switching Protocols`, as a
+/// futures-io stream (for a websocket).
+pub struct Upgraded(pub hyper::upgrade::Upgraded);
+
+impl smol::io::AsyncRead for Upgraded {
+    fn poll_read(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &mut [u8]) -> std::task::Poll<std::io::Result<usize>> {
+        let mut rb = hyper::rt::ReadBuf::new(buf);
+        match hyper::rt::Read::poll_read(std::pin::Pin::new(&mut self.get_mut().0), cx, rb.unfilled()) {
+            std::task::Poll::Ready(Ok(())) => std::task::Poll::Ready(Ok(rb.filled().len())),
+            std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl smol::io::AsyncWrite for Upgraded {
+    fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+        hyper::rt::Write::poll_write(std::pin::Pin::new(&mut self.get_mut().0), cx, buf)
+    }
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        hyper::rt::Write::poll_flush(std::pin::Pin::new(&mut self.get_mut().0), cx)
+    }
+    fn poll_close(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        hyper::rt::Write::poll_shutdown(std::pin::Pin::new(&mut self.get_mut().0), cx)
     }
 }

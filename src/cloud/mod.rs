@@ -2,7 +2,7 @@
 //! Each module lives in its own folder here, named as KubeEdge names it
 //! (hub/ is CloudHub, edgecontroller/ is EdgeController, scheduler/ the
 //! scheduler, api/ the API server, gc/ the garbage collector; controller.rs
-//! is the loop the workload controllers share).
+//! is the loop the workload controllers share, stream.rs is CloudStream).
 
 pub mod api;
 pub mod claim;
@@ -19,6 +19,7 @@ pub mod replicaset;
 pub mod scheduler;
 pub mod status;
 pub mod store;
+pub mod stream;
 pub mod sync;
 
 use crate::config::{CloudConfig, CloudModule};
@@ -30,11 +31,14 @@ use crate::core::{Module, Router};
 /// Build the modules the config lists, in order.
 pub fn modules(cfg: &CloudConfig, _router: &Router, db: &sled::Db) -> Result<Vec<Box<dyn Module>>, String> {
     let mut out: Vec<Box<dyn Module>> = Vec::new();
+    let streams = stream::Streams::new(cfg.cloudhub.max_streams_per_node, cfg.cloudhub.max_streams);
     let store: std::sync::Arc<dyn store::Store + Send + Sync> =
         std::sync::Arc::new(store::sled_store::SledStore::open(db, cfg.api.watch_history).map_err(|e| e.to_string())?);
     for m in &cfg.modules {
         match m {
-            CloudModule::ApiServer => out.push(Box::new(api::ApiServer::new(&cfg.api, cfg.data_dir.clone(), cfg.cloudhub.server_names.clone(), store.clone()))),
+            CloudModule::ApiServer => {
+                out.push(Box::new(api::ApiServer::new(&cfg.api, cfg.data_dir.clone(), cfg.cloudhub.server_names.clone(), store.clone(), streams.clone())))
+            }
             CloudModule::EdgeController => out.push(Box::new(edgecontroller::EdgeController::new(store.clone(), cfg.edgecontroller.clone()))),
             CloudModule::DeviceController => out.push(Box::new(devicecontroller::DeviceController::new(store.clone()))),
             CloudModule::Scheduler => out.push(Box::new(scheduler::Scheduler::new(store.clone()))),
@@ -42,7 +46,7 @@ pub fn modules(cfg: &CloudConfig, _router: &Router, db: &sled::Db) -> Result<Vec
             CloudModule::ReplicaSet => out.push(Box::new(replicaset::controller(store.clone()))),
             CloudModule::Deployment => out.push(Box::new(deployment::controller(store.clone()))),
             CloudModule::GarbageCollector => out.push(Box::new(gc::controller(store.clone()))),
-            CloudModule::CloudHub => out.push(Box::new(hub::CloudHub::new(cfg.cloudhub.clone(), cfg.data_dir.clone(), db.clone()))),
+            CloudModule::CloudHub => out.push(Box::new(hub::CloudHub::new(cfg.cloudhub.clone(), cfg.data_dir.clone(), db.clone(), streams.clone()))),
         }
     }
     Ok(out)

@@ -42,6 +42,10 @@ pub struct CloudHubConfig {
     pub handshake_timeout_ms: u64,
     /// Frames queued per node before the node is considered stuck and disconnected.
     pub node_queue: usize,
+    /// Streams (`kubectl logs -f`, `exec`, `attach`) open at once to one node…
+    pub max_streams_per_node: usize,
+    /// …and to all nodes together.
+    pub max_streams: usize,
 }
 
 impl Default for CloudHubConfig {
@@ -53,6 +57,8 @@ impl Default for CloudHubConfig {
             node_timeout_s: 40,
             handshake_timeout_ms: 10_000,
             node_queue: 1024,
+            max_streams_per_node: 16,
+            max_streams: 1024,
         }
     }
 }
@@ -140,7 +146,13 @@ pub(super) fn check(c: &CloudConfig, name: &str, text: &str, frame_range: RangeI
     if !frame_range.contains(&h.max_frame_bytes) {
         return Err(invalid_at(name, text, "cloudhub", "max_frame_bytes", frame_msg));
     }
-    for (key, v) in [("node_timeout_s", h.node_timeout_s), ("handshake_timeout_ms", h.handshake_timeout_ms), ("node_queue", h.node_queue as u64)] {
+    for (key, v) in [
+        ("node_timeout_s", h.node_timeout_s),
+        ("handshake_timeout_ms", h.handshake_timeout_ms),
+        ("node_queue", h.node_queue as u64),
+        ("max_streams_per_node", h.max_streams_per_node as u64),
+        ("max_streams", h.max_streams as u64),
+    ] {
         if v == 0 {
             return Err(invalid_at(name, text, "cloudhub", key, "must be more than 0".into()));
         }

@@ -54,9 +54,14 @@ fn limits(max_connections: usize, idle_timeout_s: u64) -> crate::http::Limits {
 pub fn modules(cfg: &EdgeConfig, _router: &Router, dbs: &Databases) -> Result<Vec<Box<dyn Module>>, String> {
     let db = &dbs.cache;
     let mut out: Vec<Box<dyn Module>> = Vec::new();
+    // Streams the cloud opens (logs -f, exec, attach): EdgeHub accepts, Edged serves.
+    let (streams_tx, streams_rx) = smol::channel::bounded(16);
+    let _ = &streams_rx;
     for m in &cfg.modules {
         match m {
-            EdgeModule::EdgeHub => out.push(Box::new(hub::EdgeHub::new(cfg.edgehub.clone(), cfg.data_dir.clone(), cfg.node_name.clone(), dbs.outbox.clone()))),
+            EdgeModule::EdgeHub => {
+                out.push(Box::new(hub::EdgeHub::new(cfg.edgehub.clone(), cfg.data_dir.clone(), cfg.node_name.clone(), dbs.outbox.clone(), streams_tx.clone())))
+            }
             EdgeModule::MetaManager => out.push(Box::new(meta::MetaManager::new(
                 db.clone(),
                 cfg.data_dir.clone(),
@@ -64,7 +69,7 @@ pub fn modules(cfg: &EdgeConfig, _router: &Router, dbs: &Databases) -> Result<Ve
                 limits(cfg.metaserver.max_connections, cfg.metaserver.idle_timeout_s),
             ))),
             #[cfg(feature = "edged")]
-            EdgeModule::Edged => out.push(Box::new(edged::Edged::new(cfg.edged.clone(), cfg.data_dir.clone(), node_name(cfg)))),
+            EdgeModule::Edged => out.push(Box::new(edged::Edged::new(cfg.edged.clone(), cfg.data_dir.clone(), node_name(cfg), streams_rx.clone()))),
             EdgeModule::ServiceBus => {
                 out.push(Box::new(servicebus::ServiceBus::new(std::time::Duration::from_millis(cfg.servicebus.timeout_ms), cfg.servicebus.max_body_bytes)))
             }

@@ -70,6 +70,26 @@ pub enum Frame {
     UpAck {
         seq: u64,
     },
+    /// Cloud → edge: open stream `id` for `request` (JSON; stream.rs).
+    StreamOpen {
+        id: u64,
+        request: Vec<u8>,
+    },
+    /// One message of a stream, either way, within the peer's credit.
+    StreamData {
+        id: u64,
+        data: Vec<u8>,
+    },
+    /// The receiver handed `bytes` more to its reader: the sender may send them.
+    StreamCredit {
+        id: u64,
+        bytes: u32,
+    },
+    /// Either way: the stream ends; `error` is empty when it ended in order.
+    StreamClose {
+        id: u64,
+        error: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

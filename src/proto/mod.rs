@@ -1,9 +1,11 @@
 //! What crosses the cloud ⇄ edge tunnel: frames (frame.rs) and ServiceBus
-//! messages (servicebus.rs) are plain data with no I/O; ws.rs carries
+//! messages (servicebus.rs) are plain data with no I/O, and stream.rs
+//! multiplexes streams over a connection's frames; ws.rs carries
 //! frames over a websocket and is the only file here that does I/O.
 
 pub mod frame;
 pub mod servicebus;
+pub mod stream;
 pub mod ws;
 
 #[cfg(test)]

@@ -9,13 +9,14 @@
 //! printing in table/, events.k8s.io views in events_v1.rs, ServiceBus
 //! calls in proxy.rs, errors in error.rs, the resource table in
 //! resources.rs, tokens in auth.rs, health checks in health.rs,
-//! `kubectl logs` in logs.rs.
+//! `kubectl logs` in logs.rs, `exec` and `attach` in exec.rs.
 
 pub mod auth;
 mod binding;
 mod cascade;
 pub mod error;
 mod events_v1;
+mod exec;
 pub mod handlers;
 mod health;
 mod list;
@@ -58,12 +59,19 @@ pub struct ApiServer {
     data_dir: PathBuf,
     server_names: Vec<String>,
     store: Arc<dyn Store + Send + Sync>,
+    streams: crate::cloud::stream::Streams,
 }
 
 impl ApiServer {
-    pub fn new(cfg: &crate::config::ApiConfig, data_dir: PathBuf, server_names: Vec<String>, store: Arc<dyn Store + Send + Sync>) -> ApiServer {
+    pub fn new(
+        cfg: &crate::config::ApiConfig,
+        data_dir: PathBuf,
+        server_names: Vec<String>,
+        store: Arc<dyn Store + Send + Sync>,
+        streams: crate::cloud::stream::Streams,
+    ) -> ApiServer {
         let limits = http::Limits { max_connections: cfg.max_connections, header_timeout: std::time::Duration::from_secs(cfg.idle_timeout_s) };
-        ApiServer { listen: cfg.listen, limits, data_dir, server_names, store }
+        ApiServer { listen: cfg.listen, limits, data_dir, server_names, store, streams }
     }
 }
 
@@ -88,7 +96,10 @@ impl Module for ApiServer {
             ctx.ready();
             let store = self.store.clone();
             // ServiceBus calls wait for the edge's app (10 s by default) plus the tunnel.
-            let tunnel = Rc::new(proxy::Tunnel { router: ctx.router.clone(), timeout: ctx.request_timeout, max_body: 1 << 20 });
+            // Websockets (exec, attach) live on after their upgrade: they run on `ex` below.
+            let (spawn, spawned) = smol::channel::unbounded();
+            let tunnel =
+                Rc::new(proxy::Tunnel { router: ctx.router.clone(), timeout: ctx.request_timeout, max_body: 1 << 20, streams: self.streams.clone(), spawn });
             let handler = Rc::new(move |req: Request<Incoming>, peer: SocketAddr| {
                 let (store, token, tunnel) = (store.clone(), token.clone(), tunnel.clone());
                 async move {
@@ -111,7 +122,12 @@ impl Module for ApiServer {
             let stop = async {
                 ctx.shutdown.wait().await;
             };
-            ex.run(serve.or(stop)).await;
+            let upgraded = async {
+                while let Ok(job) = spawned.recv().await {
+                    ex.spawn(job).detach();
+                }
+            };
+            ex.run(serve.or(stop).or(upgraded)).await;
             Ok(())
         })
     }
@@ -123,6 +139,9 @@ async fn serve(store: Arc<dyn Store + Send + Sync>, tunnel: &proxy::Tunnel, req:
     if let Some(target) = proxy::parse(req.uri().path()) {
         let (node, port, path) = target?;
         return proxy::call(tunnel, &node, port, path, req).await;
+    }
+    if let Some((ns, pod, attach)) = exec::parse(req.uri().path()) {
+        return exec::serve(&*store, tunnel, &ns, &pod, attach, req).await;
     }
     if req.method() == hyper::Method::GET {
         if let Some((ns, pod)) = logs::parse(req.uri().path()) {

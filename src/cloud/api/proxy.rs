@@ -18,12 +18,15 @@ use crate::core::{Message, Reply, Router};
 use crate::http::{self, Body};
 use crate::proto::servicebus::{hop_by_hop, HttpRequest, HttpResponse};
 
-/// What the proxy needs: the router (to reach CloudHub) and limits.
+/// What routes to edges need: the router (to reach CloudHub), CloudStream
+/// (logs -f, exec), a way to run a websocket after its upgrade, and limits.
 #[derive(Clone)]
 pub struct Tunnel {
     pub router: Router,
     pub timeout: Duration,
     pub max_body: usize,
+    pub streams: crate::cloud::stream::Streams,
+    pub spawn: smol::channel::Sender<std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>>,
 }
 
 /// `(node, port, rest)` if `path` is a proxy path.

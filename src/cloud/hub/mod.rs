@@ -8,6 +8,9 @@
 //!   the node's set (ObjectSync); delivery is reliable by inventory sync;
 //! - anything else: a message passed through as-is (not durable).
 //!
+//! A node's streams (logs -f, exec, attach) ride its session; the API opens
+//! them through CloudStream (../stream.rs), which the hub keeps current.
+//!
 //! Upstream, durable edge messages are applied by the first module of the
 //! group they name, by request, before the cloud acknowledges them.
 //! Must not interpret contents.
@@ -29,6 +32,7 @@ use smol::LocalExecutor;
 pub use nodes::NodeReady;
 use nodes::Nodes;
 
+use super::stream::Streams;
 use super::sync::ObjectSync;
 use crate::config::CloudHubConfig;
 use crate::core::Reply;
@@ -50,11 +54,12 @@ pub struct CloudHub {
     cfg: CloudHubConfig,
     data_dir: PathBuf,
     db: sled::Db,
+    streams: Streams,
 }
 
 impl CloudHub {
-    pub fn new(cfg: CloudHubConfig, data_dir: PathBuf, db: sled::Db) -> CloudHub {
-        CloudHub { cfg, data_dir, db }
+    pub fn new(cfg: CloudHubConfig, data_dir: PathBuf, db: sled::Db, streams: Streams) -> CloudHub {
+        CloudHub { cfg, data_dir, db, streams }
     }
 }
 
@@ -64,6 +69,7 @@ pub(crate) struct Hub {
     request_timeout: Duration,
     sync: ObjectSync,
     nodes: RefCell<Nodes>,
+    streams: Streams,
     /// Per node: held while an upstream message is applied and recorded.
     apply_locks: RefCell<std::collections::HashMap<String, Rc<smol::lock::Mutex<()>>>>,
 }
@@ -91,6 +97,7 @@ impl Module for CloudHub {
                 request_timeout: ctx.request_timeout,
                 sync,
                 nodes: RefCell::new(Nodes::default()),
+                streams: self.streams.clone(),
                 apply_locks: RefCell::new(Default::default()),
             });
             let ex = LocalExecutor::new();
@@ -219,11 +226,17 @@ impl Hub {
             self.status_changed(&node, NodeReady::Ready, &hive_version, &arch);
         }
         let generation = ends.generation;
+        let (stream_tx, stream_rx) = smol::channel::unbounded();
+        let table = self.streams.attach(&node, generation, stream_tx, self.max_frame());
         let welcome = Frame::Welcome(Welcome { hive_version: env!("CARGO_PKG_VERSION").into(), node: node.clone(), up_applied });
         let why = match ws::send(&mut wsock, &welcome, self.max_frame()).await {
-            Ok(()) => self.session(&node, &mut wsock, ends, inventory).await,
+            Ok(()) => self.session(&node, &mut wsock, ends, (stream_rx, table), inventory).await,
             Err(e) => Err(e),
         };
+        let reason = match &why {
+            Ok(r) | Err(r) => r.clone(),
+        };
+        self.streams.detach(&node, generation, &format!("the tunnel to node {node} closed ({reason})"));
         match why {
             Ok(reason) => log::info!(target: NAME, "node {node} disconnected ({peer}): {reason}"),
             Err(reason) => {

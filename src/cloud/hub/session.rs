@@ -1,14 +1,17 @@
 //! One node's session in steady state: downstream inventory sync (send what
 //! the edge lacks, at most WINDOW unacknowledged), upstream durable messages
-//! applied in order exactly once, pass-through messages both ways.
+//! applied in order exactly once, pass-through messages both ways, and the
+//! node's streams (their frames after sync and acks).
 //!
 //! Owns: the per-connection loop. Must not touch other nodes' sessions.
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_tungstenite::WebSocketStream;
+use smol::channel::Receiver;
 use smol::future::FutureExt as _;
 use smol::io::{AsyncRead, AsyncWrite};
 
@@ -16,6 +19,7 @@ use super::nodes::{Downstream, SessionEnds};
 use super::{Hub, NAME};
 use crate::core::Message;
 use crate::core::Reply;
+use crate::proto::stream::Table;
 use crate::proto::ws::{self, Incoming};
 use crate::proto::{Frame, ObjectChange};
 
@@ -30,6 +34,7 @@ const ACK_DELAY: Duration = Duration::from_millis(2);
 enum Ev {
     In(Incoming),
     Out(Option<Frame>),
+    Stream(Option<Frame>),
     Kick(String),
     Poke,
     FlushAcks,
@@ -43,6 +48,7 @@ impl Hub {
         node: &str,
         wsock: &mut WebSocketStream<S>,
         ends: SessionEnds,
+        streams: (Receiver<Frame>, Arc<Table>),
         inventory: Vec<(String, u64)>,
     ) -> Result<String, String>
     where
@@ -58,6 +64,7 @@ impl Hub {
                 d.mark(&k);
             }
         }
+        let (stream_out, table) = streams;
         // Applied but not yet flushed and acknowledged: (highest seq, count, since).
         let mut unacked: Option<(u64, usize, Instant)> = None;
         loop {
@@ -80,7 +87,9 @@ impl Hub {
                     let _ = ends.poke.recv().await;
                     Ev::Poke
                 };
-                kicked.or(out).or(poke).or(incoming).or(flush).await
+                // Stream frames go after sync and acks; credit bounds how many there are.
+                let stream = async { Ev::Stream(stream_out.recv().await.ok()) };
+                kicked.or(out).or(poke).or(incoming).or(stream).or(flush).await
             };
             match ev {
                 Ev::In(Incoming::Frame(f)) => {
@@ -99,7 +108,12 @@ impl Hub {
                             }
                         }
                         Frame::Message(m) => self.pass_up(node, m),
-                        Frame::Hello(_) | Frame::Welcome(_) | Frame::Object(_) | Frame::UpAck { .. } => return Err("unexpected frame from an edge".into()),
+                        f @ (Frame::StreamData { .. } | Frame::StreamCredit { .. } | Frame::StreamClose { .. }) => {
+                            table.on_frame(f)?;
+                        }
+                        Frame::Hello(_) | Frame::Welcome(_) | Frame::Object(_) | Frame::UpAck { .. } | Frame::StreamOpen { .. } => {
+                            return Err("unexpected frame from an edge".into())
+                        }
                     }
                 }
                 Ev::In(Incoming::Alive) => self.nodes.borrow_mut().touch(node),
@@ -107,6 +121,8 @@ impl Hub {
                 Ev::In(Incoming::Bad(why)) => return Err(why),
                 Ev::Out(Some(f)) => ws::send(wsock, &f, self.max_frame()).await.map_err(|e| format!("send: {e}"))?,
                 Ev::Out(None) => return Ok("session replaced".into()),
+                Ev::Stream(Some(f)) => ws::send(wsock, &f, self.max_frame()).await.map_err(|e| format!("send: {e}"))?,
+                Ev::Stream(None) => {}
                 Ev::Kick(why) => {
                     ws::close(wsock, false, &why).await;
                     return Ok(why);

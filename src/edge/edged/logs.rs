@@ -5,9 +5,12 @@
 //! `previous` (the run before the current one), `tailLines`, `limitBytes`,
 //! `timestamps`, `sinceSeconds`.
 //!
+//! `kubectl logs -f` follows the file as it grows (stream.rs) with
+//! `locate` and `complete`.
+//!
 //! Owns: reading those files. Must not write them or talk to the cloud.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -29,8 +32,9 @@ pub struct LogRequest {
 /// Most bytes answered at once (the tunnel's frame cap is larger).
 pub const MAX_LOG: usize = 1 << 20;
 
-/// The log text, or why there is none (a message for the user).
-pub fn read(logs: &Path, r: &LogRequest, now: i64) -> Result<Vec<u8>, String> {
+/// The log file of the run `r` asks for (the current or the previous
+/// one), or why there is none (a message for the user).
+pub fn locate(logs: &Path, r: &LogRequest) -> Result<PathBuf, String> {
     let safe = |s: &str| !s.is_empty() && !s.contains('/') && s != "..";
     if ![&r.namespace, &r.pod, &r.uid, &r.container].iter().all(|s| safe(s)) {
         return Err("namespace, pod, uid and container must be plain names".into());
@@ -50,9 +54,29 @@ pub fn read(logs: &Path, r: &LogRequest, now: i64) -> Result<Vec<u8>, String> {
             format!("container \"{}\" in pod \"{}\" has no log yet", r.container, r.pod)
         });
     };
-    let path = dir.join(format!("{run}.log"));
+    Ok(dir.join(format!("{run}.log")))
+}
+
+/// The log text, or why there is none (a message for the user).
+pub fn read(logs: &Path, r: &LogRequest, now: i64) -> Result<Vec<u8>, String> {
+    let path = locate(logs, r)?;
     let raw = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(render(&raw, r, now))
+}
+
+/// How much of `raw` is whole lines of the app: up to the end of the last
+/// `F` line (a `P` line waits for the rest of its line).
+pub fn complete(raw: &[u8]) -> usize {
+    let mut end = 0;
+    let mut start = 0;
+    while let Some(n) = raw[start..].iter().position(|b| *b == b'\n') {
+        let line = &raw[start..start + n];
+        start += n + 1;
+        if line.splitn(4, |b| *b == b' ').nth(2) != Some(b"P") {
+            end = start;
+        }
+    }
+    end
 }
 
 /// CRI log lines → what the app printed (partial `P` lines joined), with the options applied.
@@ -118,6 +142,16 @@ mod tests {
     }
 
     #[test]
+    fn only_whole_lines_are_complete() {
+        assert_eq!(complete(RAW), RAW.len());
+        let cut = b"t stdout F one\nt stdout P par";
+        assert_eq!(complete(cut), 15, "a line without its newline waits");
+        let partial = b"t stdout F one\nt stdout P par\n";
+        assert_eq!(complete(partial), 15, "a partial line waits for its end");
+        assert_eq!(complete(b""), 0);
+    }
+
+    #[test]
     fn runs_and_names() {
         let dir = tempfile::tempdir().unwrap();
         let c = dir.path().join("default_web_u1/main");
@@ -136,6 +170,7 @@ mod tests {
         assert_eq!(read(dir.path(), &req(true), 0).unwrap(), b"first run\n");
         let bad = LogRequest { container: "../../etc".into(), ..req(false) };
         assert!(read(dir.path(), &bad, 0).is_err());
+        assert!(locate(dir.path(), &req(false)).unwrap().ends_with("main/1.log"));
         let none = LogRequest { container: "other".into(), ..req(false) };
         assert!(read(dir.path(), &none, 0).unwrap_err().contains("has not started"));
     }

@@ -11,7 +11,8 @@
 //! - Pod status (status.rs) and node status (node.rs) go up through
 //!   EdgeHub's durable outbox when they change, and again after a reconnect.
 //! - `kubectl logs` requests from the cloud are answered from the
-//!   containers' log files (logs.rs).
+//!   containers' log files (logs.rs); `logs -f`, `exec` and `attach` are
+//!   streams (stream.rs) served beside the loop.
 //!
 //! Owns: the runtime's `hive.io/managed` objects and `<data_dir>/pods`.
 //! Must not talk to the cloud itself.
@@ -29,6 +30,7 @@ mod resources;
 mod security;
 pub mod spec;
 mod status;
+mod stream;
 mod sync;
 mod volumes;
 mod work;
@@ -54,11 +56,12 @@ pub struct Edged {
     cfg: EdgedConfig,
     data_dir: PathBuf,
     node: String,
+    streams: smol::channel::Receiver<crate::proto::stream::Accepted>,
 }
 
 impl Edged {
-    pub fn new(cfg: EdgedConfig, data_dir: PathBuf, node: String) -> Edged {
-        Edged { cfg, data_dir, node }
+    pub fn new(cfg: EdgedConfig, data_dir: PathBuf, node: String, streams: smol::channel::Receiver<crate::proto::stream::Accepted>) -> Edged {
+        Edged { cfg, data_dir, node, streams }
     }
 }
 
@@ -133,6 +136,8 @@ impl Module for Edged {
             };
             // What is in flight (probes, kills, teardowns), driven beside everything else.
             let mut work = work::Work::default();
+            // Streams (logs -f, exec, attach) run here, beside the loop below.
+            let streams_ex = smol::LocalExecutor::new();
             log::info!(target: NAME, "{} pods on this node; runtime at {}", st.pods.len(), self.cfg.runtime_socket.display());
             let period = Duration::from_millis(self.cfg.sync_period_ms.max(50));
             let mut dirty = true;
@@ -172,7 +177,17 @@ impl Module for Edged {
                         smol::Timer::at(wake).await;
                         None
                     };
-                    msg.or(done).or(tick).await
+                    let stream = async {
+                        match self.streams.recv().await {
+                            Ok(s) => {
+                                streams_ex.spawn(stream::serve(st.cri.clone(), st.logs.clone(), s)).detach();
+                                None
+                            }
+                            Err(_) => std::future::pending().await,
+                        }
+                    };
+                    let streams_run = streams_ex.run(std::future::pending::<Option<_>>());
+                    msg.or(done).or(stream).or(tick).or(streams_run).await
                 };
                 let ev = match ev {
                     None => continue,

@@ -27,7 +27,7 @@ pub const MANAGED: &str = "hive.io/managed";
 pub const POD_UID: &str = "hive.io/pod-uid";
 const POD_NS: &str = "hive.io/pod-namespace";
 const POD_NAME: &str = "hive.io/pod-name";
-const CONTAINER: &str = "hive.io/container";
+pub const CONTAINER: &str = "hive.io/container";
 const SPEC_HASH: &str = "hive.io/spec-hash";
 /// Restart backoff cap, as kubelet.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod exec;
 pub mod security;
+pub mod streaming;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};

@@ -9,14 +9,17 @@
 //! `stored <seq>` once they are on disk); anything else is passed through.
 //! Downstream objects are handed to MetaManager (`apply`) and acknowledged
 //! once stored. Anything else from the cloud goes to the local group it
-//! names (replies to their waiters). Must not interpret message contents.
+//! names (replies to their waiters). Streams the cloud opens (logs -f,
+//! exec) are multiplexed here (proto/stream.rs) and handed to Edged.
+//! Must not interpret message contents.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_rustls::TlsConnector;
+use smol::channel::{Receiver, Sender};
 use smol::future::FutureExt as _;
 use smol::net::TcpStream;
 
@@ -25,6 +28,7 @@ use crate::config::EdgeHubConfig;
 use crate::core::Reply;
 use crate::core::{timeout, Context, Message, Module, ModuleError, ModuleFuture};
 use crate::edge::names;
+use crate::proto::stream::{Accepted, Table};
 use crate::proto::ws::{self, Incoming};
 use crate::proto::{Frame, Hello, ObjectChange};
 use crate::tls;
@@ -34,31 +38,26 @@ pub const UP_WINDOW: usize = 256;
 
 pub const NAME: &str = super::names::EDGEHUB;
 
-/// Where the edge keeps its tunnel credentials.
-pub struct Credentials {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    pub ca: PathBuf,
-}
-
-impl Credentials {
-    pub fn in_dir(dir: &Path) -> Credentials {
-        Credentials { cert: dir.join("node.pem"), key: dir.join("node.key"), ca: dir.join("ca.pem") }
-    }
-}
+mod dial;
+pub use dial::{backoff, load_tls, Credentials};
 
 pub struct EdgeHub {
     cfg: EdgeHubConfig,
     data_dir: PathBuf,
     node_name: String,
     db: sled::Db,
+    /// Where streams the cloud opens go (Edged serves them).
+    streams: Sender<Accepted>,
 }
 
 impl EdgeHub {
-    pub fn new(cfg: EdgeHubConfig, data_dir: PathBuf, node_name: String, db: sled::Db) -> EdgeHub {
-        EdgeHub { cfg, data_dir, node_name, db }
+    pub fn new(cfg: EdgeHubConfig, data_dir: PathBuf, node_name: String, db: sled::Db, streams: Sender<Accepted>) -> EdgeHub {
+        EdgeHub { cfg, data_dir, node_name, db, streams }
     }
 }
+
+/// Streams served at once; the cloud's per-node limit is lower by default.
+const MAX_STREAMS: usize = 64;
 
 /// The upstream side: the outbox and what of it is on the wire.
 struct Up {
@@ -67,33 +66,6 @@ struct Up {
     sent_upto: u64,
     /// Sent and not yet acknowledged, oldest first.
     in_flight: VecDeque<u64>,
-}
-
-/// Load credentials and check the node name; errors say which file to make.
-pub fn load_tls(data_dir: &Path, want_name: &str) -> Result<(String, Arc<rustls::ClientConfig>), String> {
-    let c = Credentials::in_dir(data_dir);
-    for p in [&c.cert, &c.key, &c.ca] {
-        if !p.exists() {
-            return Err(format!(
-                "{} is missing: create the node's credentials with `hive cert node NAME --out {}` on the cloud side",
-                p.display(),
-                data_dir.display()
-            ));
-        }
-    }
-    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: cannot read: {e}", p.display()));
-    let name = tls::node_name_of_pem(&c.cert).map_err(|e| e.to_string())?;
-    if !want_name.is_empty() && want_name != name {
-        return Err(format!("node_name is `{want_name}` but {} is for node `{name}`", c.cert.display()));
-    }
-    let cfg = tls::client_config(&read(&c.ca)?, &read(&c.cert)?, &read(&c.key)?).map_err(|e| e.to_string())?;
-    Ok((name, cfg))
-}
-
-/// Exponential backoff with full jitter: a random delay in [0, min(max, base·2^attempt)].
-pub fn backoff(attempt: u32, min_ms: u64, max_ms: u64) -> Duration {
-    let cap = min_ms.saturating_mul(1u64 << attempt.min(30)).min(max_ms).max(1);
-    Duration::from_millis(fastrand::u64(0..=cap).max(10))
 }
 
 /// Messages waiting for the cloud while offline; the oldest go first when full.
@@ -162,7 +134,11 @@ impl Module for EdgeHub {
                         if let Err(e) = up.outbox.ack(up_applied) {
                             log::error!(target: NAME, "outbox: {e}");
                         }
-                        match self.session(&ctx, &mut wsock, &mut pending, &mut up).await {
+                        let (stream_tx, stream_rx) = smol::channel::unbounded();
+                        let table = Table::new(stream_tx, MAX_STREAMS, self.max_frame());
+                        let end = self.session(&ctx, &mut wsock, &mut pending, &mut up, (stream_rx, &table)).await;
+                        table.close_all("the tunnel to the cloud closed");
+                        match end {
                             End::Shutdown => {
                                 ws::close(&mut wsock, false, "edge shutting down").await;
                                 return Ok(());
@@ -235,7 +211,8 @@ impl EdgeHub {
             .unwrap_or_else(|| Err(format!("not connected within {} ms", self.cfg.connect_timeout_ms)))
     }
 
-    async fn session(&self, ctx: &Context, wsock: &mut Wss, pending: &mut Pending, up: &mut Up) -> End {
+    async fn session(&self, ctx: &Context, wsock: &mut Wss, pending: &mut Pending, up: &mut Up, streams: (Receiver<Frame>, &Arc<Table>)) -> End {
+        let (stream_out, table) = streams;
         while let Some(m) = pending.q.pop_front() {
             if let Err(e) = ws::send(wsock, &Frame::Message(m.clone()), self.max_frame()).await {
                 pending.q.push_front(m);
@@ -248,6 +225,7 @@ impl EdgeHub {
         enum Ev {
             In(Incoming),
             Local(Option<Message>),
+            Stream(Frame),
             Tick,
         }
         loop {
@@ -261,7 +239,13 @@ impl EdgeHub {
                     smol::Timer::at(next_ping).await;
                     Ev::Tick
                 };
-                local.or(incoming).or(tick).await
+                let stream = async {
+                    match stream_out.recv().await {
+                        Ok(f) => Ev::Stream(f),
+                        Err(_) => std::future::pending().await,
+                    }
+                };
+                local.or(incoming).or(stream).or(tick).await
             };
             match ev {
                 Ev::In(Incoming::Frame(f)) => {
@@ -283,6 +267,20 @@ impl EdgeHub {
                                 log::error!(target: NAME, "outbox: {e}");
                             }
                         }
+                        f @ (Frame::StreamOpen { .. } | Frame::StreamData { .. } | Frame::StreamCredit { .. } | Frame::StreamClose { .. }) => {
+                            match table.on_frame(f) {
+                                Ok(Some(opened)) => {
+                                    if let Err(e) = self.streams.try_send(opened) {
+                                        e.into_inner().0.close(Some("this node runs no Edged to serve logs or exec, or it is busy"));
+                                    }
+                                }
+                                Ok(None) => {}
+                                Err(why) => {
+                                    ws::close(wsock, true, &why).await;
+                                    return End::Lost(why);
+                                }
+                            }
+                        }
                         Frame::Hello(_) | Frame::Welcome(_) | Frame::ObjectAck { .. } | Frame::Up { .. } => {
                             return End::Lost("unexpected frame from the cloud".into())
                         }
@@ -295,6 +293,11 @@ impl EdgeHub {
                     return End::Lost(why);
                 }
                 Ev::Local(None) => return End::Shutdown,
+                Ev::Stream(f) => {
+                    if let Err(e) = ws::send(wsock, &f, self.max_frame()).await {
+                        return End::Lost(e);
+                    }
+                }
                 Ev::Local(Some(m)) => {
                     let Some(m) = store_durable(ctx, up, m).await else { continue };
                     if let Err(e) = ws::send(wsock, &Frame::Message(m.clone()), self.max_frame()).await {
@@ -384,26 +387,5 @@ async fn apply_object(ctx: &Context, change: ObjectChange) -> Option<Frame> {
             log::error!(target: NAME, "object {key} v{version} not stored: {e}");
             None
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_is_jittered_and_capped() {
-        let mut samples = Vec::new();
-        for _ in 0..200 {
-            samples.push(backoff(0, 500, 30_000).as_millis() as u64);
-        }
-        assert!(samples.iter().all(|&s| (10..=500).contains(&s)));
-        let distinct: std::collections::HashSet<_> = samples.iter().collect();
-        assert!(distinct.len() > 50, "jittered, not fixed");
-        for _ in 0..200 {
-            assert!(backoff(40, 500, 30_000) <= Duration::from_millis(30_000));
-        }
-        let late: u64 = (0..200).map(|_| backoff(10, 500, 30_000).as_millis() as u64).sum::<u64>() / 200;
-        assert!(late > 5_000, "mean delay grows with attempts: {late}");
     }
 }

@@ -1,0 +1,172 @@
+//! Streams through the tunnel (issue: kubectl logs -f, exec, attach to
+//! edge pods; KubeEdge's CloudStream/EdgeStream) with a real containerd +
+//! runc and real clients: kubectl 1.32 (websocket, v5.channel.k8s.io) and
+//! the official Python client (v4.channel.k8s.io). Exec output, exit codes
+//! and stdin arrive unchanged; `logs -f` sees lines written after it
+//! started; an edge killed mid-exec ends the client with the reason, and
+//! kubectl 1.20 (SPDY only) is told which kubectl to use.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::api::Api;
+use common::containerd::{cloud_and_edge, Containerd, APP};
+use common::Site;
+use serde_json::{json, Value};
+
+fn running_pod(api: &Api, name: &str, command: &str) {
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {"nodeName": "edge-1", "hostNetwork": true, "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "main", "image": APP, "command": ["sh", "-c", command]}]}});
+    let (c, b) = api.send("POST", "/api/v1/namespaces/default/pods", &pod);
+    assert_eq!(c, 201, "{b}");
+    api.wait_until(&format!("/api/v1/namespaces/default/pods/{name}"), 40, |p: &Value| p["status"]["phase"] == "Running");
+}
+
+fn kubectl(site: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new("timeout")
+        .arg("60")
+        .arg(common::kubectl::new())
+        .arg("--kubeconfig")
+        .arg(site.join("cloud/kubeconfig"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kubectl");
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("kubectl output");
+    let _ = writer.join();
+    out
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn kubectl_exec_runs_commands_passes_exit_codes_and_stdin_and_old_kubectl_is_told_why_not() {
+    let site = Site::new();
+    let ctrd = Containerd::start(&site.path().join("containerd"));
+    let (_cloud, api, _edge) = cloud_and_edge(&site, &ctrd);
+    running_pod(&api, "shell", "exec sleep 1000");
+
+    let o = kubectl(site.path(), &["exec", "shell", "--", "sh", "-c", "echo $((6*7)); echo to-stderr >&2"], b"");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "42\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "to-stderr\n");
+
+    let o = kubectl(site.path(), &["exec", "shell", "--", "sh", "-c", "exit 3"], b"");
+    assert_eq!(o.status.code(), Some(3), "kubectl exits with the command's code: {}", text(&o));
+
+    // 1 MiB of every byte value through stdin and back out, unchanged.
+    let data: Vec<u8> = (0..(1u32 << 20)).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let o = kubectl(site.path(), &["exec", "-i", "shell", "--", "head", "-c", "1048576"], &data);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.stdout == data,
+        "stdin came back changed: {} bytes, first difference at {:?}",
+        o.stdout.len(),
+        o.stdout.iter().zip(&data).position(|(a, b)| a != b)
+    );
+
+    let o = kubectl(site.path(), &["exec", "shell", "-c", "nope", "--", "true"], b"");
+    assert!(!o.status.success() && text(&o).contains("container nope is not valid for pod shell"), "{}", text(&o));
+    let o = kubectl(site.path(), &["exec", "ghost", "--", "true"], b"");
+    assert!(!o.status.success() && text(&o).contains("pods \"ghost\" not found"), "{}", text(&o));
+
+    // kubectl 1.20 only speaks SPDY: refused with what to use instead.
+    let (ok, out) = common::kubectl::run(&common::kubectl::old(), site.path(), &["exec", "shell", "--", "true"]);
+    assert!(!ok && out.contains("kubectl 1.30 or newer"), "{out}");
+
+    // The official Python client's stream() (v4.channel.k8s.io).
+    let py = std::env::var_os("HIVE_PYTHON").map(std::path::PathBuf::from).unwrap_or_else(|| "/var/cache/hive-venv/bin/python".into());
+    assert!(py.exists(), "python with the kubernetes client not found at {} (ci/setup.sh creates the venv)", py.display());
+    let script = format!(
+        "from kubernetes import client, config\nfrom kubernetes.stream import stream\nconfig.load_kube_config(config_file={:?})\n\
+         out = stream(client.CoreV1Api().connect_get_namespaced_pod_exec, 'shell', 'default', command=['sh', '-c', 'echo $((6*7))'], stderr=True, stdin=False, stdout=True, tty=False)\n\
+         print('got:' + out.strip())\n",
+        site.path().join("cloud/kubeconfig").display().to_string()
+    );
+    let o = Command::new("timeout").arg("60").arg(&py).arg("-c").arg(script).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("got:42"), "{}", text(&o));
+}
+
+#[test]
+fn kubectl_logs_follow_sees_new_lines_and_a_killed_edge_ends_an_exec_with_the_reason() {
+    let site = Site::new();
+    let ctrd = Containerd::start(&site.path().join("containerd"));
+    let (_cloud, api, edge) = cloud_and_edge(&site, &ctrd);
+    running_pod(&api, "counter", "i=0; while true; do i=$((i+1)); echo line $i; sleep 0.3; done");
+    common::containerd::main_log_with(&site, "counter", "line 3");
+
+    let mut follow = Command::new("timeout")
+        .arg("60")
+        .arg(common::kubectl::new())
+        .arg("--kubeconfig")
+        .arg(site.path().join("cloud/kubeconfig"))
+        .args(["logs", "-f", "counter", "--tail=2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let out = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(20)).expect("logs -f printed nothing");
+    let n = |l: &str| l.strip_prefix("line ").and_then(|n| n.parse::<u64>().ok()).unwrap_or_else(|| panic!("not a numbered line: {l:?}"));
+    let start = n(&first);
+    // Lines written after kubectl started arrive, in order, none lost.
+    let mut last = start;
+    let t0 = Instant::now();
+    while last < start + 10 {
+        let l = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("logs -f stopped after line {last}"));
+        assert_eq!(n(&l), last + 1, "lines in order");
+        last += 1;
+        assert!(t0.elapsed() < Duration::from_secs(40));
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+
+    // An exec in progress when the edge dies: kubectl ends with the reason, nothing hangs.
+    let mut exec = Command::new("timeout")
+        .arg("60")
+        .arg(common::kubectl::new())
+        .arg("--kubeconfig")
+        .arg(site.path().join("cloud/kubeconfig"))
+        .args(["exec", "counter", "--", "sh", "-c", "echo started; exec sleep 100"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(exec.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "started\n");
+    edge.signal("KILL");
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = exec.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "kubectl exec still runs 30 s after its edge died");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    exec.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(!status.success() && status.code() != Some(124), "{status:?} {err}");
+    assert!(err.contains("tunnel to node edge-1 closed"), "{err}");
+}
