@@ -4,7 +4,9 @@
 //! the official Python client (v4.channel.k8s.io). Exec output, exit codes
 //! and stdin arrive unchanged; `logs -f` sees lines written after it
 //! started; an edge killed mid-exec ends the client with the reason, and
-//! kubectl 1.20 (SPDY only) is told which kubectl to use.
+//! kubectl 1.20 (SPDY only) is told which kubectl to use for exec.
+//! `kubectl port-forward` (1.32: SPDY inside a websocket; 1.20: SPDY)
+//! reaches an HTTP server in a pod.
 
 mod common;
 
@@ -169,4 +171,77 @@ fn kubectl_logs_follow_sees_new_lines_and_a_killed_edge_ends_an_exec_with_the_re
     exec.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert!(!status.success() && status.code() != Some(124), "{status:?} {err}");
     assert!(err.contains("tunnel to node edge-1 closed"), "{err}");
+}
+
+/// `kubectl port-forward` with `bin`, to `port` of pod `web`: an HTTP GET
+/// through it, twice (two connections), gets the page.
+fn port_forward_serves_the_page(site: &Path, bin: &Path, port: u16) {
+    let mut pf = Command::new("timeout")
+        .arg("60")
+        .arg(bin)
+        .arg("--kubeconfig")
+        .arg(site.join("cloud/kubeconfig"))
+        .args(["port-forward", "pod/web", &format!(":{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(pf.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let local: u16 =
+        line.strip_prefix("Forwarding from 127.0.0.1:").and_then(|r| r.split_whitespace().next()).and_then(|p| p.parse().ok()).unwrap_or_else(|| {
+            let _ = pf.kill();
+            let mut err = String::new();
+            let _ = pf.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("{}: no local port in {line:?}: {err}", bin.display())
+        });
+    for _ in 0..2 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        write!(s, "GET /index.html HTTP/1.0\r\nHost: web\r\n\r\n").unwrap();
+        let mut page = String::new();
+        let _ = s.read_to_string(&mut page);
+        if !(page.starts_with("HTTP/1.") && page.contains("hello-port-forward")) {
+            let _ = pf.kill();
+            let mut err = String::new();
+            let _ = pf.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("{}: {page:?}; kubectl said: {err}", bin.display());
+        }
+    }
+    let _ = pf.kill();
+    let _ = pf.wait();
+}
+
+#[test]
+fn kubectl_port_forward_reaches_a_pods_port_over_websocket_and_spdy() {
+    let site = Site::new();
+    let ctrd = Containerd::start(&site.path().join("containerd"));
+    let (_cloud, api, _edge) = cloud_and_edge(&site, &ctrd);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    running_pod(&api, "web", &format!("mkdir -p /www && echo hello-port-forward > /www/index.html && exec httpd -f -p 127.0.0.1:{port} -h /www"));
+    // kubectl 1.32 carries SPDY inside a websocket; 1.20 upgrades to SPDY itself.
+    port_forward_serves_the_page(site.path(), &common::kubectl::new(), port);
+    port_forward_serves_the_page(site.path(), &common::kubectl::old(), port);
+    // Nothing listens there: kubectl says why.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut pf = Command::new("timeout")
+        .args(["20", common::kubectl::new().to_str().unwrap(), "--kubeconfig"])
+        .arg(site.path().join("cloud/kubeconfig"))
+        .args(["port-forward", "pod/web", &format!(":{unused}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(pf.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let local: u16 = line.strip_prefix("Forwarding from 127.0.0.1:").and_then(|r| r.split_whitespace().next()).and_then(|p| p.parse().ok()).unwrap();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = write!(s, "GET / HTTP/1.0\r\n\r\n");
+    let mut none = Vec::new();
+    let _ = s.read_to_end(&mut none);
+    let _ = pf.kill();
+    let out = pf.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(none.is_empty() && err.contains("cannot connect to 127.0.0.1"), "{err}");
 }

@@ -9,7 +9,8 @@
 //! printing in table/, events.k8s.io views in events_v1.rs, ServiceBus
 //! calls in proxy.rs, errors in error.rs, the resource table in
 //! resources.rs, tokens in auth.rs, health checks in health.rs,
-//! `kubectl logs` in logs.rs, `exec` and `attach` in exec.rs.
+//! `kubectl logs` in logs.rs, `exec` and `attach` in exec.rs,
+//! `port-forward` in portforward.rs (SPDY in spdy.rs).
 
 pub mod auth;
 mod binding;
@@ -25,12 +26,14 @@ mod namespace;
 mod object;
 mod page;
 mod patch;
+mod portforward;
 mod protobuf;
 mod proxy;
 pub mod resources;
 pub mod route;
 mod scale;
 mod select;
+mod spdy;
 mod table;
 mod watch;
 mod workload;
@@ -139,6 +142,9 @@ async fn serve(store: Arc<dyn Store + Send + Sync>, tunnel: &proxy::Tunnel, req:
     if let Some(target) = proxy::parse(req.uri().path()) {
         let (node, port, path) = target?;
         return proxy::call(tunnel, &node, port, path, req).await;
+    }
+    if let Some((ns, pod)) = portforward::parse(req.uri().path()) {
+        return portforward::serve(&*store, tunnel, &ns, &pod, req).await;
     }
     if let Some((ns, pod, attach)) = exec::parse(req.uri().path()) {
         return exec::serve(&*store, tunnel, &ns, &pod, attach, req).await;

@@ -5,7 +5,8 @@
 //!   byte limit is reached or the client goes away;
 //! - `exec` and `attach`: CRI `Exec`/`Attach`, then every message passed
 //!   between the stream and the runtime's streaming server as it is (both
-//!   speak Kubernetes' channel protocol; cri/streaming.rs).
+//!   speak Kubernetes' channel protocol; cri/streaming.rs);
+//! - `portForward`: bytes to and from a TCP connection to the pod's port.
 //!
 //! Every exec and attach is logged with pod, container and command, never
 //! what flows. Owns: serving one stream. Must not touch pods.
@@ -46,12 +47,23 @@ pub struct ExecOptions {
     pub tty: bool,
 }
 
+/// Where a forwarded port is (the cloud reads it from the pod: loopback
+/// for host-network pods, else the pod's IP).
+#[derive(Deserialize)]
+pub struct PortForward {
+    pub namespace: String,
+    pub pod: String,
+    pub host: std::net::IpAddr,
+    pub port: u16,
+}
+
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 enum Request {
     Logs(LogRequest),
     Exec(ExecOptions),
     Attach(ExecOptions),
+    PortForward(PortForward),
 }
 
 /// Serve one stream to its end.
@@ -66,6 +78,10 @@ pub async fn serve(cri: Rc<Cri>, logs_dir: PathBuf, (mut stream, request): Accep
         Ok(Request::Attach(o)) => {
             log::info!(target: NAME, "attach to {}/{} container {}", o.namespace, o.pod, o.container);
             exec(&cri, &o, true, &mut stream).await
+        }
+        Ok(Request::PortForward(p)) => {
+            log::info!(target: NAME, "port-forward to {}/{} port {}", p.namespace, p.pod, p.port);
+            port_forward(&p, &mut stream).await
         }
     };
     if let Err(why) = &result {
@@ -120,6 +136,30 @@ async fn exec(cri: &Cri, o: &ExecOptions, attach: bool, stream: &mut Stream) -> 
             Ev::Runtime(Some(Ok(WsMessage::Close(_)))) | Ev::Runtime(None) => return Ok(()),
             Ev::Runtime(Some(Ok(_))) => {}
             Ev::Runtime(Some(Err(e))) => return Err(format!("streaming server: {e}")),
+        }
+    }
+}
+
+/// The stream ⇄ a TCP connection to the pod's port, until either ends.
+async fn port_forward(p: &PortForward, stream: &mut Stream) -> Result<(), String> {
+    use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = std::net::SocketAddr::new(p.host, p.port);
+    let mut tcp = smol::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("error forwarding port {} to pod {}/{}: cannot connect to {addr}: {e}", p.port, p.namespace, p.pod))?;
+    let mut buf = vec![0u8; 32 << 10];
+    loop {
+        let ev = {
+            let from_pod = async { Ok::<_, Event>(tcp.read(&mut buf).await) };
+            let from_cloud = async { Err(stream.recv().await) };
+            from_pod.or(from_cloud).await
+        };
+        match ev {
+            Ok(Ok(0)) => return Ok(()),
+            Ok(Ok(n)) => stream.send(&buf[..n]).await?,
+            Ok(Err(e)) => return Err(format!("port {} of pod {}/{}: {e}", p.port, p.namespace, p.pod)),
+            Err(Event::Data(d)) => tcp.write_all(&d).await.map_err(|e| format!("port {} of pod {}/{}: {e}", p.port, p.namespace, p.pod))?,
+            Err(Event::End(_)) => return Ok(()),
         }
     }
 }
