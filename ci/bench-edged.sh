@@ -2,7 +2,7 @@
 # Run `hive bench edged` against a containerd of its own (Debian's
 # containerd + runc, as the tests use it): own root/state/socket under a
 # temp dir, local images built from busybox-static, torn down at the end.
-# Usage: bash ci/bench-edged.sh [pods] [edged|footprint] [more bench flags]
+# Usage: bash ci/bench-edged.sh [pods] [edged|streams|footprint] [more bench flags]
 #   (default 50 pods, `hive bench edged`; needs root). `footprint` runs
 #   `hive bench footprint` with that many running pods as one scenario.
 set -euo pipefail
@@ -37,5 +37,6 @@ PODS=${1:-50}; WHAT=${2:-edged}; shift $(( $# < 2 ? $# : 2 ))
 case $WHAT in
   edged) "$HIVE" bench edged --runtime-socket "$D/containerd.sock" --count "$PODS" "$@";;
   footprint) "$HIVE" bench footprint --runtime-socket "$D/containerd.sock" --pods "$PODS" "$@";;
-  *) echo "ci/bench-edged.sh: the bench is edged or footprint, not '$WHAT'" >&2; exit 2;;
+  streams) "$HIVE" bench streams --runtime-socket "$D/containerd.sock" "$@";;
+  *) echo "ci/bench-edged.sh: the bench is edged, streams or footprint, not '$WHAT'" >&2; exit 2;;
 esac

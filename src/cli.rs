@@ -154,10 +154,10 @@ pub struct CertNodeCmd {
 }
 
 #[derive(FromArgs, Debug)]
-/// Benchmarks that write a report (text + JSON): `tunnel`, `meta`, `api`, `mqtt`, `edged`, `footprint`, `workloads`.
+/// Benchmarks that write a report (text + JSON): `tunnel`, `meta`, `api`, `mqtt`, `edged`, `streams`, `footprint`, `workloads`.
 #[argh(subcommand, name = "bench")]
 pub struct BenchCmd {
-    /// what to measure: tunnel, meta, api, mqtt, edged, footprint, workloads or nodesets (sim-edges is the tunnel bench's helper)
+    /// what to measure: tunnel, meta, api, mqtt, edged, streams, footprint, workloads or nodesets (sim-edges is the tunnel bench's helper)
     #[argh(positional)]
     pub what: String,
     /// numbers of simulated edges, comma-separated (tunnel; workloads: simulated nodes; default 100,1000)
@@ -178,7 +178,7 @@ pub struct BenchCmd {
     /// sim-edges: the cloud's hub port on 127.0.0.1
     #[argh(option, default = "0")]
     pub port: u16,
-    /// edged, footprint: the containerd CRI socket (default /run/containerd/containerd.sock)
+    /// edged, streams, footprint: the containerd CRI socket (default /run/containerd/containerd.sock)
     #[argh(option)]
     pub runtime_socket: Option<PathBuf>,
     /// footprint: run the edge from this binary (e.g. the static edge-only image; default this one)
@@ -195,6 +195,7 @@ pub struct BenchCmd {
     pub watchers: usize,
     /// meta: cached objects (default 10000); api: stored objects (default
     /// 100000); mqtt, footprint: devices (default 1000); edged: pods (default 50);
+    /// streams: exec round trips (default 50);
     /// workloads: pods scheduled and Deployment replicas (default 1000);
     /// sim-edges: how many edges
     #[argh(option, default = "0")]

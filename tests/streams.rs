@@ -144,6 +144,32 @@ fn kubectl_logs_follow_sees_new_lines_and_a_killed_edge_ends_an_exec_with_the_re
     let _ = follow.kill();
     let _ = follow.wait();
 
+    // kubectl attach: the main process's output as it comes.
+    let mut attach = Command::new("timeout")
+        .args(["60", common::kubectl::new().to_str().unwrap(), "--kubeconfig"])
+        .arg(site.path().join("cloud/kubeconfig"))
+        .args(["attach", "counter"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(attach.stdout.take().unwrap()).lines();
+    let a = n(&lines.next().and_then(Result::ok).unwrap_or_default());
+    let b = n(&lines.next().and_then(Result::ok).unwrap_or_default());
+    assert!(b == a + 1 && a > last, "attach sees new lines in order: {a} then {b} (logs -f saw up to {last})");
+    let _ = attach.kill();
+    let _ = attach.wait();
+
+    // --previous: the run before the current one.
+    let crasher = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "crasher"},
+        "spec": {"nodeName": "edge-1", "hostNetwork": true, "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "main", "image": APP, "command": ["sh", "-c", "echo run-at-$(date +%s%N); sleep 1; exit 1"]}]}});
+    assert_eq!(api.send("POST", "/api/v1/namespaces/default/pods", &crasher).0, 201);
+    api.wait_until("/api/v1/namespaces/default/pods/crasher", 40, |p: &Value| p["status"]["containerStatuses"][0]["restartCount"].as_i64() >= Some(1));
+    let prev = kubectl(site.path(), &["logs", "crasher", "--previous"], b"");
+    let prev = String::from_utf8_lossy(&prev.stdout).to_string();
+    assert!(prev.starts_with("run-at-") && prev.lines().count() == 1, "{prev:?}");
+
     // An exec in progress when the edge dies: kubectl ends with the reason, nothing hangs.
     let mut exec = Command::new("timeout")
         .arg("60")
@@ -244,4 +270,73 @@ fn kubectl_port_forward_reaches_a_pods_port_over_websocket_and_spdy() {
     let out = pf.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(none.is_empty() && err.contains("cannot connect to 127.0.0.1"), "{err}");
+}
+
+#[test]
+fn a_stuck_exec_client_holds_back_only_its_own_stream() {
+    let site = Site::new();
+    let ctrd = Containerd::start(&site.path().join("containerd"));
+    let (cloud, api, hub) = common::api::start_cloud_with_api(&site, "[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"");
+    site.node_cert("edge-1");
+    site.node_cert("edge-2");
+    let mut edge1 = site.start_edge("edge-1", hub, &common::containerd::edge_config(&ctrd));
+    edge1.wait_for("container runtime containerd", Duration::from_secs(20));
+    let mut edge2 = site.start_edge("edge-2", hub, "[edged]\nruntime_socket = \"/nonexistent/containerd.sock\"");
+    let local = |p: &mut common::Proc| -> u16 {
+        let line = p.wait_for("local API on ", Duration::from_secs(20));
+        line.rsplit(':').next().and_then(|x| x.trim().parse().ok()).unwrap()
+    };
+    let (local1, local2) = (local(&mut edge1), local(&mut edge2));
+    running_pod(&api, "shell", "exec sleep 1000");
+
+    // 100 MiB of output to a kubectl whose stdout nobody reads.
+    let mut stuck = Command::new("timeout")
+        .args(["120", common::kubectl::new().to_str().unwrap(), "--kubeconfig"])
+        .arg(site.path().join("cloud/kubeconfig"))
+        .args(["exec", "shell", "--", "dd", "if=/dev/zero", "bs=1048576", "count=100"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    // Objects still reach both nodes promptly; edge-1 stays Ready.
+    for i in 0..6 {
+        for (node, port) in [("edge-2", local2), ("edge-1", local1)] {
+            let name = format!("sync-{node}-{i}");
+            let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                "spec": {"nodeName": node, "containers": [{"name": "main", "image": "localhost/absent:1", "imagePullPolicy": "Never"}]}});
+            let t0 = Instant::now();
+            assert_eq!(api.send("POST", "/api/v1/namespaces/default/pods", &pod).0, 201);
+            loop {
+                if common::http_get(port, &format!("/api/v1/namespaces/default/pods/{name}")).0 == 200 {
+                    break;
+                }
+                assert!(t0.elapsed() < Duration::from_secs(5), "pod {name} not on {node} within 5 s while an exec is stuck");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            eprintln!("{name}: on its edge {} ms after create", t0.elapsed().as_millis());
+        }
+    }
+    let node = api.get("/api/v1/nodes/edge-1").1;
+    let ready = node["status"]["conditions"].as_array().into_iter().flatten().find(|c| c["type"] == "Ready").map(|c| c["status"].clone());
+    assert_eq!(ready, Some(json!("True")), "edge-1 stays Ready while its stream is stuck");
+    assert!(stuck.try_wait().unwrap().is_none(), "the stuck exec is still held back, not failed");
+    // What is held back stays on the pod's side: neither hive buffers the 100 MiB.
+    for (who, pid) in [("cloud", cloud.child.id()), ("edge-1", edge1.child.id())] {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kib: u64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap();
+        assert!(kib < 40 << 10, "{who} holds {kib} KiB while an exec client is stuck");
+    }
+    // Reading it now gets all 100 MiB: nothing was dropped while it waited.
+    let mut got = 0u64;
+    let mut out = stuck.stdout.take().unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match out.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n as u64,
+        }
+    }
+    assert!(stuck.wait().unwrap().success());
+    assert_eq!(got, 100 << 20);
 }

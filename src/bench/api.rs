@@ -82,8 +82,8 @@ pub(super) fn start_cloud(dir: &Path, modules: &str) -> Result<Cloud, String> {
 }
 
 pub(super) struct Client {
-    port: u16,
-    token: String,
+    pub(super) port: u16,
+    pub(super) token: String,
     tls: Arc<rustls::ClientConfig>,
 }
 

@@ -35,21 +35,16 @@ pub fn run(socket: &Path, count: usize, out: &Path) -> Result<(), String> {
     r
 }
 
-fn phase_of(list: &Value, name: &str) -> Option<bool> {
-    let p = list["items"].as_array()?.iter().find(|p| p["metadata"]["name"] == name)?;
-    Some(p["status"]["phase"] == "Running" && p["status"]["containerStatuses"][0]["ready"] == true)
-}
-
-fn measure(dir: &Path, socket: &Path, count: usize, out: &Path) -> Result<(), String> {
-    let cloud = start_cloud(dir, "[\"cloudhub\", \"apiserver\", \"edgecontroller\"]")?;
-    let c = Client::of(dir, cloud.port)?;
+/// A `hive edge` named bench-edge (EdgeHub, MetaManager, Edged on `socket`)
+/// under `dir`, connected to the cloud hub on 127.0.0.1:`hub`.
+pub(super) fn start_edge(dir: &Path, hub: u16, socket: &Path) -> Result<std::process::Child, String> {
     super::node_credentials(dir, &dir.join("edge"), "bench-edge")?;
     let cfg = dir.join("edge.toml");
     std::fs::write(
         &cfg,
         format!(
             "role = \"edge\"\ndata_dir = \"edge\"\nmodules = [\"edgehub\", \"metamanager\", \"edged\"]\n[metaserver]\nlisten = \"127.0.0.1:0\"\n[edgehub]\nserver = \"127.0.0.1:{}\"\n[edged]\nruntime_socket = \"{}\"\nsync_period_ms = 1000\n",
-            cloud.hub,
+            hub,
             socket.display()
         ),
     )
@@ -66,6 +61,18 @@ fn measure(dir: &Path, socket: &Path, count: usize, out: &Path) -> Result<(), St
     if let Some(err) = edge.stderr.take() {
         std::thread::spawn(move || for _ in std::io::BufReader::new(err).lines() {});
     }
+    Ok(edge)
+}
+
+fn phase_of(list: &Value, name: &str) -> Option<bool> {
+    let p = list["items"].as_array()?.iter().find(|p| p["metadata"]["name"] == name)?;
+    Some(p["status"]["phase"] == "Running" && p["status"]["containerStatuses"][0]["ready"] == true)
+}
+
+fn measure(dir: &Path, socket: &Path, count: usize, out: &Path) -> Result<(), String> {
+    let cloud = start_cloud(dir, "[\"cloudhub\", \"apiserver\", \"edgecontroller\"]")?;
+    let c = Client::of(dir, cloud.port)?;
+    let mut edge = start_edge(dir, cloud.hub, socket)?;
     let pid = edge.id().to_string();
     type Phase = (Vec<u64>, u64, (f64, f64));
     let result = (|| -> Result<(Phase, Phase, u64), String> {

@@ -9,6 +9,7 @@ pub mod meta;
 pub mod mqtt;
 pub mod nodesets;
 pub mod simedge;
+pub mod streams;
 pub mod tunnel;
 pub mod workloads;
 
@@ -108,6 +109,11 @@ pub fn dispatch(b: &BenchCmd) -> Result<(), String> {
         "meta" => meta::run(b.count.max(1).max(if b.count == 0 { 10_000 } else { 0 }), &b.out.clone().unwrap_or_else(tunnel::default_out)),
         "api" => api::run(if b.count == 0 { 100_000 } else { b.count }, b.watchers, b.rounds, &b.out.clone().unwrap_or_else(tunnel::default_out)),
         "edged" => edged::run(
+            &b.runtime_socket.clone().unwrap_or_else(|| std::path::PathBuf::from("/run/containerd/containerd.sock")),
+            if b.count == 0 { 50 } else { b.count },
+            &b.out.clone().unwrap_or_else(tunnel::default_out),
+        ),
+        "streams" => streams::run(
             &b.runtime_socket.clone().unwrap_or_else(|| std::path::PathBuf::from("/run/containerd/containerd.sock")),
             if b.count == 0 { 50 } else { b.count },
             &b.out.clone().unwrap_or_else(tunnel::default_out),

@@ -164,21 +164,30 @@ async fn port_forward(p: &PortForward, stream: &mut Stream) -> Result<(), String
     }
 }
 
-/// The log so far, then what is written while the container runs.
+/// The log so far, then what is written while the container runs. Read a
+/// look (`STEP`) at a time: a board never holds a whole log in memory.
 async fn follow(cri: &Cri, dir: &Path, r: &LogRequest, stream: &mut Stream) -> Result<(), String> {
     let path = logs::locate(dir, r)?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let raw = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut offset = logs::complete(&raw);
-    let mut ino = inode(&path);
-    let first = logs::render(&raw[..offset], r, now);
     let mut left = r.limit_bytes.unwrap_or(usize::MAX);
-    if !send_limited(stream, &first, &mut left).await? || r.previous {
-        return Ok(());
+    let mut ino = inode(&path);
+    // `tailLines` needs the end first: the last lines of at most a look back.
+    let mut offset = 0;
+    if r.tail_lines.is_some() {
+        let len = std::fs::metadata(&path).map(|m| m.len() as usize).map_err(|e| format!("{}: {e}", path.display()))?;
+        let from = len.saturating_sub(STEP);
+        let raw = read_at(&path, from, len - from)?;
+        // Start on a whole line when the look began mid-file.
+        let start = if from == 0 { 0 } else { raw.iter().position(|b| *b == b'\n').map_or(raw.len(), |i| i + 1) };
+        let whole = start + logs::complete(&raw[start..]);
+        offset = from + whole;
+        if !send_limited(stream, &logs::render(&raw[start..whole], r, now), &mut left).await? {
+            return Ok(());
+        }
     }
-    // The rest: only whole lines, with timestamps if asked, nothing dropped.
-    let next = LogRequest { timestamps: r.timestamps, ..Default::default() };
-    let mut alive = running(cri, &r.uid, &r.container).await.ok().flatten();
+    // From here every whole line, filtered only by `sinceSeconds`.
+    let next = LogRequest { timestamps: r.timestamps, since_seconds: r.since_seconds, ..Default::default() };
+    let mut alive = if r.previous { None } else { running(cri, &r.uid, &r.container).await.ok().flatten() };
     let mut checked = Instant::now();
     loop {
         let len = std::fs::metadata(&path).map(|m| m.len() as usize).unwrap_or(0);
@@ -196,23 +205,20 @@ async fn follow(cri: &Cri, dir: &Path, r: &LogRequest, stream: &mut Stream) -> R
                 n => n,
             };
             offset += whole;
-            if !send_limited(stream, &logs::render(&chunk[..whole], &next, 0), &mut left).await? {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            if !send_limited(stream, &logs::render(&chunk[..whole], &next, now), &mut left).await? {
                 return Ok(());
             }
             if chunk.len() == STEP && whole > 0 {
                 continue; // more is there already
             }
         }
-        if alive.is_none() {
-            return Ok(());
-        }
+        let Some(id) = alive.as_deref() else { return Ok(()) };
         if checked.elapsed() >= Duration::from_secs(1) {
             checked = Instant::now();
-            if let Ok(status) = cri.container_status(alive.as_deref().unwrap_or_default()).await {
-                if status.state != api::CONTAINER_RUNNING {
-                    alive = None;
-                    continue; // one more look for its last lines
-                }
+            if cri.container_status(id).await.is_ok_and(|s| s.state != api::CONTAINER_RUNNING) {
+                alive = None;
+                continue; // one more look for its last lines
             }
         }
         let gone = async {
