@@ -27,4 +27,7 @@ echo "ci/test.sh: cross images checked at $(( $(date +%s) - t0 )) s"
 bash cross/build.sh x86_64 && bash cross/build.sh --image edge x86_64
 X=target/cross/x86_64-unknown-linux-musl
 HIVE_BIN="$PWD/$X/full/hive" bash ci/bench-edged.sh 50 footprint --edge-bin "$X/edge/hive" --out bench-report
+# Streams through the tunnel (exec round trip, logs -f throughput, idle
+# stream cost), a report only. Report: bench-report/streams.{txt,json}.
+HIVE_BIN="$PWD/$X/full/hive" bash ci/bench-edged.sh 1 streams --out bench-report
 echo "ci/test.sh: all tests passed in $(( $(date +%s) - t0 )) s"

@@ -340,3 +340,60 @@ fn a_stuck_exec_client_holds_back_only_its_own_stream() {
     assert!(stuck.wait().unwrap().success());
     assert_eq!(got, 100 << 20);
 }
+
+#[test]
+fn a_partition_mid_exec_ends_kubectl_with_the_reason_and_frees_the_stream() {
+    let site = Site::new();
+    let ctrd = Containerd::start(&site.path().join("containerd"));
+    // One stream per node: a stream the partition did not free would refuse the next exec.
+    let (_cloud, api, hub) = common::api::start_cloud_with_api(
+        &site,
+        "[api]\nlisten = \"127.0.0.1:0\"\n[cloudhub]\nlisten = \"127.0.0.1:0\"\nnode_timeout_s = 3\nmax_streams_per_node = 1",
+    );
+    let proxy = common::proxy::Proxy::start(hub);
+    site.node_cert("edge-1");
+    let mut edge = site.start_edge("edge-1", proxy.port, &common::containerd::edge_config(&ctrd));
+    edge.wait_for("container runtime containerd", Duration::from_secs(20));
+    running_pod(&api, "shell", "exec sleep 1000");
+    let mut exec = Command::new("timeout")
+        .args(["60", common::kubectl::new().to_str().unwrap(), "--kubeconfig"])
+        .arg(site.path().join("cloud/kubeconfig"))
+        .args(["exec", "shell", "--", "sh", "-c", "echo started; exec sleep 100"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(exec.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "started\n");
+    let o = kubectl(site.path(), &["exec", "shell", "--", "true"], b"");
+    assert!(!o.status.success() && text(&o).contains("max_streams_per_node"), "a second stream is over the limit: {}", text(&o));
+    // Traffic stops both ways without any close: the cloud finds out by silence.
+    proxy.stall(Duration::from_secs(15));
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = exec.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "kubectl exec still runs 30 s into the partition");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    exec.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(!status.success() && status.code() != Some(124) && err.contains("tunnel to node edge-1 closed"), "{status:?} {err}");
+    // Healed, the edge is back and the one stream slot is free again.
+    proxy.heal();
+    api.wait_until("/api/v1/nodes/edge-1", 60, |n: &Value| {
+        n["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Ready" && c["status"] == "True")
+    });
+    let t0 = Instant::now();
+    loop {
+        let o = kubectl(site.path(), &["exec", "shell", "--", "echo", "again"], b"");
+        if o.status.success() {
+            assert_eq!(String::from_utf8_lossy(&o.stdout), "again\n");
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "exec after the partition: {}", text(&o));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

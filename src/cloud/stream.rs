@@ -64,21 +64,32 @@ impl Streams {
         }
     }
 
-    /// Whether `node` has a live session now.
-    pub fn connected(&self, node: &str) -> bool {
-        self.lock().contains_key(node)
+    /// Whether a stream to `node` could be opened now (the same errors as `open`).
+    pub fn check(&self, node: &str) -> Result<(), OpenError> {
+        let map = self.lock();
+        Self::room(&map, node, self.total, self.per_node).map(|_| ())
+    }
+
+    fn room<'a>(map: &'a Tables, node: &str, total: usize, per_node: usize) -> Result<&'a Arc<Table>, OpenError> {
+        let Some((_, table)) = map.get(node) else {
+            return Err(OpenError::NotConnected(format!("node {node} is not connected to the cloud")));
+        };
+        let open: usize = map.values().map(|(_, t)| t.len()).sum();
+        if open >= total {
+            return Err(OpenError::Limit(format!("{open} streams are open to edges, the most this cloud carries (cloudhub.max_streams)")));
+        }
+        if table.len() >= per_node {
+            return Err(OpenError::Limit(format!(
+                "node {node}: {per_node} streams are open on this tunnel, the most it carries; close one (an exec or logs -f) and retry (cloudhub.max_streams_per_node)"
+            )));
+        }
+        Ok(table)
     }
 
     /// Open a stream to `node` carrying `request`.
     pub fn open(&self, node: &str, request: &serde_json::Value) -> Result<Stream, OpenError> {
         let map = self.lock();
-        let Some((_, table)) = map.get(node) else {
-            return Err(OpenError::NotConnected(format!("node {node} is not connected to the cloud")));
-        };
-        let open: usize = map.values().map(|(_, t)| t.len()).sum();
-        if open >= self.total {
-            return Err(OpenError::Limit(format!("{open} streams are open to edges, the most this cloud carries (cloudhub.max_streams)")));
-        }
+        let table = Self::room(&map, node, self.total, self.per_node)?;
         table.open(request.to_string().into_bytes()).map_err(|e| {
             if e.contains("the most") {
                 OpenError::Limit(format!("node {node}: {e} (cloudhub.max_streams_per_node)"))
@@ -104,6 +115,7 @@ mod tests {
         let a = s.open("edge-1", &req).unwrap();
         let _b = s.open("edge-1", &req).unwrap();
         assert!(matches!(s.open("edge-1", &req), Err(OpenError::Limit(m)) if m.contains("max_streams_per_node")));
+        assert!(matches!(s.check("edge-1"), Err(OpenError::Limit(_))) && s.check("edge-2").is_ok() && s.check("edge-3").is_err());
         let _c = s.open("edge-2", &req).unwrap();
         assert!(matches!(s.open("edge-2", &req), Err(OpenError::Limit(m)) if m.contains("cloudhub.max_streams)")));
         drop(a);

@@ -67,9 +67,8 @@ pub async fn serve(store: &dyn Store, tunnel: &Tunnel, ns: &str, name: &str, att
     }
     let upgrade = header_str(&req, header::UPGRADE).to_ascii_lowercase();
     if upgrade.starts_with("spdy") {
-        if !tunnel.streams.connected(&node) {
-            return Err(ApiError(StatusCode::BAD_GATEWAY, "BadGateway", format!("node {node} is not connected to the cloud")));
-        }
+        // kubectl retries here after a failed websocket: say what failed there.
+        tunnel.streams.check(&node).map_err(open_error)?;
         return Err(ApiError::bad(format!(
             "{verb} over SPDY is not served: hive speaks it over websocket ({}); use kubectl 1.30 or newer",
             PROTOCOLS.join(", ")

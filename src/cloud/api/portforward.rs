@@ -69,9 +69,7 @@ pub async fn serve(store: &dyn Store, tunnel: &Tunnel, ns: &str, name: &str, mut
         pod.pointer("/status/podIP").and_then(Value::as_str).unwrap_or("").to_string()
     };
     let target = Target { node: node.to_string(), uid: pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_string(), host };
-    if !tunnel.streams.connected(&target.node) {
-        return Err(ApiError(StatusCode::BAD_GATEWAY, "BadGateway", format!("node {} is not connected to the cloud", target.node)));
-    }
+    tunnel.streams.check(&target.node).map_err(super::logs::open_error)?;
     let h = |n: header::HeaderName| req.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let (upgrade, key, offered) = (h(header::UPGRADE).to_ascii_lowercase(), h(header::SEC_WEBSOCKET_KEY), h(header::SEC_WEBSOCKET_PROTOCOL));
     let websocket = upgrade == "websocket";
