@@ -30,18 +30,9 @@ fn running_pod(api: &Api, name: &str, command: &str) {
     api.wait_until(&format!("/api/v1/namespaces/default/pods/{name}"), 40, |p: &Value| p["status"]["phase"] == "Running");
 }
 
+/// kubectl 1.32 run to its end with `stdin` as its input.
 fn kubectl(site: &Path, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new("timeout")
-        .arg("60")
-        .arg(common::kubectl::new())
-        .arg("--kubeconfig")
-        .arg(site.join("cloud/kubeconfig"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run kubectl");
+    let mut child = spawn_kubectl(site, args);
     let mut input = child.stdin.take().unwrap();
     let data = stdin.to_vec();
     let writer = std::thread::spawn(move || {
@@ -50,6 +41,45 @@ fn kubectl(site: &Path, args: &[&str], stdin: &[u8]) -> Output {
     let out = child.wait_with_output().expect("kubectl output");
     let _ = writer.join();
     out
+}
+
+/// kubectl 1.32 on the test cloud, running, its stdout and stderr piped (bounded by `timeout 120`).
+fn spawn_kubectl(site: &Path, args: &[&str]) -> std::process::Child {
+    spawn_kubectl_bin(&common::kubectl::new(), site, args)
+}
+
+fn spawn_kubectl_bin(bin: &Path, site: &Path, args: &[&str]) -> std::process::Child {
+    Command::new("timeout")
+        .args(["120", bin.to_str().unwrap(), "--kubeconfig"])
+        .arg(site.join("cloud/kubeconfig"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kubectl")
+}
+
+/// Wait (at most `secs`) for `child` to end; its status and stderr.
+fn ended_within(child: &mut std::process::Child, secs: u64, what: &str) -> (std::process::ExitStatus, String) {
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(secs), "{what}: kubectl still runs after {secs} s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    (status, err)
+}
+
+/// The first line `child` prints.
+fn first_line(child: &mut std::process::Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    line
 }
 
 fn text(o: &Output) -> String {
@@ -112,16 +142,7 @@ fn kubectl_logs_follow_sees_new_lines_and_a_killed_edge_ends_an_exec_with_the_re
     running_pod(&api, "counter", "i=0; while true; do i=$((i+1)); echo line $i; sleep 0.3; done");
     common::containerd::main_log_with(&site, "counter", "line 3");
 
-    let mut follow = Command::new("timeout")
-        .arg("60")
-        .arg(common::kubectl::new())
-        .arg("--kubeconfig")
-        .arg(site.path().join("cloud/kubeconfig"))
-        .args(["logs", "-f", "counter", "--tail=2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut follow = spawn_kubectl(site.path(), &["logs", "-f", "counter", "--tail=2"]);
     let (tx, rx) = mpsc::channel();
     let out = follow.stdout.take().unwrap();
     std::thread::spawn(move || {
@@ -145,14 +166,7 @@ fn kubectl_logs_follow_sees_new_lines_and_a_killed_edge_ends_an_exec_with_the_re
     let _ = follow.wait();
 
     // kubectl attach: the main process's output as it comes.
-    let mut attach = Command::new("timeout")
-        .args(["60", common::kubectl::new().to_str().unwrap(), "--kubeconfig"])
-        .arg(site.path().join("cloud/kubeconfig"))
-        .args(["attach", "counter"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut attach = spawn_kubectl(site.path(), &["attach", "counter"]);
     let mut lines = BufReader::new(attach.stdout.take().unwrap()).lines();
     let a = n(&lines.next().and_then(Result::ok).unwrap_or_default());
     let b = n(&lines.next().and_then(Result::ok).unwrap_or_default());
@@ -171,56 +185,30 @@ fn kubectl_logs_follow_sees_new_lines_and_a_killed_edge_ends_an_exec_with_the_re
     assert!(prev.starts_with("run-at-") && prev.lines().count() == 1, "{prev:?}");
 
     // An exec in progress when the edge dies: kubectl ends with the reason, nothing hangs.
-    let mut exec = Command::new("timeout")
-        .arg("60")
-        .arg(common::kubectl::new())
-        .arg("--kubeconfig")
-        .arg(site.path().join("cloud/kubeconfig"))
-        .args(["exec", "counter", "--", "sh", "-c", "echo started; exec sleep 100"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(exec.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-    assert_eq!(line, "started\n");
+    let mut exec = spawn_kubectl(site.path(), &["exec", "counter", "--", "sh", "-c", "echo started; exec sleep 100"]);
+    assert_eq!(first_line(&mut exec), "started\n");
     edge.signal("KILL");
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = exec.try_wait().unwrap() {
-            break s;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(30), "kubectl exec still runs 30 s after its edge died");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut err = String::new();
-    exec.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let (status, err) = ended_within(&mut exec, 30, "exec whose edge died");
     assert!(!status.success() && status.code() != Some(124), "{status:?} {err}");
     assert!(err.contains("tunnel to node edge-1 closed"), "{err}");
+}
+
+/// The local port a running `kubectl port-forward` says it listens on.
+fn forwarded_port(pf: &mut std::process::Child) -> u16 {
+    let line = first_line(pf);
+    let port = line.strip_prefix("Forwarding from 127.0.0.1:").and_then(|r| r.split_whitespace().next()).and_then(|p| p.parse().ok());
+    port.unwrap_or_else(|| {
+        let _ = pf.kill();
+        let (_, err) = ended_within(pf, 10, "port-forward");
+        panic!("no local port in {line:?}: {err}")
+    })
 }
 
 /// `kubectl port-forward` with `bin`, to `port` of pod `web`: an HTTP GET
 /// through it, twice (two connections), gets the page.
 fn port_forward_serves_the_page(site: &Path, bin: &Path, port: u16) {
-    let mut pf = Command::new("timeout")
-        .arg("60")
-        .arg(bin)
-        .arg("--kubeconfig")
-        .arg(site.join("cloud/kubeconfig"))
-        .args(["port-forward", "pod/web", &format!(":{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(pf.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-    let local: u16 =
-        line.strip_prefix("Forwarding from 127.0.0.1:").and_then(|r| r.split_whitespace().next()).and_then(|p| p.parse().ok()).unwrap_or_else(|| {
-            let _ = pf.kill();
-            let mut err = String::new();
-            let _ = pf.stderr.take().unwrap().read_to_string(&mut err);
-            panic!("{}: no local port in {line:?}: {err}", bin.display())
-        });
+    let mut pf = spawn_kubectl_bin(bin, site, &["port-forward", "pod/web", &format!(":{port}")]);
+    let local = forwarded_port(&mut pf);
     for _ in 0..2 {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -229,8 +217,7 @@ fn port_forward_serves_the_page(site: &Path, bin: &Path, port: u16) {
         let _ = s.read_to_string(&mut page);
         if !(page.starts_with("HTTP/1.") && page.contains("hello-port-forward")) {
             let _ = pf.kill();
-            let mut err = String::new();
-            let _ = pf.stderr.take().unwrap().read_to_string(&mut err);
+            let (_, err) = ended_within(&mut pf, 10, "port-forward");
             panic!("{}: {page:?}; kubectl said: {err}", bin.display());
         }
     }
@@ -250,17 +237,8 @@ fn kubectl_port_forward_reaches_a_pods_port_over_websocket_and_spdy() {
     port_forward_serves_the_page(site.path(), &common::kubectl::old(), port);
     // Nothing listens there: kubectl says why.
     let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut pf = Command::new("timeout")
-        .args(["20", common::kubectl::new().to_str().unwrap(), "--kubeconfig"])
-        .arg(site.path().join("cloud/kubeconfig"))
-        .args(["port-forward", "pod/web", &format!(":{unused}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(pf.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-    let local: u16 = line.strip_prefix("Forwarding from 127.0.0.1:").and_then(|r| r.split_whitespace().next()).and_then(|p| p.parse().ok()).unwrap();
+    let mut pf = spawn_kubectl(site.path(), &["port-forward", "pod/web", &format!(":{unused}")]);
+    let local = forwarded_port(&mut pf);
     let mut s = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let _ = write!(s, "GET / HTTP/1.0\r\n\r\n");
@@ -290,14 +268,7 @@ fn a_stuck_exec_client_holds_back_only_its_own_stream() {
     running_pod(&api, "shell", "exec sleep 1000");
 
     // 100 MiB of output to a kubectl whose stdout nobody reads.
-    let mut stuck = Command::new("timeout")
-        .args(["120", common::kubectl::new().to_str().unwrap(), "--kubeconfig"])
-        .arg(site.path().join("cloud/kubeconfig"))
-        .args(["exec", "shell", "--", "dd", "if=/dev/zero", "bs=1048576", "count=100"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut stuck = spawn_kubectl(site.path(), &["exec", "shell", "--", "dd", "if=/dev/zero", "bs=1048576", "count=100"]);
     std::thread::sleep(Duration::from_secs(2));
     // Objects still reach both nodes promptly; edge-1 stays Ready.
     for i in 0..6 {
@@ -355,31 +326,13 @@ fn a_partition_mid_exec_ends_kubectl_with_the_reason_and_frees_the_stream() {
     let mut edge = site.start_edge("edge-1", proxy.port, &common::containerd::edge_config(&ctrd));
     edge.wait_for("container runtime containerd", Duration::from_secs(20));
     running_pod(&api, "shell", "exec sleep 1000");
-    let mut exec = Command::new("timeout")
-        .args(["60", common::kubectl::new().to_str().unwrap(), "--kubeconfig"])
-        .arg(site.path().join("cloud/kubeconfig"))
-        .args(["exec", "shell", "--", "sh", "-c", "echo started; exec sleep 100"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(exec.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-    assert_eq!(line, "started\n");
+    let mut exec = spawn_kubectl(site.path(), &["exec", "shell", "--", "sh", "-c", "echo started; exec sleep 100"]);
+    assert_eq!(first_line(&mut exec), "started\n");
     let o = kubectl(site.path(), &["exec", "shell", "--", "true"], b"");
     assert!(!o.status.success() && text(&o).contains("max_streams_per_node"), "a second stream is over the limit: {}", text(&o));
     // Traffic stops both ways without any close: the cloud finds out by silence.
     proxy.stall(Duration::from_secs(15));
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = exec.try_wait().unwrap() {
-            break s;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(30), "kubectl exec still runs 30 s into the partition");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut err = String::new();
-    exec.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let (status, err) = ended_within(&mut exec, 30, "exec across a partition");
     assert!(!status.success() && status.code() != Some(124) && err.contains("tunnel to node edge-1 closed"), "{status:?} {err}");
     // Healed, the edge is back and the one stream slot is free again.
     proxy.heal();

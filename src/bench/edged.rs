@@ -23,16 +23,35 @@ use super::{pct, rss_of, write_report};
 
 const IMAGE: &str = "localhost/hive-app:1";
 
-pub fn run(socket: &Path, count: usize, out: &Path) -> Result<(), String> {
+/// A fresh scratch directory for bench `name`, once `socket` is known to exist.
+pub(super) fn scratch(name: &str, socket: &Path) -> Result<std::path::PathBuf, String> {
     if !socket.exists() {
         return Err(format!("no container runtime socket at {} (ci/bench-edged.sh starts one)", socket.display()));
     }
-    let dir = std::env::temp_dir().join(format!("hive-bench-edged-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("hive-bench-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+pub fn run(socket: &Path, count: usize, out: &Path) -> Result<(), String> {
+    let dir = scratch("edged", socket)?;
     let r = measure(&dir, socket, count.max(1), out);
     let _ = std::fs::remove_dir_all(&dir);
     r
+}
+
+/// A connection to the cloud once bench-edge is registered (at most 30 s).
+pub(super) fn registered(c: &Client) -> Result<std::io::BufReader<super::api::Tls>, String> {
+    let mut s = c.connect()?;
+    let t0 = Instant::now();
+    while c.call(&mut s, "GET", "/api/v1/nodes/bench-edge", b"")?.0 != 200 {
+        if t0.elapsed() > Duration::from_secs(30) {
+            return Err("the edge did not connect within 30 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(s)
 }
 
 /// A `hive edge` named bench-edge (EdgeHub, MetaManager, Edged on `socket`)
@@ -76,15 +95,7 @@ fn measure(dir: &Path, socket: &Path, count: usize, out: &Path) -> Result<(), St
     let pid = edge.id().to_string();
     type Phase = (Vec<u64>, u64, (f64, f64));
     let result = (|| -> Result<(Phase, Phase, u64), String> {
-        let mut s = c.connect()?;
-        // Wait for the node to register.
-        let t0 = Instant::now();
-        while c.call(&mut s, "GET", "/api/v1/nodes/bench-edge", b"")?.0 != 200 {
-            if t0.elapsed() > Duration::from_secs(30) {
-                return Err("the edge did not connect within 30 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut s = registered(&c)?;
         c.namespace(&mut s, "bench")?;
         let mut lat = Vec::new();
         start_pods(&c, &mut s, "bench", "bench-edge", 0, 20.min(count), &mut lat)?;

@@ -25,12 +25,7 @@ const LOG_LINES: usize = 500_000;
 const IDLE_STREAMS: usize = 15;
 
 pub fn run(socket: &Path, count: usize, out: &Path) -> Result<(), String> {
-    if !socket.exists() {
-        return Err(format!("no container runtime socket at {} (ci/bench-edged.sh starts one)", socket.display()));
-    }
-    let dir = std::env::temp_dir().join(format!("hive-bench-streams-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let dir = super::edged::scratch("streams", socket)?;
     let cloud = start_cloud(&dir, "[\"cloudhub\", \"apiserver\", \"edgecontroller\"]")?;
     let c = Client::of(&dir, cloud.port)?;
     let mut edge = super::edged::start_edge(&dir, cloud.hub, socket)?;
@@ -60,14 +55,7 @@ pub fn run(socket: &Path, count: usize, out: &Path) -> Result<(), String> {
 type Measured = (Vec<u64>, (u64, f64), (i64, i64));
 
 fn measure(c: &Client, cloud_pid: String, edge_pid: &str, count: usize) -> Result<Measured, String> {
-    let mut s = c.connect()?;
-    let t0 = Instant::now();
-    while c.call(&mut s, "GET", "/api/v1/nodes/bench-edge", b"")?.0 != 200 {
-        if t0.elapsed() > Duration::from_secs(30) {
-            return Err("the edge did not connect within 30 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut s = super::edged::registered(c)?;
     let script = format!("awk 'BEGIN {{ for (i = 0; i < {LOG_LINES}; i++) print \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789 \" i }}'");
     pod(c, &mut s, "writer", &script, "Never")?;
     pod(c, &mut s, "shell", "exec sleep 100000", "Always")?;
