@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rustls::pki_types::pem::PemObject as _;
 use time::{Duration as TimeDuration, OffsetDateTime};
 
 use super::{check_node_name, file_err, read, write_file, TlsError, NODE_CN_PREFIX};
@@ -87,6 +88,10 @@ impl CertAuthority {
     }
 
     fn issue(&self, cn: &str, sans: Vec<SanType>, server: bool, not_after: OffsetDateTime) -> Result<(String, String), TlsError> {
+        // Node certificates are back-dated by seconds only: a revocation
+        // refuses unknown node certificates dated before it, and one made
+        // by hand right after must not be caught by it.
+        let backdate = if server { TimeDuration::hours(1) } else { TimeDuration::seconds(2) };
         let key = KeyPair::generate().map_err(gen_err)?;
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
         let mut dn = DistinguishedName::new();
@@ -96,7 +101,7 @@ impl CertAuthority {
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![if server { ExtendedKeyUsagePurpose::ServerAuth } else { ExtendedKeyUsagePurpose::ClientAuth }];
-        params.not_before = OffsetDateTime::now_utc() - TimeDuration::hours(1);
+        params.not_before = OffsetDateTime::now_utc() - backdate;
         params.not_after = not_after;
         let cert = params.signed_by(&key, &self.issuer).map_err(gen_err)?;
         Ok((cert.pem(), key.serialize_pem()))
@@ -118,10 +123,78 @@ impl CertAuthority {
         self.issue("hive cloud", sans, true, OffsetDateTime::now_utc() + TimeDuration::days(825))
     }
 
+    /// A certificate for node `name` on the key of a request made on the
+    /// edge (`tls::csr`): only the request's key is taken (after its
+    /// signature is checked), never its subject or extensions. Valid for
+    /// `lifetime_s`, back-dated a little for clocks behind the cloud's.
+    /// Returns the PEM and the new certificate's serial number.
+    pub fn sign_node_csr(&self, name: &str, csr_pem: &str, lifetime_s: i64) -> Result<(String, Vec<u8>), TlsError> {
+        check_node_name(name)?;
+        let bad = |why: String| TlsError::Config(format!("certificate request: {why}"));
+        let der = rustls::pki_types::CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes())
+            .map_err(|e| bad(format!("not a PEM CERTIFICATE REQUEST ({e})")))?;
+        check_csr_key(der.as_ref()).map_err(bad)?;
+        let mut csr = rcgen::CertificateSigningRequestParams::from_der(&der).map_err(|e| bad(e.to_string()))?;
+        let mut serial = [0u8; 16];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut serial).map_err(|_| gen_err("no system randomness"))?;
+        serial[0] &= 0x7f;
+        serial[0] |= 0x01;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, format!("{NODE_CN_PREFIX}{name}"));
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - TimeDuration::seconds((lifetime_s / 10).clamp(0, 300));
+        params.not_after = now + TimeDuration::seconds(lifetime_s);
+        csr.params = params;
+        let cert = csr.signed_by(&self.issuer).map_err(gen_err)?;
+        Ok((cert.pem(), serial.to_vec()))
+    }
+
     /// A client certificate for node `name`, valid for `days` (may be negative, for tests).
     pub fn issue_node(&self, name: &str, days: i64) -> Result<(String, String), TlsError> {
         check_node_name(name)?;
         self.issue(&format!("{NODE_CN_PREFIX}{name}"), vec![], false, OffsetDateTime::now_utc() + TimeDuration::days(days))
+    }
+}
+
+/// Keys a node may have: ECDSA P-256/P-384, Ed25519, RSA of 2048 bits or more.
+fn check_csr_key(der: &[u8]) -> Result<(), String> {
+    use super::x509::{expect, tlv};
+    let (csr, _) = expect(der, 0x30).ok_or("not DER")?;
+    let (info, _) = expect(csr, 0x30).ok_or("no CertificationRequestInfo")?;
+    let d = tlv(info).ok_or("no version")?.2;
+    let d = tlv(d).ok_or("no subject")?.2;
+    let (spki, _) = expect(d, 0x30).ok_or("no subject public key info")?;
+    let (alg, rest) = expect(spki, 0x30).ok_or("no key algorithm")?;
+    let (oid, params) = expect(alg, 0x06).ok_or("no key algorithm")?;
+    const EC: &[u8] = b"\x2a\x86\x48\xce\x3d\x02\x01";
+    const RSA: &[u8] = b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01";
+    const ED25519: &[u8] = b"\x2b\x65\x70";
+    const P256: &[u8] = b"\x2a\x86\x48\xce\x3d\x03\x01\x07";
+    const P384: &[u8] = b"\x2b\x81\x04\x00\x22";
+    match oid {
+        EC => match expect(params, 0x06).map(|(c, _)| c) {
+            Some(P256) | Some(P384) => Ok(()),
+            _ => Err("the key is on an elliptic curve the cloud does not accept; use ECDSA P-256 (what `hive edge join` makes)".into()),
+        },
+        ED25519 => Ok(()),
+        RSA => {
+            let (bits, _) = expect(rest, 0x03).ok_or("no RSA key")?;
+            let (key, _) = expect(bits.get(1..).unwrap_or_default(), 0x30).ok_or("bad RSA key")?;
+            let (n, _) = expect(key, 0x02).ok_or("bad RSA modulus")?;
+            let n = n.strip_prefix(&[0]).unwrap_or(n);
+            let size = n.first().map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
+            if size < 2048 {
+                return Err(format!("an RSA key of {size} bits is too weak; use at least 2048 bits or ECDSA P-256"));
+            }
+            Ok(())
+        }
+        _ => Err("the key type is not accepted; use ECDSA P-256 (what `hive edge join` makes), Ed25519 or RSA of 2048+ bits".into()),
     }
 }
 
@@ -145,6 +218,29 @@ mod tests {
         client_config(&ca.cert_pem, &cert, &key).unwrap();
         let (scert, skey) = ca.issue_server(&["cloud.example".into(), "10.1.2.3".into()]).unwrap();
         server_config(&ca.cert_pem, &scert, &skey).unwrap();
+    }
+
+    #[test]
+    fn requests_made_on_the_edge_are_signed_for_the_name_given_not_asked() {
+        let d = tempfile::tempdir().unwrap();
+        let ca = CertAuthority::load_or_create(d.path()).unwrap();
+        let (key, csr) = crate::tls::csr::new_key_and_csr("asked-name").unwrap();
+        let (cert, serial) = ca.sign_node_csr("edge-7", &csr, 30).unwrap();
+        let der = &certs(&cert, "t").unwrap()[0];
+        assert_eq!(node_name_of(der).unwrap(), "edge-7");
+        let f = crate::tls::cert_fields(der.as_ref()).unwrap();
+        assert_eq!(f.serial, &serial[..]);
+        assert!((27..=36).contains(&(f.not_after - f.not_before)), "{} {}", f.not_before, f.not_after);
+        client_config(&ca.cert_pem, &cert, &key).unwrap();
+        let e = ca.sign_node_csr("edge-7", "garbage", 30).unwrap_err().to_string();
+        assert!(e.contains("not a PEM CERTIFICATE REQUEST"), "{e}");
+        // A request whose signature does not match its key.
+        let (_, other) = crate::tls::csr::new_key_and_csr("x").unwrap();
+        let mut bad = rustls::pki_types::CertificateSigningRequestDer::from_pem_slice(other.as_bytes()).unwrap().as_ref().to_vec();
+        let n = bad.len();
+        bad[n - 5] ^= 0x55;
+        let e = ca.sign_node_csr("edge-7", &crate::tls::csr::pem("CERTIFICATE REQUEST", &bad), 30).unwrap_err().to_string();
+        assert!(e.contains("certificate request"), "{e}");
     }
 
     #[test]

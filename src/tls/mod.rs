@@ -13,8 +13,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 #[cfg(feature = "cloud")]
 mod ca;
-mod subject;
-#[cfg(feature = "edged")]
+pub mod csr;
+mod x509;
+pub use x509::fields as cert_fields;
+#[cfg(feature = "edge")]
 pub mod unverified;
 #[cfg(feature = "cloud")]
 pub use ca::CertAuthority;
@@ -104,17 +106,83 @@ fn roots(ca_pem: &str) -> Result<rustls::RootCertStore, TlsError> {
     Ok(roots)
 }
 
+/// Is a (chain-verified) client certificate revoked?
+pub type RevocationCheck = Arc<dyn Fn(&CertificateDer<'_>) -> bool + Send + Sync>;
+
+/// WebPKI verification, then the cloud's revocation list: a revoked
+/// certificate fails the handshake with the `certificate_revoked` alert.
+#[derive(Debug)]
+struct Revocable {
+    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    revoked: RevokedFn,
+}
+
+struct RevokedFn(RevocationCheck);
+
+impl std::fmt::Debug for RevokedFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RevocationCheck")
+    }
+}
+
+impl rustls::server::danger::ClientCertVerifier for Revocable {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+    fn verify_client_cert(
+        &self,
+        end: &CertificateDer<'_>,
+        chain: &[CertificateDer<'_>],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        let ok = self.inner.verify_client_cert(end, chain, now)?;
+        if (self.revoked.0)(end) {
+            return Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked));
+        }
+        Ok(ok)
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(m, c, d)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(m, c, d)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
 /// The cloud's TLS config: client certificates signed by the CA are required.
 pub fn server_config(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider())
+    server_config_revocable(ca_pem, cert_pem, key_pem, Arc::new(|_: &CertificateDer<'_>| false))
+}
+
+/// As `server_config`, refusing the certificates `revoked` names.
+pub fn server_config_revocable(ca_pem: &str, cert_pem: &str, key_pem: &str, revoked: RevocationCheck) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let inner = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider())
         .build()
         .map_err(|e| TlsError::Config(format!("client verifier: {e}")))?;
-    let cfg = rustls::ServerConfig::builder_with_provider(provider())
+    let verifier = Arc::new(Revocable { inner, revoked: RevokedFn(revoked) });
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs(cert_pem, "server certificate")?, key(key_pem, "server key")?)
         .map_err(|e| TlsError::Config(format!("server certificate: {e}")))?;
+    // No session resumption: a resumed session skips the client
+    // certificate check, and with it revocation and expiry.
+    cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    cfg.send_tls13_tickets = 0;
     Ok(Arc::new(cfg))
 }
 
@@ -157,7 +225,7 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
 
 /// The node name in a (verified) client certificate: CN `node:<name>`.
 pub fn node_name_of(der: &CertificateDer<'_>) -> Result<String, TlsError> {
-    let cn = subject::common_name(der.as_ref()).map_err(|e| TlsError::PeerCert(e.into()))?;
+    let cn = x509::common_name(der.as_ref()).map_err(|e| TlsError::PeerCert(e.into()))?;
     let name = cn.strip_prefix(NODE_CN_PREFIX).ok_or_else(|| TlsError::PeerCert(format!("common name `{cn}` is not `{NODE_CN_PREFIX}<name>`")))?;
     check_node_name(name)?;
     Ok(name.to_string())
