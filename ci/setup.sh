@@ -12,6 +12,9 @@ need gcc gcc
 need git git
 need kill procps
 need python3 python3
+# Join tests: curl as a hostile client (from other loopback addresses), openssl for weak keys.
+need curl curl
+need openssl openssl
 # The official Kubernetes Python client's test runs in a venv (below).
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 # MQTT: clients for the EventBus/DeviceTwin tests, a broker for external mode and the bench.

@@ -27,6 +27,7 @@ pub enum Command {
     Config(ConfigCmd),
     InstallLinks(InstallLinksCmd),
     Cert(CertCmd),
+    Token(TokenCmd),
     Bench(BenchCmd),
 }
 
@@ -36,6 +37,8 @@ pub struct RoleArgs {
     pub config: Option<PathBuf>,
     pub profile: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// `hive edge join …`: join first.
+    pub join: Option<EdgeJoinCmd>,
 }
 
 #[derive(FromArgs, Debug)]
@@ -57,6 +60,8 @@ pub struct CloudCmd {
 /// Run the edge role (EdgeHub, MetaManager, Edged, EventBus, DeviceTwin, ServiceBus).
 #[argh(subcommand, name = "edge")]
 pub struct EdgeCmd {
+    #[argh(subcommand)]
+    pub join: Option<EdgeJoinCmd>,
     /// config file (TOML); default: the built-in edge profile
     #[argh(option)]
     pub config: Option<PathBuf>,
@@ -68,15 +73,35 @@ pub struct EdgeCmd {
     pub data_dir: Option<PathBuf>,
 }
 
+#[derive(FromArgs, Debug, Default, Clone)]
+/// Join a cloud with a bootstrap token (a key and a request made here; the
+/// key never leaves this machine), then run as an edge. Flags of `hive edge`
+/// (--config, --profile, --data-dir) go before `join`.
+#[argh(subcommand, name = "join")]
+pub struct EdgeJoinCmd {
+    /// the cloud's join endpoint, HOST:PORT (CloudHub's join_listen, port 10002 by default)
+    #[argh(option)]
+    pub server: String,
+    /// the bootstrap token (`hive token create` prints it)
+    #[argh(option)]
+    pub token: String,
+    /// sha256:<hex> of the cloud CA's public key (`hive token create --print-join-command` prints it)
+    #[argh(option)]
+    pub ca_cert_hash: String,
+    /// this node's name (default: the config's node_name, else the hostname)
+    #[argh(option)]
+    pub node_name: Option<String>,
+}
+
 impl From<&CloudCmd> for RoleArgs {
     fn from(c: &CloudCmd) -> Self {
-        RoleArgs { config: c.config.clone(), profile: c.profile.clone(), data_dir: c.data_dir.clone() }
+        RoleArgs { config: c.config.clone(), profile: c.profile.clone(), data_dir: c.data_dir.clone(), join: None }
     }
 }
 
 impl From<&EdgeCmd> for RoleArgs {
     fn from(c: &EdgeCmd) -> Self {
-        RoleArgs { config: c.config.clone(), profile: c.profile.clone(), data_dir: c.data_dir.clone() }
+        RoleArgs { config: c.config.clone(), profile: c.profile.clone(), data_dir: c.data_dir.clone(), join: c.join.clone() }
     }
 }
 
@@ -133,6 +158,83 @@ pub struct CertCmd {
 #[argh(subcommand)]
 pub enum CertWhat {
     Node(CertNodeCmd),
+    Revoke(CertRevokeCmd),
+}
+
+#[derive(FromArgs, Debug)]
+/// Revoke every certificate of a node through the cloud's API: its session
+/// closes and its handshakes are refused; its objects stay (to remove them
+/// too: kubectl delete node NAME). A new `hive edge join` brings it back.
+#[argh(subcommand, name = "revoke")]
+pub struct CertRevokeCmd {
+    /// node name
+    #[argh(positional)]
+    pub name: String,
+    /// kubeconfig of the cloud's API (default $KUBECONFIG, else ./hive-data/cloud/kubeconfig)
+    #[argh(option)]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Bootstrap tokens for `hive edge join` (Secrets of type
+/// bootstrap.kubernetes.io/token in kube-system, as kubeadm keeps them).
+#[argh(subcommand, name = "token")]
+pub struct TokenCmd {
+    #[argh(subcommand)]
+    pub what: TokenWhat,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum TokenWhat {
+    Create(TokenCreateCmd),
+    List(TokenListCmd),
+    Delete(TokenDeleteCmd),
+}
+
+#[derive(FromArgs, Debug)]
+/// Create a token and print it.
+#[argh(subcommand, name = "create")]
+pub struct TokenCreateCmd {
+    /// lifetime, e.g. 24h, 30m, 1h30m, 90s; 0 = never expires (default 24h)
+    #[argh(option, default = "String::from(\"24h\")")]
+    pub ttl: String,
+    /// free text shown by `hive token list`
+    #[argh(option, default = "String::new()")]
+    pub description: String,
+    /// joins the token may be used for (default: no limit)
+    #[argh(option)]
+    pub max_uses: Option<u64>,
+    /// print the whole `hive edge join …` command, CA pin included
+    #[argh(switch)]
+    pub print_join_command: bool,
+    /// join endpoint to put in that command (default: the API's host, port 10002)
+    #[argh(option)]
+    pub server: Option<String>,
+    /// kubeconfig of the cloud's API (default $KUBECONFIG, else ./hive-data/cloud/kubeconfig)
+    #[argh(option)]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+#[derive(FromArgs, Debug)]
+/// List the tokens.
+#[argh(subcommand, name = "list")]
+pub struct TokenListCmd {
+    /// kubeconfig of the cloud's API (default $KUBECONFIG, else ./hive-data/cloud/kubeconfig)
+    #[argh(option)]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Delete a token (its id, or the whole token).
+#[argh(subcommand, name = "delete")]
+pub struct TokenDeleteCmd {
+    /// token id (6 characters) or the token
+    #[argh(positional)]
+    pub id: String,
+    /// kubeconfig of the cloud's API (default $KUBECONFIG, else ./hive-data/cloud/kubeconfig)
+    #[argh(option)]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 #[derive(FromArgs, Debug)]

@@ -53,7 +53,13 @@ pub fn config(c: &ConfigCmd) -> i32 {
         Some(s) => s,
     };
     match config::load(role, source) {
-        Ok(cfg) => {
+        Ok(mut cfg) => {
+            // A join token is a secret: never in a printed config.
+            if let config::RoleConfig::Edge(e) = &mut cfg {
+                if let Some((id, _)) = e.join.token.split_once('.') {
+                    e.join.token = format!("{id}.<hidden>");
+                }
+            }
             print!("{}", cfg.to_toml());
             0
         }
@@ -122,9 +128,37 @@ pub fn cert(_: &CertCmd) -> i32 {
     EXIT_USAGE
 }
 
+#[cfg(not(feature = "cloud"))]
+pub fn token(_: &crate::cli::TokenCmd) -> i32 {
+    eprintln!("hive token: {}", crate::features::missing("`hive token`", "cloud"));
+    EXIT_USAGE
+}
+
+#[cfg(feature = "cloud")]
+pub fn token(c: &crate::cli::TokenCmd) -> i32 {
+    match crate::cloud::bootstrap::cli::token(c) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("hive token: {e}");
+            1
+        }
+    }
+}
+
 #[cfg(feature = "cloud")]
 pub fn cert(c: &CertCmd) -> i32 {
-    let crate::cli::CertWhat::Node(n) = &c.what;
+    let n = match &c.what {
+        crate::cli::CertWhat::Node(n) => n,
+        crate::cli::CertWhat::Revoke(r) => {
+            return match crate::cloud::bootstrap::cli::revoke(r) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("hive cert revoke: {e}");
+                    1
+                }
+            }
+        }
+    };
     if let Err(e) = crate::tls::check_node_name(&n.name) {
         eprintln!("hive cert node: {e}");
         return EXIT_USAGE;

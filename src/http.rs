@@ -3,6 +3,8 @@
 //! Kubernetes-style `Status` errors, and streamed bodies for watches.
 //!
 //! Connections may be upgraded (`Upgraded`: a websocket for `kubectl exec`).
+//! `https_call` is the one-request client hive's own commands use (`hive
+//! token`, `hive edge join`).
 //!
 //! Owns: connection handling and response helpers. Must not know routes.
 
@@ -23,6 +25,31 @@ use smol::net::TcpListener;
 use smol::LocalExecutor;
 
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// One HTTPS request on a connection of its own: the status and the whole
+/// body (at most `max_body` bytes). Errors name the address.
+pub async fn https_call(
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    host: &str,
+    port: u16,
+    req: Request<Full<Bytes>>,
+    max_body: usize,
+) -> Result<(StatusCode, Bytes), String> {
+    let at = format!("{host}:{port}");
+    let tcp = smol::net::TcpStream::connect((host, port)).await.map_err(|e| format!("{at}: {e}"))?;
+    let name = crate::tls::server_name(host).map_err(|e| e.to_string())?;
+    let tls = futures_rustls::TlsConnector::from(tls).connect(name, tcp).await.map_err(|e| format!("{at}: TLS: {e}"))?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(smol_hyper::rt::FuturesIo::new(tls)).await.map_err(|e| format!("{at}: {e}"))?;
+    let driver = smol::spawn(async move {
+        let _ = conn.await;
+    });
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let resp = send.send_request(req).await.map_err(|e| format!("{at}: {method} {path}: {e}"))?;
+    let status = resp.status();
+    let body = http_body_util::Limited::new(resp.into_body(), max_body).collect().await.map_err(|e| format!("{at}: {method} {path}: {e}"))?.to_bytes();
+    drop(driver);
+    Ok((status, body))
+}
 
 /// A whole response.
 pub fn bytes(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {

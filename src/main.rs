@@ -41,7 +41,7 @@ fn main() {
             }
             eprintln!("{}", early.output.trim_end());
             if argv.is_empty() || !matches!(argv[0].as_str(), "cloud" | "edge" | "version" | "config" | "install-links" | "cert" | "bench") {
-                eprintln!("hive: valid commands: cloud, edge, version, config, install-links, cert, bench");
+                eprintln!("hive: valid commands: cloud, edge (edge join), version, config, install-links, cert, token, bench");
             }
             std::process::exit(EXIT_USAGE);
         }
@@ -53,6 +53,7 @@ fn main() {
         Command::Config(c) => commands::config(&c),
         Command::InstallLinks(c) => commands::install_links(&c),
         Command::Cert(c) => commands::cert(&c),
+        Command::Token(t) => commands::token(&t),
         Command::Bench(b) => commands::bench(&b),
     };
     std::process::exit(code);

@@ -50,6 +50,18 @@ pub fn run(role: Role, args: RoleArgs, started: Instant) -> i32 {
         RoleConfig::Edge(c) => (c.data_dir.clone(), c.db_cache_bytes),
     };
     crate::store::private_files();
+    #[cfg(feature = "edge")]
+    if let RoleConfig::Edge(c) = &cfg {
+        let cli = args.join.map(|j| (crate::config::JoinConfig { server: j.server, token: j.token, ca_cert_hash: j.ca_cert_hash }, j.node_name));
+        match crate::edge::join::ensure(c, cli) {
+            Ok(true) => {}
+            Ok(false) => return 0,
+            Err(e) => {
+                log::error!(target: "runtime", "hive edge cannot start: {e}");
+                return runtime::EXIT_MODULE_FAILED;
+            }
+        }
+    }
     crate::fdlimit::raise();
     let router = Router::new();
     // The edge's databases are verified and rebuilt if corrupt (the cache is

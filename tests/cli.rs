@@ -77,7 +77,7 @@ fn unknown_program_name_and_subcommand_exit_2_naming_valid_ones() {
 
     let (code, _, err) = run(&hive_bin(), &["warp"], dir.path());
     assert_eq!(code, 2);
-    assert!(err.contains("cloud, edge, version, config, install-links, cert, bench"), "{err}");
+    assert!(err.contains("cloud, edge (edge join), version, config, install-links, cert, token, bench"), "{err}");
 }
 
 #[test]

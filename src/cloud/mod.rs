@@ -5,6 +5,7 @@
 //! is the loop the workload controllers share, stream.rs is CloudStream).
 
 pub mod api;
+pub mod bootstrap;
 pub mod claim;
 pub mod controller;
 pub mod daemonset;
@@ -46,7 +47,9 @@ pub fn modules(cfg: &CloudConfig, _router: &Router, db: &sled::Db) -> Result<Vec
             CloudModule::ReplicaSet => out.push(Box::new(replicaset::controller(store.clone()))),
             CloudModule::Deployment => out.push(Box::new(deployment::controller(store.clone()))),
             CloudModule::GarbageCollector => out.push(Box::new(gc::controller(store.clone()))),
-            CloudModule::CloudHub => out.push(Box::new(hub::CloudHub::new(cfg.cloudhub.clone(), cfg.data_dir.clone(), db.clone(), streams.clone()))),
+            CloudModule::CloudHub => {
+                out.push(Box::new(hub::CloudHub::new(cfg.cloudhub.clone(), cfg.data_dir.clone(), db.clone(), streams.clone(), store.clone())))
+            }
         }
     }
     Ok(out)

@@ -46,6 +46,25 @@ pub struct CloudHubConfig {
     pub max_streams_per_node: usize,
     /// …and to all nodes together.
     pub max_streams: usize,
+    /// Serve the join endpoint (HTTPS; `hive edge join` with a bootstrap token).
+    pub join: bool,
+    /// Its address; default: the hub's address with its port + 2 (10002
+    /// next to 10000, as KubeEdge's CloudHub; port 0 stays 0).
+    pub join_listen: Option<SocketAddr>,
+    /// Lifetime of node certificates issued by join and rotation (s); an
+    /// edge asks for a new one when 80% of it has passed.
+    pub node_cert_lifetime_s: u64,
+}
+
+impl CloudHubConfig {
+    /// Where the join endpoint listens, if it is on.
+    pub fn join_addr(&self) -> Option<SocketAddr> {
+        let derived = || {
+            let port = if self.listen.port() == 0 { 0 } else { self.listen.port().saturating_add(2) };
+            SocketAddr::new(self.listen.ip(), port)
+        };
+        self.join.then(|| self.join_listen.unwrap_or_else(derived))
+    }
 }
 
 impl Default for CloudHubConfig {
@@ -59,6 +78,9 @@ impl Default for CloudHubConfig {
             node_queue: 1024,
             max_streams_per_node: 16,
             max_streams: 1024,
+            join: true,
+            join_listen: None,
+            node_cert_lifetime_s: 90 * 86_400,
         }
     }
 }
@@ -152,6 +174,7 @@ pub(super) fn check(c: &CloudConfig, name: &str, text: &str, frame_range: RangeI
         ("node_queue", h.node_queue as u64),
         ("max_streams_per_node", h.max_streams_per_node as u64),
         ("max_streams", h.max_streams as u64),
+        ("node_cert_lifetime_s", h.node_cert_lifetime_s),
     ] {
         if v == 0 {
             return Err(invalid_at(name, text, "cloudhub", key, "must be more than 0".into()));

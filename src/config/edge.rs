@@ -194,6 +194,19 @@ impl Default for ServiceBusConfig {
     }
 }
 
+/// First boot of a firmware image: join the cloud with a bootstrap token
+/// (as `hive edge join`). Used only while the node has no certificate.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JoinConfig {
+    /// The cloud's join endpoint, host:port (CloudHub's port + 2, 10002 by default); empty = no join.
+    pub server: String,
+    /// Bootstrap token `<6>.<16>` (`hive token create`).
+    pub token: String,
+    /// `sha256:<hex>` of the cloud CA's public key.
+    pub ca_cert_hash: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EdgeConfig {
@@ -211,6 +224,7 @@ pub struct EdgeConfig {
     pub eventbus: EventBusConfig,
     pub servicebus: ServiceBusConfig,
     pub edged: EdgedConfig,
+    pub join: JoinConfig,
 }
 
 impl Default for EdgeConfig {
@@ -229,6 +243,7 @@ impl Default for EdgeConfig {
             eventbus: EventBusConfig::default(),
             servicebus: ServiceBusConfig::default(),
             edged: EdgedConfig::default(),
+            join: JoinConfig::default(),
         }
     }
 }
@@ -255,10 +270,33 @@ pub(super) fn check(c: &EdgeConfig, name: &str, text: &str, frame_range: RangeIn
     if h.backoff_max_ms < h.backoff_min_ms {
         return Err(invalid_at(name, text, "edgehub", "backoff_max_ms", "must not be below backoff_min_ms".into()));
     }
+    let j = &c.join;
+    if !j.server.is_empty() || !j.token.is_empty() || !j.ca_cert_hash.is_empty() {
+        if let Err(e) = j.server.parse::<super::HostPort>() {
+            return Err(invalid_at(name, text, "join", "server", e));
+        }
+        if let Some((key, e)) = check_join(&j.token, &j.ca_cert_hash) {
+            return Err(invalid_at(name, text, "join", key, e));
+        }
+    }
     if !c.node_name.is_empty() {
         if let Err(e) = crate::tls::check_node_name(&c.node_name) {
             return Err(invalid_at(name, text, "", "node_name", e.to_string()));
         }
     }
     Ok(())
+}
+
+/// A join token and CA pin as `hive edge join` and `[join]` take them:
+/// the key at fault and why.
+pub fn check_join(token: &str, hash: &str) -> Option<(&'static str, String)> {
+    let part = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !token.split_once('.').is_some_and(|(a, b)| part(a, 6) && part(b, 16)) {
+        return Some(("token", "must be `<6 chars>.<16 chars>` of [a-z0-9], as `hive token create` prints it".into()));
+    }
+    let hex = hash.strip_prefix("sha256:").unwrap_or("");
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Some(("ca_cert_hash", "must be `sha256:` and 64 hex digits, as `hive token create --print-join-command` prints it".into()));
+    }
+    None
 }

@@ -8,6 +8,7 @@ pub mod edged;
 #[cfg(feature = "eventbus")]
 pub mod eventbus;
 pub mod hub;
+pub mod join;
 pub mod meta;
 pub mod names;
 pub mod outbox;
@@ -59,9 +60,14 @@ pub fn modules(cfg: &EdgeConfig, _router: &Router, dbs: &Databases) -> Result<Ve
     let _ = &streams_rx;
     for m in &cfg.modules {
         match m {
-            EdgeModule::EdgeHub => {
-                out.push(Box::new(hub::EdgeHub::new(cfg.edgehub.clone(), cfg.data_dir.clone(), cfg.node_name.clone(), dbs.outbox.clone(), streams_tx.clone())))
-            }
+            EdgeModule::EdgeHub => out.push(Box::new(hub::EdgeHub::new(
+                cfg.edgehub.clone(),
+                cfg.data_dir.clone(),
+                cfg.node_name.clone(),
+                dbs.outbox.clone(),
+                streams_tx.clone(),
+                cfg.join.clone(),
+            ))),
             EdgeModule::MetaManager => out.push(Box::new(meta::MetaManager::new(
                 db.clone(),
                 cfg.data_dir.clone(),

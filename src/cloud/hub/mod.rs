@@ -15,7 +15,10 @@
 //! group they name, by request, before the cloud acknowledges them.
 //! Must not interpret contents.
 
+pub mod certs;
+mod join;
 mod nodes;
+mod revoke;
 mod session;
 
 use std::cell::RefCell;
@@ -32,6 +35,11 @@ use smol::LocalExecutor;
 pub use nodes::NodeReady;
 use nodes::Nodes;
 
+use std::sync::Arc;
+
+use certs::CertRegistry;
+
+use super::store::Store;
 use super::stream::Streams;
 use super::sync::ObjectSync;
 use crate::config::CloudHubConfig;
@@ -55,11 +63,12 @@ pub struct CloudHub {
     data_dir: PathBuf,
     db: sled::Db,
     streams: Streams,
+    store: Arc<dyn Store + Send + Sync>,
 }
 
 impl CloudHub {
-    pub fn new(cfg: CloudHubConfig, data_dir: PathBuf, db: sled::Db, streams: Streams) -> CloudHub {
-        CloudHub { cfg, data_dir, db, streams }
+    pub fn new(cfg: CloudHubConfig, data_dir: PathBuf, db: sled::Db, streams: Streams, store: Arc<dyn Store + Send + Sync>) -> CloudHub {
+        CloudHub { cfg, data_dir, db, streams, store }
     }
 }
 
@@ -70,6 +79,11 @@ pub(crate) struct Hub {
     sync: ObjectSync,
     nodes: RefCell<Nodes>,
     streams: Streams,
+    /// Signs rotated node certificates; the registry records and revokes them.
+    ca: Rc<CertAuthority>,
+    registry: CertRegistry,
+    /// Per node: when it last rotated (rotations are rate-limited).
+    rotated: RefCell<std::collections::HashMap<String, std::time::Instant>>,
     /// Per node: held while an upstream message is applied and recorded.
     apply_locks: RefCell<std::collections::HashMap<String, Rc<smol::lock::Mutex<()>>>>,
 }
@@ -83,13 +97,31 @@ impl Module for CloudHub {
     }
     fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
         Box::pin(async move {
-            let ca = CertAuthority::load_or_create(&self.data_dir).map_err(ModuleError::new)?;
+            let ca = Rc::new(CertAuthority::load_or_create(&self.data_dir).map_err(ModuleError::new)?);
             let (cert, key) = ca.issue_server(&self.cfg.server_names).map_err(ModuleError::new)?;
-            let tls = tls::server_config(&ca.cert_pem, &cert, &key).map_err(ModuleError::new)?;
+            let registry = CertRegistry::open(&self.db).map_err(ModuleError::new)?;
+            let check = registry.clone();
+            let revoked: tls::RevocationCheck = Arc::new(move |der| {
+                let (Ok(node), Ok(f)) = (tls::node_name_of(der), tls::cert_fields(der.as_ref())) else { return false };
+                check.is_revoked(&node, f.serial, f.not_before)
+            });
+            let tls = tls::server_config_revocable(&ca.cert_pem, &cert, &key, revoked).map_err(ModuleError::new)?;
             let sync = ObjectSync::open(&self.db).map_err(ModuleError::new)?;
             let listener = TcpListener::bind(self.cfg.listen).await.map_err(|e| ModuleError::new(format!("cannot listen on {}: {e}", self.cfg.listen)))?;
             let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
             log::info!(target: NAME, "listening on {addr} (mutual TLS, CA {})", CertAuthority::cert_path(&self.data_dir).display());
+            let join_listener =
+                match self.cfg.join_addr() {
+                    Some(a) => Some(TcpListener::bind(a).await.map_err(|e| {
+                        ModuleError::new(format!("cannot listen on {a} for the join endpoint (set cloudhub.join_listen, or join = false): {e}"))
+                    })?),
+                    None => None,
+                };
+            if let Some(l) = &join_listener {
+                let a = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                log::info!(target: NAME, "join endpoint on {a} (HTTPS; bootstrap tokens; CA pin {})", tls::csr::ca_pin_of_pem(&ca.cert_pem).unwrap_or_default());
+            }
+            let join_tls = tls::plain_server_config(&cert, &key).map_err(ModuleError::new)?;
             ctx.ready();
             let hub = Rc::new(Hub {
                 cfg: self.cfg.clone(),
@@ -98,8 +130,12 @@ impl Module for CloudHub {
                 sync,
                 nodes: RefCell::new(Nodes::default()),
                 streams: self.streams.clone(),
+                ca: ca.clone(),
+                registry: registry.clone(),
+                rotated: RefCell::default(),
                 apply_locks: RefCell::new(Default::default()),
             });
+            let join = Rc::new(join::Join::new(self.store.clone(), ca.clone(), registry, self.cfg.node_cert_lifetime_s));
             let ex = LocalExecutor::new();
             let acceptor = TlsAcceptor::from(tls);
             let accept_loop = async {
@@ -131,7 +167,18 @@ impl Module for CloudHub {
                     hub.on_module_message(&ctx, msg);
                 }
             };
-            ex.run(from_modules.or(accept_loop).or(liveness)).await;
+            let join_server = async {
+                match join_listener {
+                    Some(l) => {
+                        let handler = Rc::new(move |req, peer| join.clone().serve(req, peer));
+                        let limits = crate::http::Limits { max_connections: 256, header_timeout: Duration::from_secs(10) };
+                        crate::http::serve_tls(l, join_tls, &ex, handler, NAME, limits).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            let revocations = revoke::watch_nodes(hub.clone(), self.store.clone());
+            ex.run(from_modules.or(accept_loop).or(liveness).or(join_server).or(revocations)).await;
             hub.nodes.borrow_mut().kick_all("cloud shutting down");
             // Let sessions send their close frames.
             let _ = timeout(
@@ -161,6 +208,12 @@ impl Hub {
             let tls = acceptor.accept(tcp).await.map_err(|e| format!("TLS handshake: {e}"))?;
             let der = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned().ok_or_else(|| "no client certificate".to_string())?;
             let node = tls::node_name_of(&der).map_err(|e| e.to_string())?;
+            // Checked again here too (the handshake did): never a session for a revoked certificate.
+            let fields = tls::cert_fields(der.as_ref()).map_err(|e| format!("node {node}: certificate: {e}"))?;
+            if self.registry.is_revoked(&node, fields.serial, fields.not_before) {
+                return Err(format!("node {node}: certificate revoked"));
+            }
+            let serial: String = fields.serial.iter().map(|b| format!("{b:02x}")).collect();
             // Only the tunnel's own path is upgraded; anything else is a 404.
             #[allow(clippy::result_large_err)] // tungstenite's callback type
             let only_tunnel = |req: &async_tungstenite::tungstenite::handshake::server::Request, resp| {
@@ -187,9 +240,9 @@ impl Hub {
                 }
                 Incoming::Alive | Incoming::Closed(_) => return Err(format!("node {node}: closed before Hello")),
             };
-            Ok::<_, String>((node, hello, wsock))
+            Ok::<_, String>((node, hello, wsock, serial))
         };
-        let (node, hello, mut wsock) = match timeout(Duration::from_millis(self.cfg.handshake_timeout_ms), handshake).await {
+        let (node, hello, mut wsock, serial) = match timeout(Duration::from_millis(self.cfg.handshake_timeout_ms), handshake).await {
             Some(Ok(x)) => x,
             Some(Err(e)) => {
                 log::warn!(target: NAME, "refused connection from {peer}: {e}");
@@ -221,7 +274,7 @@ impl Hub {
         if replaced {
             log::warn!(target: NAME, "node {node}: new connection from {peer} replaces the existing session");
         }
-        log::info!(target: NAME, "node {node} connected from {peer} (hive {hive_version}, {arch}, holds {} objects)", inventory.len());
+        log::info!(target: NAME, "node {node} connected from {peer} (hive {hive_version}, {arch}, holds {} objects, certificate serial {serial})", inventory.len());
         if was_not_ready {
             self.status_changed(&node, NodeReady::Ready, &hive_version, &arch);
         }

@@ -193,6 +193,14 @@ impl Nodes {
         self.by_name.get(node).and_then(|s| s.session.as_ref())
     }
 
+    /// Drop all that is known of `node` (its Node was deleted), kicking its
+    /// session: its next connection is a first contact again.
+    pub fn forget(&mut self, node: &str, why: &str) {
+        if let Some(s) = self.by_name.remove(node).and_then(|st| st.session) {
+            let _ = s.kick.try_send(why.to_string());
+        }
+    }
+
     pub fn kick_all(&mut self, why: &str) {
         for st in self.by_name.values_mut() {
             if let Some(s) = st.session.take() {

@@ -218,8 +218,45 @@ impl Hub {
         Ok(seq)
     }
 
+    /// Sign a rotation request of `node` (its name comes from the session's
+    /// certificate, never from the request): the new certificate's PEM.
+    fn rotate(&self, node: &str, csr: &[u8]) -> Vec<u8> {
+        let lifetime = self.cfg.node_cert_lifetime_s.min(i64::MAX as u64) as i64;
+        let gap = Duration::from_secs(self.cfg.node_cert_lifetime_s / 20).min(Duration::from_secs(60));
+        if self.rotated.borrow().get(node).is_some_and(|t| t.elapsed() < gap) {
+            return Reply::Error(format!("rotation refused: asked again within {} s", gap.as_secs())).encode();
+        }
+        self.rotated.borrow_mut().insert(node.to_string(), Instant::now());
+        let signed = std::str::from_utf8(csr)
+            .map_err(|_| "the request is not PEM text".to_string())
+            .and_then(|pem| self.ca.sign_node_csr(node, pem, lifetime).map_err(|e| e.to_string()))
+            .and_then(|(cert, serial)| {
+                self.registry.record(node, &serial, super::certs::now_s() + lifetime).map_err(|e| e.to_string())?;
+                Ok((cert, serial))
+            });
+        match signed {
+            Ok((cert, serial)) => {
+                let serial: String = serial.iter().map(|b| format!("{b:02x}")).collect();
+                log::info!(target: NAME, "node {node}: certificate rotated (new serial {serial}, valid {lifetime} s)");
+                cert.into_bytes()
+            }
+            Err(e) => {
+                log::warn!(target: NAME, "node {node}: rotation refused: {e}");
+                Reply::Error(format!("rotation refused: {e}")).encode()
+            }
+        }
+    }
+
     /// A non-durable message from an edge: a reply to its waiter, or to the group it names.
     fn pass_up(&self, node: &str, mut m: Message) {
+        // Rotation: a request made on the edge, for a certificate of its own name.
+        if m.group == "hub" && m.operation == "csr" && m.parent_id.is_none() {
+            let reply = self.rotate(node, &m.content);
+            if let Some(s) = self.nodes.borrow().session(node) {
+                let _ = s.try_send(Frame::Message(m.reply(NAME, reply)));
+            }
+            return;
+        }
         // An edge may ask CloudHub questions about its own set, never change it.
         if m.group == "hub" && m.operation != "query" && m.parent_id.is_none() {
             log::warn!(target: NAME, "node {node}: refused `{}` on {} addressed to the hub", m.operation, m.resource);

@@ -1,7 +1,8 @@
-//! How EdgeHub reaches the cloud: the node's credentials on disk (and the
-//! errors that say which file to make) and the reconnect backoff.
+//! How EdgeHub reaches the cloud: the node's credentials on disk (the
+//! errors that say which file to make, their crash-safe install, the mark
+//! a revocation leaves) and the reconnect backoff.
 //!
-//! Owns: those two. Must not hold a connection.
+//! Owns: those. Must not hold a connection.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,6 +21,69 @@ impl Credentials {
     pub fn in_dir(dir: &Path) -> Credentials {
         Credentials { cert: dir.join("node.pem"), key: dir.join("node.key"), ca: dir.join("ca.pem") }
     }
+
+    fn new_name(p: &Path) -> PathBuf {
+        p.with_extension(format!("{}.new", p.extension().and_then(|e| e.to_str()).unwrap_or("")))
+    }
+
+    /// Put a new key and certificate (and CA) in place so that no crash
+    /// leaves a key with another key's certificate: both are written and
+    /// synced as `*.new`, then the key is renamed, then the certificate.
+    /// `recover` finishes or undoes an install a crash cut short.
+    pub fn install(&self, key_pem: &str, cert_pem: &str, ca_pem: Option<&str>) -> Result<(), String> {
+        let (nk, nc) = (Self::new_name(&self.key), Self::new_name(&self.cert));
+        if let Some(ca) = ca_pem {
+            tls::write_file(&self.ca, ca, false).map_err(|e| e.to_string())?;
+        }
+        tls::write_file(&nk, key_pem, true).map_err(|e| e.to_string())?;
+        tls::write_file(&nc, cert_pem, false).map_err(|e| e.to_string())?;
+        std::fs::rename(&nk, &self.key).map_err(|e| format!("{}: cannot rename into place: {e}", self.key.display()))?;
+        std::fs::rename(&nc, &self.cert).map_err(|e| format!("{}: cannot rename into place: {e}", self.cert.display()))?;
+        sync_dir(&self.cert);
+        Ok(())
+    }
+
+    /// Where a refusal as revoked is remembered.
+    pub fn revoked_marker(&self) -> PathBuf {
+        self.cert.with_extension("revoked")
+    }
+
+    /// The cloud refused the certificate as revoked: remember it, so the
+    /// next start given a token (`hive edge join`, `[join]`) joins afresh.
+    /// The certificate itself stays: an alert can be forged before the
+    /// handshake is authenticated, and must never destroy credentials.
+    pub fn mark_revoked(&self) {
+        let m = self.revoked_marker();
+        if !m.exists() {
+            match tls::write_file(&m, "refused by the cloud as revoked\n", false) {
+                Ok(()) => log::warn!(target: "edgehub", "{} written: the next start with a join token joins afresh", m.display()),
+                Err(e) => log::warn!(target: "edgehub", "{e}"),
+            }
+        }
+    }
+
+    /// After a crash inside `install` (key written first, renamed first): a
+    /// `node.key.new` still there means the old pair is intact (drop the new
+    /// files); a lone `node.pem.new` next to a key means the new key is in
+    /// place and its certificate must follow.
+    pub fn recover(&self) -> Result<(), String> {
+        let (nk, nc) = (Self::new_name(&self.key), Self::new_name(&self.cert));
+        if nk.exists() || (nc.exists() && !self.key.exists()) {
+            let _ = std::fs::remove_file(&nk);
+            let _ = std::fs::remove_file(&nc);
+            log::warn!(target: "edgehub", "{}: an unfinished key/certificate install was dropped; the previous pair stays", nk.display());
+        } else if nc.exists() {
+            std::fs::rename(&nc, &self.cert).map_err(|e| format!("{}: cannot rename into place: {e}", self.cert.display()))?;
+            log::warn!(target: "edgehub", "{}: an unfinished key/certificate install was completed", self.cert.display());
+        }
+        Ok(())
+    }
+}
+
+fn sync_dir(file: &Path) {
+    if let Some(d) = file.parent().and_then(|d| std::fs::File::open(d).ok()) {
+        let _ = d.sync_all();
+    }
 }
 
 /// Load credentials and check the node name; errors say which file to make.
@@ -28,7 +92,7 @@ pub fn load_tls(data_dir: &Path, want_name: &str) -> Result<(String, Arc<rustls:
     for p in [&c.cert, &c.key, &c.ca] {
         if !p.exists() {
             return Err(format!(
-                "{} is missing: create the node's credentials with `hive cert node NAME --out {}` on the cloud side",
+                "{} is missing: join the cloud (`hive edge join --server HOST:10002 --token T --ca-cert-hash sha256:…`, or a [join] section in the config) or copy the files `hive cert node NAME --out {}` makes on the cloud side",
                 p.display(),
                 data_dir.display()
             ));

@@ -24,7 +24,7 @@ use smol::future::FutureExt as _;
 use smol::net::TcpStream;
 
 use super::outbox::{Kind, Outbox};
-use crate::config::EdgeHubConfig;
+use crate::config::{EdgeHubConfig, JoinConfig};
 use crate::core::Reply;
 use crate::core::{timeout, Context, Message, Module, ModuleError, ModuleFuture};
 use crate::edge::names;
@@ -39,7 +39,9 @@ pub const UP_WINDOW: usize = 256;
 pub const NAME: &str = super::names::EDGEHUB;
 
 mod dial;
+mod rotate;
 pub use dial::{backoff, load_tls, Credentials};
+use rotate::Rotation;
 
 pub struct EdgeHub {
     cfg: EdgeHubConfig,
@@ -48,11 +50,13 @@ pub struct EdgeHub {
     db: sled::Db,
     /// Where streams the cloud opens go (Edged serves them).
     streams: Sender<Accepted>,
+    /// To join again when the certificate expired while offline.
+    join: JoinConfig,
 }
 
 impl EdgeHub {
-    pub fn new(cfg: EdgeHubConfig, data_dir: PathBuf, node_name: String, db: sled::Db, streams: Sender<Accepted>) -> EdgeHub {
-        EdgeHub { cfg, data_dir, node_name, db, streams }
+    pub fn new(cfg: EdgeHubConfig, data_dir: PathBuf, node_name: String, db: sled::Db, streams: Sender<Accepted>, join: JoinConfig) -> EdgeHub {
+        EdgeHub { cfg, data_dir, node_name, db, streams, join }
     }
 }
 
@@ -91,6 +95,8 @@ impl Pending {
 enum End {
     Shutdown,
     Lost(String),
+    /// A new certificate is installed: reconnect with it at once.
+    Rotated,
 }
 
 impl Module for EdgeHub {
@@ -103,13 +109,15 @@ impl Module for EdgeHub {
     fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
         Box::pin(async move {
             let (node, tls_cfg) = load_tls(&self.data_dir, &self.node_name).map_err(ModuleError::new)?;
-            let connector = TlsConnector::from(tls_cfg);
+            let mut connector = TlsConnector::from(tls_cfg);
             let outbox = Outbox::open(&self.db, self.cfg.outbox_max_events).map_err(ModuleError::new)?;
             log::info!(target: NAME, "node {node}: cloud at {}, {} messages in the outbox", self.cfg.server, outbox.len());
             ctx.ready();
             let mut up = Up { outbox, sent_upto: 0, in_flight: VecDeque::new() };
             let mut pending = Pending { q: VecDeque::new(), cap: self.cfg.offline_queue, dropped: 0 };
             let mut attempt: u32 = 0;
+            let mut bounds = (self.cfg.backoff_min_ms, self.cfg.backoff_max_ms);
+            let mut last_rotated = None;
             loop {
                 match self.connect(&ctx, &connector).await {
                     Ok((mut wsock, up_applied)) => {
@@ -136,7 +144,8 @@ impl Module for EdgeHub {
                         }
                         let (stream_tx, stream_rx) = smol::channel::unbounded();
                         let table = Table::new(stream_tx, MAX_STREAMS, self.max_frame());
-                        let end = self.session(&ctx, &mut wsock, &mut pending, &mut up, (stream_rx, &table)).await;
+                        let mut rotation = Rotation::of(&self.data_dir, last_rotated);
+                        let end = self.session(&ctx, &mut wsock, &mut pending, &mut up, (stream_rx, &table), (&node, &mut rotation)).await;
                         table.close_all("the tunnel to the cloud closed");
                         match end {
                             End::Shutdown => {
@@ -144,11 +153,33 @@ impl Module for EdgeHub {
                                 return Ok(());
                             }
                             End::Lost(why) => log::warn!(target: NAME, "node {node}: connection to cloud lost: {why}"),
+                            End::Rotated => {
+                                last_rotated = Some(Instant::now());
+                                ws::close(&mut wsock, false, "certificate rotated").await;
+                                match load_tls(&self.data_dir, &node) {
+                                    Ok((_, cfg)) => connector = TlsConnector::from(cfg),
+                                    Err(e) => log::error!(target: NAME, "node {node}: the rotated certificate does not load: {e}"),
+                                }
+                                continue;
+                            }
                         }
                     }
-                    Err(e) => log::warn!(target: NAME, "node {node}: cannot connect to cloud {}: {e}", self.cfg.server),
+                    Err(e) => {
+                        if let Some((why, min, max)) = rotate::diagnose(&e, &self.data_dir) {
+                            log::error!(target: NAME, "node {node}: cannot connect to cloud {}: {why}", self.cfg.server);
+                            if let Some(cfg) = rotate::rejoin(&self.data_dir, &self.join, &node, &e).await {
+                                connector = TlsConnector::from(cfg);
+                                attempt = 0;
+                                continue;
+                            }
+                            bounds = (min, max);
+                        } else {
+                            log::warn!(target: NAME, "node {node}: cannot connect to cloud {}: {e}", self.cfg.server);
+                        }
+                    }
                 }
-                let delay = backoff(attempt, self.cfg.backoff_min_ms, self.cfg.backoff_max_ms);
+                let delay = backoff(attempt, bounds.0, bounds.1);
+                bounds = (self.cfg.backoff_min_ms, self.cfg.backoff_max_ms);
                 attempt = attempt.saturating_add(1);
                 log::debug!(target: NAME, "reconnecting in {} ms (attempt {attempt})", delay.as_millis());
                 // Keep taking messages for the cloud while waiting.
@@ -211,8 +242,17 @@ impl EdgeHub {
             .unwrap_or_else(|| Err(format!("not connected within {} ms", self.cfg.connect_timeout_ms)))
     }
 
-    async fn session(&self, ctx: &Context, wsock: &mut Wss, pending: &mut Pending, up: &mut Up, streams: (Receiver<Frame>, &Arc<Table>)) -> End {
+    async fn session(
+        &self,
+        ctx: &Context,
+        wsock: &mut Wss,
+        pending: &mut Pending,
+        up: &mut Up,
+        streams: (Receiver<Frame>, &Arc<Table>),
+        rotation: (&str, &mut Rotation),
+    ) -> End {
         let (stream_out, table) = streams;
+        let (node, rotation) = rotation;
         while let Some(m) = pending.q.pop_front() {
             if let Err(e) = ws::send(wsock, &Frame::Message(m.clone()), self.max_frame()).await {
                 pending.q.push_front(m);
@@ -227,6 +267,7 @@ impl EdgeHub {
             Local(Option<Message>),
             Stream(Frame),
             Tick,
+            Rotate,
         }
         loop {
             if let Err(e) = self.pump_up(wsock, up).await {
@@ -245,13 +286,21 @@ impl EdgeHub {
                         Err(_) => std::future::pending().await,
                     }
                 };
-                local.or(incoming).or(stream).or(tick).await
+                let rotate = async {
+                    smol::Timer::at(rotation.due).await;
+                    Ev::Rotate
+                };
+                local.or(incoming).or(stream).or(tick).or(rotate).await
             };
             match ev {
                 Ev::In(Incoming::Frame(f)) => {
                     last_heard = Instant::now();
                     match f {
-                        Frame::Message(m) => self.on_cloud_message(ctx, m).await,
+                        Frame::Message(m) => match rotation.on_reply(&self.data_dir, node, &m) {
+                            Some(true) => return End::Rotated,
+                            Some(false) => {}
+                            None => self.on_cloud_message(ctx, m).await,
+                        },
                         Frame::Object(change) => {
                             if let Some(ack) = apply_object(ctx, change).await {
                                 if let Err(e) = ws::send(wsock, &ack, self.max_frame()).await {
@@ -305,7 +354,15 @@ impl EdgeHub {
                         return End::Lost(e);
                     }
                 }
+                Ev::Rotate => {
+                    if let Some(m) = rotation.request(node) {
+                        if let Err(e) = ws::send(wsock, &Frame::Message(m), self.max_frame()).await {
+                            return End::Lost(e);
+                        }
+                    }
+                }
                 Ev::Tick => {
+                    rotation.refresh();
                     if last_heard.elapsed() > ping_every * 3 {
                         return End::Lost(format!("cloud silent for {} s", last_heard.elapsed().as_secs()));
                     }
