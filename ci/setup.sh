@@ -24,6 +24,8 @@ need mosquitto_pub mosquitto-clients
 need containerd containerd
 { [ -x /usr/sbin/runc ] || [ -x /usr/bin/runc ]; } || need_pkgs+=(runc)
 [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
+# Metrics: a real Prometheus scrapes a cloud and edges; promtool checks the text.
+need prometheus prometheus
 
 # A Rust toolchain: the machine's own (rustup) if present, else Debian's.
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
@@ -41,6 +43,10 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   # free port); the packaged service would hold hive's default 1883.
   case " ${need_pkgs[*]} " in *" mosquitto "*)
     $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || $SUDO service mosquitto stop >/dev/null 2>&1 || true ;;
+  esac
+  # Likewise Prometheus: the test starts its own on a free port.
+  case " ${need_pkgs[*]} " in *" prometheus "*)
+    $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || $SUDO service prometheus stop >/dev/null 2>&1 || true ;;
   esac
 fi
 # Debian's kubectl 1.20 for the API tests, unpacked into a cache dir (not

@@ -75,6 +75,28 @@ pub fn status(code: StatusCode, reason: &str, message: &str) -> Response<Body> {
     json(code, body.to_string())
 }
 
+/// A Kubernetes-style health answer (`/healthz`, `/livez`, `/readyz`):
+/// `ok`, or with `?verbose` (or on failure) one `[+]name ok` /
+/// `[-]name failed: why` line per check and a verdict; 500 on failure.
+pub fn health_text<N: AsRef<str>>(what: &str, checks: &[(N, Result<(), String>)], query: &str) -> Response<Body> {
+    let ok = checks.iter().all(|(_, r)| r.is_ok());
+    let verbose = query.split('&').any(|p| p == "verbose" || p.starts_with("verbose="));
+    let body = if verbose || !ok {
+        let mut b = String::new();
+        for (name, r) in checks {
+            match r {
+                Ok(()) => b.push_str(&format!("[+]{} ok\n", name.as_ref())),
+                Err(e) => b.push_str(&format!("[-]{} failed: {e}\n", name.as_ref())),
+            }
+        }
+        b.push_str(&format!("{what} check {}\n", if ok { "passed" } else { "failed" }));
+        b
+    } else {
+        "ok".to_string()
+    };
+    bytes(if ok { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR }, "text/plain; charset=utf-8", body)
+}
+
 /// A streamed response: each item of `rx` is sent as it comes; the response
 /// ends when the channel closes.
 pub fn stream(content_type: &str, rx: Receiver<Bytes>) -> Response<Body> {

@@ -18,6 +18,7 @@ pub mod fuzz;
 pub mod http;
 pub mod kube;
 pub mod logging;
+pub mod metrics;
 pub mod proto;
 pub mod quantity;
 pub mod role;

@@ -19,6 +19,7 @@ pub fn runtime_options(cfg: &RoleConfig, started: Instant) -> runtime::RuntimeOp
         start_timeout: Duration::from_millis(rt.start_timeout_ms),
         shutdown_timeout: Duration::from_millis(rt.shutdown_timeout_ms),
         started,
+        summary_interval: Duration::from_secs(rt.summary_interval_s),
     }
 }
 

@@ -322,6 +322,8 @@ fn certificates_rotate_under_load_and_deleting_the_node_revokes_them() {
     let back_cmd = join_cmd(&site, port, &[]);
     let mut back = start_join(&b, &back_cmd, &["--node-name", "rot-1"]);
     back.wait_for("joined as node rot-1", Duration::from_secs(20));
+    // Its session first (a Ready Node alone may predate it), then revoke.
+    back.wait_for("connected to cloud", Duration::from_secs(20));
     ready(&api, "rot-1");
 
     // `hive cert revoke`: the session ends, the Node stays.

@@ -79,9 +79,10 @@ async fn session(
 ) -> Result<(), String> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
     let tls = connector.connect(tls::server_name("127.0.0.1").map_err(|e| e.to_string())?, tcp).await.map_err(|e| e.to_string())?;
-    let (mut wsock, _) = async_tungstenite::client_async_with_config(format!("wss://127.0.0.1:{port}/"), tls, Some(ws::ws_config(MAX_FRAME)))
-        .await
-        .map_err(|e| e.to_string())?;
+    let (mut wsock, _) =
+        async_tungstenite::client_async_with_config(format!("wss://127.0.0.1:{port}{}", crate::proto::TUNNEL_PATH), tls, Some(ws::ws_config(MAX_FRAME)))
+            .await
+            .map_err(|e| e.to_string())?;
     let inventory = held.iter().map(|(k, v)| (k.clone(), *v)).collect();
     ws::send(&mut wsock, &Frame::Hello(Hello { hive_version: "sim".into(), arch: "sim".into(), inventory }), MAX_FRAME).await?;
     let up_applied = match ws::recv(&mut wsock, MAX_FRAME).await {

@@ -3,7 +3,8 @@
 //! Measures, per N: connect time, cloud RSS and per-node memory, upstream
 //! durable messages applied per second (the cloud runs on one core) with CPU
 //! time, downstream delivery latency p50/p99, and reconnect-storm resync
-//! time after a cloud restart.
+//! time after a cloud restart, and the time to scrape the cloud's
+//! `/metrics` with all N connected (its API's open metrics listener).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -78,9 +79,9 @@ struct Cloud {
 }
 
 impl Cloud {
-    fn start(dir: &Path, port: u16) -> Result<Cloud, String> {
+    fn start(dir: &Path, port: u16, metrics: u16) -> Result<Cloud, String> {
         let text = format!(
-            "role = \"cloud\"\ndata_dir = {:?}\nmodules = [\"cloudhub\"]\n[runtime]\nchannel_capacity = 8192\n[cloudhub]\nlisten = \"127.0.0.1:{port}\"\nnode_timeout_s = 600\nnode_queue = 4096\n",
+            "role = \"cloud\"\ndata_dir = {:?}\nmodules = [\"cloudhub\", \"apiserver\"]\n[runtime]\nchannel_capacity = 8192\nsummary_interval_s = 0\n[api]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:{metrics}\"\n[cloudhub]\nlisten = \"127.0.0.1:{port}\"\nnode_timeout_s = 600\nnode_queue = 4096\njoin = false\n",
             dir.display().to_string()
         );
         let cfg = crate::config::parse(None, "bench-cloud", &text).map_err(|e| e.to_string())?;
@@ -166,13 +167,44 @@ struct Row {
     down: Vec<(u64, u64)>,
     storm_ready_ms: u128,
     storm_resync_ms: u128,
+    /// Median of 5 scrapes of /metrics with all N connected (ms), and its size.
+    scrape_ms: f64,
+    scrape_bytes: usize,
+}
+
+/// Scrape `/metrics` on 127.0.0.1:`port` 5 times once it counts `n`
+/// connected nodes; (median ms, bytes).
+fn scrape(port: u16, n: usize) -> Result<(f64, usize), String> {
+    use std::io::{Read, Write};
+    let get = || -> Result<(Duration, String), String> {
+        let t = Instant::now();
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("metrics listener: {e}"))?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).map_err(|e| e.to_string())?;
+        Ok((t.elapsed(), body))
+    };
+    let want = format!("hive_cloudhub_nodes_connected {n}\n");
+    wait_until("metrics count every node", Duration::from_secs(60), || get().is_ok_and(|(_, b)| b.contains(&want)))?;
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..5 {
+        let (t, b) = get()?;
+        times.push(t.as_secs_f64() * 1000.0);
+        bytes = b.len();
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[2], bytes))
 }
 
 fn one(n: usize, ups: u64, rounds: u64) -> Result<Row, String> {
     let dir = std::env::temp_dir().join(format!("hive-bench-tunnel-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?.local_addr().map_err(|e| e.to_string())?.port();
-    let cloud = Cloud::start(&dir, port)?;
+    let free = || -> Result<u16, String> {
+        Ok(std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?.local_addr().map_err(|e| e.to_string())?.port())
+    };
+    let (port, metrics) = (free()?, free()?);
+    let cloud = Cloud::start(&dir, port, metrics)?;
     std::thread::sleep(Duration::from_millis(200));
     let rss_base = super::rss_kib();
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -203,6 +235,7 @@ fn one(n: usize, ups: u64, rounds: u64) -> Result<Row, String> {
         let up_s = t_up.elapsed().as_secs_f64().max(0.001);
         let up_cpu_ms = super::cpu_ms().saturating_sub(cpu0);
         let rss = super::rss_kib();
+        let scraped = scrape(metrics, n)?;
         let mut down = Vec::new();
         for r in 1..=rounds {
             for i in 0..n {
@@ -213,9 +246,9 @@ fn one(n: usize, ups: u64, rounds: u64) -> Result<Row, String> {
             down.push((f.first().copied().unwrap_or(0), f.get(1).copied().unwrap_or(0)));
             std::thread::sleep(Duration::from_millis(200));
         }
-        Ok::<_, String>((connect_ms, rss, total, (total as f64 / up_s) as u64, up_cpu_ms, down))
+        Ok::<_, String>((connect_ms, rss, total, (total as f64 / up_s) as u64, up_cpu_ms, down, scraped))
     })();
-    let (connect_ms, rss, total, up_per_s, up_cpu_ms, down) = match result {
+    let (connect_ms, rss, total, up_per_s, up_cpu_ms, down, (scrape_ms, scrape_bytes)) = match result {
         Ok(r) => r,
         Err(e) => {
             let _ = child.kill();
@@ -227,7 +260,7 @@ fn one(n: usize, ups: u64, rounds: u64) -> Result<Row, String> {
     cloud.stop();
     std::thread::sleep(Duration::from_millis(500));
     let t_restart = Instant::now();
-    let cloud = Cloud::start(&dir, port)?;
+    let cloud = Cloud::start(&dir, port, metrics)?;
     let storm = wait_until("all nodes Ready after restart", Duration::from_secs(600), || cloud.c.ready.load(Ordering::Relaxed) >= n as u64);
     let storm_ready_ms = t_restart.elapsed().as_millis();
     let r = rounds + 1;
@@ -254,6 +287,8 @@ fn one(n: usize, ups: u64, rounds: u64) -> Result<Row, String> {
         down,
         storm_ready_ms,
         storm_resync_ms,
+        scrape_ms,
+        scrape_bytes,
     })
 }
 
@@ -285,12 +320,13 @@ pub fn run(edges: &[usize], ups: u64, rounds: u64, out: &Path) -> Result<(), Str
             json.push(j.trim().trim_start_matches('[').trim_end_matches(']').trim().to_string());
         }
         text += "down_p50/p99: worst round of the rounds; storm_ms: after a cloud restart, all nodes Ready / all resynced with a new object\n";
+        text += "scrape_ms: median of 5 scrapes of the cloud's /metrics (open metrics listener) with all N connected\n";
         return super::write_report(out, "tunnel", &text, &format!("[{}]\n", json.join(",\n")));
     }
     let mut text = String::from("hive bench tunnel: cloud (this process, one executor thread) vs N simulated edges (child process), loopback mTLS\n");
     text += &format!(
-        "{:>6} {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>12} {:>12} {:>12}\n",
-        "N", "connect_ms", "rss_kib", "B/node", "up_msgs", "up/s", "up_cpu_ms", "down_p50_ms", "down_p99_ms", "storm_ms"
+        "{:>6} {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>12} {:>12} {:>12} {:>10}\n",
+        "N", "connect_ms", "rss_kib", "B/node", "up_msgs", "up/s", "up_cpu_ms", "down_p50_ms", "down_p99_ms", "storm_ms", "scrape_ms"
     );
     let mut json = Vec::new();
     for &n in edges {
@@ -299,11 +335,11 @@ pub fn run(edges: &[usize], ups: u64, rounds: u64, out: &Path) -> Result<(), Str
         let p50 = r.down.iter().map(|d| d.0).max().unwrap_or(0);
         let p99 = r.down.iter().map(|d| d.1).max().unwrap_or(0);
         text += &format!(
-            "{:>6} {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>12} {:>12} {:>5}/{:<6}\n",
-            r.n, r.connect_ms, r.rss_kib, r.per_node_b, r.ups, r.up_per_s, r.up_cpu_ms, p50, p99, r.storm_ready_ms, r.storm_resync_ms
+            "{:>6} {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>12} {:>12} {:>5}/{:<6} {:>10.2}\n",
+            r.n, r.connect_ms, r.rss_kib, r.per_node_b, r.ups, r.up_per_s, r.up_cpu_ms, p50, p99, r.storm_ready_ms, r.storm_resync_ms, r.scrape_ms
         );
         json.push(format!(
-            "{{\"n\":{},\"connect_ms\":{},\"cloud_rss_base_kib\":{},\"cloud_rss_kib\":{},\"bytes_per_node\":{},\"up_msgs\":{},\"up_per_s\":{},\"up_cpu_ms\":{},\"down_rounds_p50_p99\":[{}],\"storm_all_ready_ms\":{},\"storm_resynced_ms\":{}}}",
+            "{{\"n\":{},\"connect_ms\":{},\"cloud_rss_base_kib\":{},\"cloud_rss_kib\":{},\"bytes_per_node\":{},\"up_msgs\":{},\"up_per_s\":{},\"up_cpu_ms\":{},\"down_rounds_p50_p99\":[{}],\"storm_all_ready_ms\":{},\"storm_resynced_ms\":{},\"scrape_ms\":{:.2},\"scrape_bytes\":{}}}",
             r.n,
             r.connect_ms,
             r.rss_base_kib,
@@ -314,11 +350,14 @@ pub fn run(edges: &[usize], ups: u64, rounds: u64, out: &Path) -> Result<(), Str
             r.up_cpu_ms,
             r.down.iter().map(|(a, b)| format!("[{a},{b}]")).collect::<Vec<_>>().join(","),
             r.storm_ready_ms,
-            r.storm_resync_ms
+            r.storm_resync_ms,
+            r.scrape_ms,
+            r.scrape_bytes
         ));
     }
     text += "down_p50/p99: worst round of the rounds; storm_ms: after a cloud restart, all nodes Ready / all resynced with a new object\n";
     text += "up/s is wall-clock with the simulated edges sharing the machine; up_cpu_ms is the cloud's own CPU time for all up_msgs\n";
+    text += "scrape_ms: median of 5 scrapes of the cloud's /metrics (open metrics listener) with all N connected\n";
     super::write_report(out, "tunnel", &text, &format!("[{}]\n", json.join(",\n")))
 }
 

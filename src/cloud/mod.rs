@@ -15,6 +15,7 @@ pub mod edgecontroller;
 pub mod events;
 pub mod gc;
 pub mod hub;
+pub mod metrics;
 pub mod nodeset;
 pub mod replicaset;
 pub mod scheduler;
@@ -32,6 +33,7 @@ use crate::core::{Module, Router};
 /// Build the modules the config lists, in order.
 pub fn modules(cfg: &CloudConfig, _router: &Router, db: &sled::Db) -> Result<Vec<Box<dyn Module>>, String> {
     let mut out: Vec<Box<dyn Module>> = Vec::new();
+    crate::metrics::summary::set(metrics::summary);
     let streams = stream::Streams::new(cfg.cloudhub.max_streams_per_node, cfg.cloudhub.max_streams);
     let store: std::sync::Arc<dyn store::Store + Send + Sync> =
         std::sync::Arc::new(store::sled_store::SledStore::open(db, cfg.api.watch_history).map_err(|e| e.to_string())?);

@@ -97,11 +97,15 @@ pub struct ApiConfig {
     /// A request's headers must arrive within this (s); an idle keep-alive
     /// connection is closed after it. Streams (watches) are not cut.
     pub idle_timeout_s: u64,
+    /// `/metrics` is served on `listen` to bearer-token holders; this adds
+    /// a plain-HTTP listener serving only `/metrics` and the health paths,
+    /// without authentication (off when unset).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { listen: SocketAddr::from(([127, 0, 0, 1], 10350)), watch_history: 10_000, max_connections: 1024, idle_timeout_s: 30 }
+        ApiConfig { listen: SocketAddr::from(([127, 0, 0, 1], 10350)), watch_history: 10_000, max_connections: 1024, idle_timeout_s: 30, metrics_listen: None }
     }
 }
 

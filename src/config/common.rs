@@ -87,10 +87,13 @@ pub struct RuntimeConfig {
     pub start_timeout_ms: u64,
     /// How long modules may take to stop after SIGTERM (ms).
     pub shutdown_timeout_ms: u64,
+    /// A one-line summary (connected, backlog, outbox) is logged at info
+    /// this often, in seconds; 0 turns it off.
+    pub summary_interval_s: u64,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig { channel_capacity: 1024, request_timeout_ms: 30_000, start_timeout_ms: 30_000, shutdown_timeout_ms: 5_000 }
+        RuntimeConfig { channel_capacity: 1024, request_timeout_ms: 30_000, start_timeout_ms: 30_000, shutdown_timeout_ms: 5_000, summary_interval_s: 300 }
     }
 }

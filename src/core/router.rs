@@ -35,6 +35,8 @@ pub enum RouterError {
 
 struct Inbox {
     tx: Sender<Message>,
+    /// Set once the module said it serves (`Context::ready`).
+    ready: bool,
     /// Its own group first, then groups it joined.
     groups: Vec<String>,
 }
@@ -72,7 +74,7 @@ impl Router {
             return Err(RouterError::Duplicate(name.to_string()));
         }
         let (tx, rx) = channel::bounded(capacity.max(1));
-        t.inboxes.insert(name.to_string(), Inbox { tx, groups: vec![group.to_string()] });
+        t.inboxes.insert(name.to_string(), Inbox { tx, ready: false, groups: vec![group.to_string()] });
         t.groups.entry(group.to_string()).or_default().push(name.to_string());
         Ok(rx)
     }
@@ -114,6 +116,27 @@ impl Router {
     /// Members of `group`, in registration order.
     pub fn members(&self, group: &str) -> Vec<String> {
         self.lock().groups.get(group).cloned().unwrap_or_default()
+    }
+
+    /// Messages waiting in each module's inbox, by module name.
+    pub fn queue_depths(&self) -> Vec<(String, usize)> {
+        let mut v: Vec<(String, usize)> = self.lock().inboxes.iter().map(|(n, i)| (n.clone(), i.tx.len())).collect();
+        v.sort();
+        v
+    }
+
+    /// Record that module `name` serves.
+    pub fn mark_ready(&self, name: &str) {
+        if let Some(i) = self.lock().inboxes.get_mut(name) {
+            i.ready = true;
+        }
+    }
+
+    /// Every registered module and whether it serves, by name.
+    pub fn readiness(&self) -> Vec<(String, bool)> {
+        let mut v: Vec<(String, bool)> = self.lock().inboxes.iter().map(|(n, i)| (n.clone(), i.ready)).collect();
+        v.sort();
+        v
     }
 
     /// Whether a module of that name is registered.

@@ -34,6 +34,8 @@ pub struct RuntimeOptions {
     pub shutdown_timeout: Duration,
     /// When the process started, for the "ready in N ms" line.
     pub started: Instant,
+    /// How often the role's one-line summary is logged (zero: never).
+    pub summary_interval: Duration,
 }
 
 /// Process exit codes of a role.
@@ -161,6 +163,7 @@ async fn supervise(
         let ev = next_event(&ready_rx, &done_rx, signals, (!is_ready).then_some(start_deadline), stop.as_ref()).await;
         match ev {
             Event::Ready(name) => {
+                router.mark_ready(name);
                 ready += 1;
                 log::debug!(target: "runtime", "module {name} ready ({ready}/{total})");
                 if ready == total && !is_ready {
@@ -171,6 +174,18 @@ async fn supervise(
                         opts.started.elapsed().as_millis(),
                         running.join(", ")
                     );
+                    if !opts.summary_interval.is_zero() {
+                        let every = opts.summary_interval;
+                        ex.spawn(async move {
+                            loop {
+                                smol::Timer::after(every).await;
+                                if let Some(line) = crate::metrics::summary::line() {
+                                    log::info!(target: "summary", "{line}");
+                                }
+                            }
+                        })
+                        .detach();
+                    }
                 }
             }
             Event::Done(name, result) => {

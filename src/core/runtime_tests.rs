@@ -94,6 +94,7 @@ fn opts() -> RuntimeOptions {
         start_timeout: Duration::from_millis(500),
         shutdown_timeout: Duration::from_millis(300),
         started: Instant::now(),
+        summary_interval: Duration::ZERO,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod eventbus;
 pub mod hub;
 pub mod join;
 pub mod meta;
+pub mod metrics;
 pub mod names;
 pub mod outbox;
 pub mod servicebus;
@@ -54,6 +55,7 @@ fn limits(max_connections: usize, idle_timeout_s: u64) -> crate::http::Limits {
 /// Build the modules the config lists, in order.
 pub fn modules(cfg: &EdgeConfig, _router: &Router, dbs: &Databases) -> Result<Vec<Box<dyn Module>>, String> {
     let db = &dbs.cache;
+    crate::metrics::summary::set(metrics::summary);
     let mut out: Vec<Box<dyn Module>> = Vec::new();
     // Streams the cloud opens (logs -f, exec, attach): EdgeHub accepts, Edged serves.
     let (streams_tx, streams_rx) = smol::channel::bounded(16);

@@ -26,6 +26,9 @@ pub struct Outbox {
     meta: sled::Tree,
     max_events: usize,
     events: usize,
+    /// States held (one per key) and the bytes of every entry, for metrics.
+    states: usize,
+    bytes: usize,
     dropped: u64,
     /// Next sequence number: above every entry and above the floor. (sled's
     /// generate_id is not used: after a crash it can hand out numbers the
@@ -55,8 +58,10 @@ impl Outbox {
         // `max_events` keys: sled's reverse iteration (`last`, `next_back`)
         // links a 1 MiB constant "largest key" into the binary.
         let mut last = 0;
-        for k in entries.iter().keys() {
-            let k = k?;
+        let mut bytes = 0;
+        for item in entries.iter() {
+            let (k, v) = item?;
+            bytes += v.len();
             last = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| DbError::Io(format!("outbox key {k:?} is not a sequence number")))?);
         }
         let floor = match meta.get(FLOOR)? {
@@ -73,7 +78,18 @@ impl Outbox {
         meta.insert(EPOCH, &epoch.to_be_bytes())?;
         db.flush()?;
         let next = (last.max(floor) + 1).max(epoch << 32);
-        Ok(Outbox { db: db.clone(), entries, keys, meta, max_events: max_events.max(1), events, dropped: 0, next, floor })
+        let states = keys.len();
+        let o = Outbox { db: db.clone(), entries, keys, meta, max_events: max_events.max(1), events, states, bytes, dropped: 0, next, floor };
+        o.publish();
+        Ok(o)
+    }
+
+    /// Tell the metrics what the outbox holds.
+    fn publish(&self) {
+        use crate::edge::metrics::{OUTBOX, OUTBOX_BYTES};
+        OUTBOX.set(&["state"], self.states as i64);
+        OUTBOX.set(&["event"], self.events as i64);
+        OUTBOX_BYTES.set(self.bytes as i64);
     }
 
     /// Move an outbox kept inside `cache` (by hive before the outbox had a
@@ -163,11 +179,14 @@ impl Outbox {
         let seq = self.next;
         self.next += 1;
         match kind {
-            Kind::State => {
-                if let Some(old) = self.keys.insert(msg.resource.as_bytes(), &seq_key(seq))? {
-                    self.entries.remove(&old[..])?;
+            Kind::State => match self.keys.insert(msg.resource.as_bytes(), &seq_key(seq))? {
+                Some(old) => {
+                    if let Some(v) = self.entries.remove(&old[..])? {
+                        self.bytes = self.bytes.saturating_sub(v.len());
+                    }
                 }
-            }
+                None => self.states += 1,
+            },
             Kind::Event => {
                 if self.events >= self.max_events {
                     self.drop_oldest_event()?;
@@ -176,7 +195,10 @@ impl Outbox {
                 }
             }
         }
-        self.entries.insert(seq_key(seq), to_bytes(&(kind, msg.clone())))?;
+        let entry = to_bytes(&(kind, msg.clone()));
+        self.bytes += entry.len();
+        self.entries.insert(seq_key(seq), entry)?;
+        self.publish();
         crate::store::flush(&self.db).await?;
         Ok(seq)
     }
@@ -187,7 +209,9 @@ impl Outbox {
             let (kind, _): (Kind, Message) = from_bytes(&v)?;
             if kind == Kind::Event {
                 self.entries.remove(k)?;
+                self.bytes = self.bytes.saturating_sub(v.len());
                 self.dropped += 1;
+                crate::edge::metrics::OUTBOX_DROPPED.inc();
                 if self.dropped == 1 || self.dropped % 1000 == 0 {
                     log::warn!(target: "edgehub", "outbox holds {} events, the most it keeps: {} oldest dropped so far", self.max_events, self.dropped);
                 }
@@ -227,12 +251,16 @@ impl Outbox {
                     // Only if the key still points at this entry (not a newer one).
                     if self.keys.get(msg.resource.as_bytes())?.as_deref() == Some(&k[..]) {
                         self.keys.remove(msg.resource.as_bytes())?;
+                        self.states = self.states.saturating_sub(1);
                     }
                 }
                 Kind::Event => self.events = self.events.saturating_sub(1),
             }
+            self.bytes = self.bytes.saturating_sub(v.len());
             self.entries.remove(k)?;
+            crate::edge::metrics::UP_ACKED.inc();
         }
+        self.publish();
         Ok(())
     }
 

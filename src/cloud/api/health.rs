@@ -1,42 +1,39 @@
 //! `/healthz`, `/livez` and `/readyz`, unauthenticated as Kubernetes serves
 //! them by default: `ok`, or with `?verbose` one `[+]check ok` line per
 //! check. They answer only about hive's own state: the process answers
-//! (ping) and its store reads (store).
+//! (ping), its store reads (store) and, for readyz, every module serves.
+//! `/metrics` (Prometheus text) is answered here too, for the caller to
+//! authorize.
 //!
-//! Owns: those three paths. Must not write.
+//! Owns: those paths. Must not write.
 
 use hyper::StatusCode;
 
 use crate::cloud::store::Store;
+use crate::core::Router;
 use crate::http::{self, Body};
 
-/// The answer for `path`, or None if it is not a health path.
-pub fn answer(store: &dyn Store, path: &str, query: &str) -> Option<hyper::Response<Body>> {
+/// The answer for a health path, or None if `path` is not one.
+pub fn answer(store: &dyn Store, router: &Router, path: &str, query: &str) -> Option<hyper::Response<Body>> {
     let what = match path.trim_end_matches('/') {
         "/healthz" => "healthz",
         "/livez" => "livez",
         "/readyz" => "readyz",
         _ => return None,
     };
-    let mut checks = vec![("ping", Ok(()))];
+    let mut checks: Vec<(String, Result<(), String>)> = vec![("ping".into(), Ok(()))];
     if what != "livez" {
-        checks.push(("store", store.get("namespaces/default").map(|_| ()).map_err(|e| e.to_string())));
+        checks.push(("store".into(), store.get("namespaces/default").map(|_| ()).map_err(|e| e.to_string())));
     }
-    let ok = checks.iter().all(|(_, r)| r.is_ok());
-    let verbose = query.split('&').any(|p| p == "verbose" || p.starts_with("verbose="));
-    let body = if verbose || !ok {
-        let mut b = String::new();
-        for (name, r) in &checks {
-            match r {
-                Ok(()) => b.push_str(&format!("[+]{name} ok\n")),
-                Err(e) => b.push_str(&format!("[-]{name} failed: {e}\n")),
-            }
+    if what == "readyz" {
+        for (module, ready) in router.readiness() {
+            checks.push((format!("module-{module}"), if ready { Ok(()) } else { Err("not serving yet".into()) }));
         }
-        b.push_str(&format!("{what} check {}\n", if ok { "passed" } else { "failed" }));
-        b
-    } else {
-        "ok".to_string()
-    };
-    let code = if ok { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
-    Some(http::bytes(code, "text/plain; charset=utf-8", body))
+    }
+    Some(http::health_text(what, &checks, query))
+}
+
+/// `/metrics`, or None for another path.
+pub fn metrics(store: &dyn Store, router: &Router, path: &str) -> Option<hyper::Response<Body>> {
+    (path == "/metrics").then(|| http::bytes(StatusCode::OK, crate::metrics::CONTENT_TYPE, crate::cloud::metrics::render(store, router)))
 }

@@ -8,7 +8,8 @@
 //! writes in handlers.rs, protobuf bodies in protobuf/, server-side
 //! printing in table/, events.k8s.io views in events_v1.rs, ServiceBus
 //! calls in proxy.rs, errors in error.rs, the resource table in
-//! resources.rs, tokens in auth.rs, health checks in health.rs,
+//! resources.rs, tokens in auth.rs, health checks and `/metrics` in
+//! health.rs (request metrics in instrument.rs),
 //! `kubectl logs` in logs.rs, `exec` and `attach` in exec.rs,
 //! `port-forward` in portforward.rs (SPDY in spdy.rs).
 
@@ -20,6 +21,7 @@ mod events_v1;
 mod exec;
 pub mod handlers;
 mod health;
+mod instrument;
 mod list;
 mod logs;
 mod namespace;
@@ -58,6 +60,7 @@ pub const NAME: &str = "apiserver";
 
 pub struct ApiServer {
     listen: SocketAddr,
+    metrics_listen: Option<SocketAddr>,
     limits: http::Limits,
     data_dir: PathBuf,
     server_names: Vec<String>,
@@ -74,7 +77,7 @@ impl ApiServer {
         streams: crate::cloud::stream::Streams,
     ) -> ApiServer {
         let limits = http::Limits { max_connections: cfg.max_connections, header_timeout: std::time::Duration::from_secs(cfg.idle_timeout_s) };
-        ApiServer { listen: cfg.listen, limits, data_dir, server_names, store, streams }
+        ApiServer { listen: cfg.listen, metrics_listen: cfg.metrics_listen, limits, data_dir, server_names, store, streams }
     }
 }
 
@@ -94,6 +97,14 @@ impl Module for ApiServer {
             let (cert, key) = ca.issue_server(&self.server_names).map_err(ModuleError::new)?;
             let tls = crate::tls::plain_server_config(&cert, &key).map_err(ModuleError::new)?;
             let token = Rc::new(auth::admin_token(&self.data_dir, &bound.to_string(), &ca.cert_pem).map_err(ModuleError::new)?);
+            let metrics_listener = match self.metrics_listen {
+                Some(a) => {
+                    let l = smol::net::TcpListener::bind(a).await.map_err(|e| ModuleError::new(format!("cannot listen on {a} (api.metrics_listen): {e}")))?;
+                    log::info!(target: NAME, "metrics on {} (plain HTTP, no authentication: /metrics and health only)", l.local_addr().map(|a| a.to_string()).unwrap_or_default());
+                    Some(l)
+                }
+                None => None,
+            };
             namespace::ensure_defaults(&*self.store).map_err(|e| ModuleError::new(format!("creating the default namespaces: {e}")))?;
             log::info!(target: NAME, "listening on {bound} (HTTPS, bearer token)");
             ctx.ready();
@@ -103,23 +114,29 @@ impl Module for ApiServer {
             let (spawn, spawned) = smol::channel::unbounded();
             let tunnel =
                 Rc::new(proxy::Tunnel { router: ctx.router.clone(), timeout: ctx.request_timeout, max_body: 1 << 20, streams: self.streams.clone(), spawn });
+            let router = ctx.router.clone();
             let handler = Rc::new(move |req: Request<Incoming>, peer: SocketAddr| {
-                let (store, token, tunnel) = (store.clone(), token.clone(), tunnel.clone());
+                let (store, token, tunnel, router) = (store.clone(), token.clone(), tunnel.clone(), router.clone());
                 async move {
-                    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+                    let started = std::time::Instant::now();
+                    let (method, path, query) = (req.method().clone(), req.uri().path().to_string(), req.uri().query().unwrap_or("").to_string());
                     let auth = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-                    let health = if method == hyper::Method::GET { health::answer(&*store, &path, req.uri().query().unwrap_or("")) } else { None };
+                    let health = if method == hyper::Method::GET { health::answer(&*store, &router, &path, &query) } else { None };
                     let resp = if let Some(h) = health {
                         h
                     } else if !auth::token_ok(auth, &token) {
                         http::status(StatusCode::UNAUTHORIZED, "Unauthorized", "a valid bearer token is required")
+                    } else if let Some(m) = health::metrics(&*store, &router, &path).filter(|_| method == hyper::Method::GET) {
+                        m
                     } else {
                         serve(store, &tunnel, req).await.unwrap_or_else(|e| e.response())
                     };
+                    instrument::record(&method, &path, &query, resp.status().as_u16(), started);
                     log::debug!(target: NAME, "{method} {path} from {peer}: {}", resp.status().as_u16());
                     resp
                 }
             });
+
             let ex = smol::LocalExecutor::new();
             let serve = http::serve_tls(listener, tls, &ex, handler, NAME, self.limits);
             let stop = async {
@@ -130,7 +147,28 @@ impl Module for ApiServer {
                     ex.spawn(job).detach();
                 }
             };
-            ex.run(serve.or(stop).or(upgraded)).await;
+            let (store, router) = (self.store.clone(), ctx.router.clone());
+            let metrics = async {
+                match metrics_listener {
+                    Some(l) => {
+                        let handler = Rc::new(move |req: Request<Incoming>, _peer: SocketAddr| {
+                            let (store, router) = (store.clone(), router.clone());
+                            async move {
+                                let (path, query) = (req.uri().path(), req.uri().query().unwrap_or(""));
+                                let found = (req.method() == hyper::Method::GET)
+                                    .then(|| health::metrics(&*store, &router, path).or_else(|| health::answer(&*store, &router, path, query)))
+                                    .flatten();
+                                found.unwrap_or_else(|| {
+                                    http::status(StatusCode::NOT_FOUND, "NotFound", "this listener serves only GET /metrics, /healthz, /livez and /readyz")
+                                })
+                            }
+                        });
+                        http::serve(l, &ex, handler, NAME, self.limits).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            ex.run(serve.or(stop).or(upgraded).or(metrics)).await;
             Ok(())
         })
     }

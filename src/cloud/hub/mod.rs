@@ -39,6 +39,7 @@ use std::sync::Arc;
 
 use certs::CertRegistry;
 
+use super::metrics;
 use super::store::Store;
 use super::stream::Streams;
 use super::sync::ObjectSync;
@@ -160,6 +161,7 @@ impl Module for CloudHub {
                     for (name, version, arch) in gone {
                         hub.status_changed(&name, NodeReady::NotReady, &version, &arch);
                     }
+                    hub.nodes.borrow().publish_metrics();
                 }
             };
             let from_modules = async {
@@ -245,10 +247,12 @@ impl Hub {
         let (node, hello, mut wsock, serial) = match timeout(Duration::from_millis(self.cfg.handshake_timeout_ms), handshake).await {
             Some(Ok(x)) => x,
             Some(Err(e)) => {
+                metrics::CONNECTIONS_REFUSED.inc();
                 log::warn!(target: NAME, "refused connection from {peer}: {e}");
                 return;
             }
             None => {
+                metrics::CONNECTIONS_REFUSED.inc();
                 log::warn!(target: NAME, "refused connection from {peer}: handshake not done within {} ms", self.cfg.handshake_timeout_ms);
                 return;
             }
@@ -264,6 +268,7 @@ impl Hub {
         let Hello { hive_version, arch, inventory } = hello;
         let twin = self.nodes.borrow_mut().refuse_twin(&node);
         if let Some(log) = twin {
+            metrics::CONNECTIONS_REFUSED.inc();
             if log {
                 log::error!(target: NAME, "node {node}: refusing a connection from {peer}: its live session was taken over {} times within {} s, so two edges seem to use the certificate of node {node}; give each edge its own (hive cert node NAME)", nodes::MAX_TAKEOVERS, nodes::TAKEOVER_WINDOW.as_secs());
             }
@@ -271,7 +276,9 @@ impl Hub {
             return;
         }
         let (ends, was_not_ready, replaced) = self.nodes.borrow_mut().connect(&node, &hive_version, &arch, self.cfg.node_queue);
+        metrics::SESSIONS_OPENED.inc();
         if replaced {
+            metrics::SESSIONS_REPLACED.inc();
             log::warn!(target: NAME, "node {node}: new connection from {peer} replaces the existing session");
         }
         log::info!(target: NAME, "node {node} connected from {peer} (hive {hive_version}, {arch}, holds {} objects, certificate serial {serial})", inventory.len());
@@ -289,6 +296,7 @@ impl Hub {
         let reason = match &why {
             Ok(r) | Err(r) => r.clone(),
         };
+        metrics::SESSIONS_CLOSED.inc(&[metrics::close_reason(why.is_ok(), &reason)]);
         self.streams.detach(&node, generation, &format!("the tunnel to node {node} closed ({reason})"));
         match why {
             Ok(reason) => log::info!(target: NAME, "node {node} disconnected ({peer}): {reason}"),

@@ -37,6 +37,11 @@ impl Downstream {
         }
     }
 
+    /// Objects to send or sent and not acknowledged.
+    pub fn backlog(&self) -> usize {
+        self.dirty.len() + self.unacked
+    }
+
     pub fn next_dirty(&mut self) -> Option<String> {
         let k = self.dirty.pop_front()?;
         self.dirty_set.remove(&k);
@@ -199,6 +204,36 @@ impl Nodes {
         if let Some(s) = self.by_name.remove(node).and_then(|st| st.session) {
             let _ = s.kick.try_send(why.to_string());
         }
+    }
+
+    /// Publish the node figures to the metrics (crate::cloud::metrics).
+    pub fn publish_metrics(&self) {
+        use crate::cloud::metrics as m;
+        let (mut connected, mut ready) = (0, 0);
+        let mut ranges = std::collections::BTreeMap::new();
+        let mut backlogs: Vec<(&str, usize)> = Vec::new();
+        let mut total = 0;
+        for (name, st) in &self.by_name {
+            if st.ready == NodeReady::Ready {
+                ready += 1;
+            }
+            if let Some(s) = &st.session {
+                connected += 1;
+                let b = s.down.borrow().backlog();
+                total += b;
+                *ranges.entry(m::backlog_range(b)).or_insert(0) += 1;
+                if b > 0 {
+                    backlogs.push((name, b));
+                }
+            }
+        }
+        backlogs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        m::NODES_CONNECTED.set(connected);
+        m::NODES_READY.set(ready);
+        m::NODES_NOT_READY.set(self.by_name.len() as i64 - ready);
+        m::BACKLOG_OBJECTS.set(total as i64);
+        m::BACKLOG_NODES.replace(["0", "1-10", "11-100", "101-1000", ">1000"].map(|r| (vec![r.to_string()], ranges.get(r).copied().unwrap_or(0))));
+        m::BACKLOG_TOP.replace(backlogs.into_iter().take(5).map(|(n, b)| (vec![n.to_string()], b as i64)));
     }
 
     pub fn kick_all(&mut self, why: &str) {

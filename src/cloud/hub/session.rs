@@ -181,6 +181,7 @@ impl Hub {
                 }
             };
             if let Some(c) = change {
+                crate::cloud::metrics::OBJECTS_SENT.inc();
                 ws::send(wsock, &Frame::Object(c), self.max_frame()).await?;
             }
         }
@@ -205,7 +206,10 @@ impl Hub {
             None => log::warn!(target: NAME, "node {node}: no cloud module in group `{group}` for upstream message {seq} ({}); dropped", msg.resource),
             Some(module) => {
                 let res = msg.resource.clone();
-                match self.router.request(module, msg, self.request_timeout).await {
+                let started = Instant::now();
+                let answer = self.router.request(module, msg, self.request_timeout).await;
+                crate::cloud::metrics::UPSTREAM_APPLY.since(&[], started);
+                match answer {
                     Ok(reply) if Reply::error_of(&reply.content).is_some() => {
                         log::warn!(target: NAME, "node {node}: {module} rejected upstream message {seq} ({res}): {}", reply.content_text())
                     }
@@ -215,6 +219,7 @@ impl Hub {
             }
         }
         self.sync.set_up_applied(node, seq).map_err(|e| e.to_string())?;
+        crate::cloud::metrics::UPSTREAM_APPLIED.inc();
         Ok(seq)
     }
 

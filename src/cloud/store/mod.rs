@@ -77,4 +77,12 @@ pub trait Store {
     /// Make every change so far durable (blocking; call it off the
     /// executor). The API answers a write only after this.
     fn sync(&self) -> Result<(), StoreError>;
+    /// Bytes the store takes on disk, where it knows.
+    fn size_bytes(&self) -> Option<u64> {
+        None
+    }
+    /// Watches open (API clients' and controllers').
+    fn watches(&self) -> usize {
+        0
+    }
 }

@@ -27,6 +27,7 @@ pub struct SledStore {
     history: sled::Tree,
     meta: sled::Tree,
     history_max: u64,
+    db: sled::Db,
     write: Mutex<()>,
     watchers: Arc<Mutex<Vec<Watcher>>>,
 }
@@ -58,6 +59,7 @@ impl SledStore {
             history: db.open_tree("store.history")?,
             meta: db.open_tree("store.meta")?,
             history_max: history_max.max(1),
+            db: db.clone(),
             write: Mutex::new(()),
             watchers: Arc::new(Mutex::new(Vec::new())),
         })
@@ -72,6 +74,7 @@ impl SledStore {
 
     /// Commit one change: the object (or its removal), the event, the revision.
     fn commit(&self, kind: EventKind, key: &str, value: &[u8]) -> Result<u64, StoreError> {
+        let started = std::time::Instant::now();
         let rev = self.revision()? + 1;
         let ev = Event { rev, kind, key: key.to_string(), value: value.to_vec() };
         (&self.objects, &self.history, &self.meta)
@@ -100,6 +103,7 @@ impl SledStore {
             self.history.remove(k)?;
         }
         self.notify(&ev);
+        crate::cloud::metrics::STORE_WRITES.since(&["commit"], started);
         Ok(rev)
     }
 
@@ -204,8 +208,20 @@ impl Store for SledStore {
 
     fn sync(&self) -> Result<(), StoreError> {
         // Flushing any tree flushes the whole database (one log).
+        let started = std::time::Instant::now();
         self.objects.flush()?;
+        crate::cloud::metrics::STORE_WRITES.since(&["sync"], started);
         Ok(())
+    }
+
+    fn size_bytes(&self) -> Option<u64> {
+        self.db.size_on_disk().ok()
+    }
+
+    fn watches(&self) -> usize {
+        let mut ws = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        ws.retain(|w| !w.tx.is_closed());
+        ws.len()
     }
 }
 

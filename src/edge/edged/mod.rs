@@ -430,6 +430,7 @@ impl State<'_> {
             teardowns.push(work::Teardown { uid, key, grace_s, pod, volumes });
         }
         self.known.retain(|uid, _| wanted.contains(uid));
+        crate::edge::metrics::count_pods(self.known.values().filter_map(|k| k.reported.as_deref()));
         teardowns
     }
 }

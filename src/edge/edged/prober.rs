@@ -187,6 +187,7 @@ impl Prober {
                     Kind::Liveness => "Liveness",
                     Kind::Readiness => "Readiness",
                 };
+                crate::edge::metrics::PROBES.inc(&[&kind.to_lowercase()]);
                 let (pod, container) = (e.pod.clone(), e.container.clone());
                 events.push(ProbeEvent { pod, container, reason: "Unhealthy", message: format!("{kind} probe failed: {why}") });
                 if e.failures >= e.probe.failure {

@@ -56,6 +56,7 @@ use super::escape::{escape, unescape, unwrap, wrap};
 use super::inflight::Inflight;
 use super::NAME;
 use crate::config::EventBusConfig;
+use crate::edge::metrics;
 use crate::edge::topic_filter::Subscriptions;
 use crate::logging::Throttle;
 
@@ -199,6 +200,7 @@ async fn session(tcp: TcpStream, broker: &Broker, cfg: &EventBusConfig, reg: &Sh
             return Err(format!("client `{name}`: router refused: {e}"));
         }
     };
+    metrics::MQTT_CLIENTS.add(1);
     let r = async {
         send(&mut out, WRITE_TIMEOUT, |b| ConnAck::new(ConnectReturnCode::Success, false).write(b)).await?;
         log::debug!(target: NAME, "MQTT client `{name}` connected (link c{slot})");
@@ -224,6 +226,7 @@ async fn session(tcp: TcpStream, broker: &Broker, cfg: &EventBusConfig, reg: &Sh
     );
     let _ = tx.send(bye).await;
     drop((tx, rx));
+    metrics::MQTT_CLIENTS.add(-1);
     reg.borrow_mut().free_slots.push_back(slot);
     forget(reg, &connect.client_id, me);
     r.map_err(|e| format!("client `{name}`: {e}"))
@@ -257,6 +260,7 @@ async fn run(
     subs: &mut Subscriptions,
 ) -> Result<(), String> {
     let mut inflight = Inflight::default();
+    let mut lost = super::lost::Lost::default();
     // Keep-alive counts only what the client sends (§3.1.2.10), not what it is sent.
     let mut last_in = std::time::Instant::now();
     loop {
@@ -318,9 +322,14 @@ async fn run(
                 while let Some(n) = next.take() {
                     match n {
                         Notification::Forward(f) => {
+                            lost.saw(f.cursor);
                             let topic = unescape(std::str::from_utf8(&f.publish.topic).unwrap_or(""));
                             let (published, payload) = unwrap(&f.publish.payload);
-                            match subs.wants(topic).map(|granted| granted.min(published)) {
+                            let want = subs.wants(topic).map(|granted| granted.min(published));
+                            if want.is_some() {
+                                metrics::MQTT_SENT.inc();
+                            }
+                            match want {
                                 None => {}
                                 Some(0) => {
                                     Publish::new(topic, QoS::AtMostOnce, payload.to_vec()).write(&mut buf).map(drop).map_err(|e| format!("encode: {e}"))?
@@ -374,6 +383,7 @@ async fn from_client(
             // A copy: the codec's payload shares the whole read buffer,
             // which the router's log would otherwise keep alive.
             tx.publish(escape(&p.topic), wrap(p.qos as u8, &p.payload)).map_err(|e| format!("router: {e}"))?;
+            metrics::MQTT_RECEIVED.inc();
             match p.qos {
                 QoS::AtMostOnce => {}
                 QoS::AtLeastOnce => send(out, limits.write_timeout, |b| PubAck::new(p.pkid).write(b)).await?,

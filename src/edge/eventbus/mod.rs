@@ -21,6 +21,7 @@ mod escape;
 mod fuzz_tests;
 mod inflight;
 mod listener;
+mod lost;
 pub mod topics;
 
 use smol::future::FutureExt as _;

@@ -27,7 +27,7 @@ use super::outbox::{Kind, Outbox};
 use crate::config::{EdgeHubConfig, JoinConfig};
 use crate::core::Reply;
 use crate::core::{timeout, Context, Message, Module, ModuleError, ModuleFuture};
-use crate::edge::names;
+use crate::edge::{metrics, names};
 use crate::proto::stream::{Accepted, Table};
 use crate::proto::ws::{self, Incoming};
 use crate::proto::{Frame, Hello, ObjectChange};
@@ -39,8 +39,10 @@ pub const UP_WINDOW: usize = 256;
 pub const NAME: &str = super::names::EDGEHUB;
 
 mod dial;
+mod pending;
 mod rotate;
 pub use dial::{backoff, load_tls, Credentials};
+use pending::Pending;
 use rotate::Rotation;
 
 pub struct EdgeHub {
@@ -70,26 +72,6 @@ struct Up {
     sent_upto: u64,
     /// Sent and not yet acknowledged, oldest first.
     in_flight: VecDeque<u64>,
-}
-
-/// Messages waiting for the cloud while offline; the oldest go first when full.
-struct Pending {
-    q: VecDeque<Message>,
-    cap: usize,
-    dropped: u64,
-}
-
-impl Pending {
-    fn push(&mut self, m: Message) {
-        if self.q.len() >= self.cap {
-            self.q.pop_front();
-            self.dropped += 1;
-            if self.dropped == 1 || self.dropped % 1000 == 0 {
-                log::warn!(target: NAME, "offline queue full ({}): {} oldest messages dropped so far", self.cap, self.dropped);
-            }
-        }
-        self.q.push_back(m);
-    }
 }
 
 enum End {
@@ -122,6 +104,7 @@ impl Module for EdgeHub {
                 match self.connect(&ctx, &connector).await {
                     Ok((mut wsock, up_applied)) => {
                         attempt = 0;
+                        metrics::CONNECTS.inc();
                         log::info!(target: NAME, "node {node}: connected to cloud {} (cloud applied up to {up_applied})", self.cfg.server);
                         let hello = ctx.message(names::GROUP_CONNECTION, "cloud", "connected", Vec::new());
                         match ctx.router.send_to_group(names::GROUP_CONNECTION, hello) {
@@ -145,7 +128,9 @@ impl Module for EdgeHub {
                         let (stream_tx, stream_rx) = smol::channel::unbounded();
                         let table = Table::new(stream_tx, MAX_STREAMS, self.max_frame());
                         let mut rotation = Rotation::of(&self.data_dir, last_rotated);
+                        metrics::CONNECTED.set(1);
                         let end = self.session(&ctx, &mut wsock, &mut pending, &mut up, (stream_rx, &table), (&node, &mut rotation)).await;
+                        metrics::CONNECTED.set(0);
                         table.close_all("the tunnel to the cloud closed");
                         match end {
                             End::Shutdown => {
@@ -165,6 +150,7 @@ impl Module for EdgeHub {
                         }
                     }
                     Err(e) => {
+                        metrics::CONNECT_FAILURES.inc();
                         if let Some((why, min, max)) = rotate::diagnose(&e, &self.data_dir) {
                             log::error!(target: NAME, "node {node}: cannot connect to cloud {}: {why}", self.cfg.server);
                             if let Some(cfg) = rotate::rejoin(&self.data_dir, &self.join, &node, &e).await {
@@ -302,6 +288,7 @@ impl EdgeHub {
                             None => self.on_cloud_message(ctx, m).await,
                         },
                         Frame::Object(change) => {
+                            metrics::OBJECTS_RECEIVED.inc();
                             if let Some(ack) = apply_object(ctx, change).await {
                                 if let Err(e) = ws::send(wsock, &ack, self.max_frame()).await {
                                     return End::Lost(e);

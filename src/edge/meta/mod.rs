@@ -15,6 +15,7 @@
 //! It also serves the edge-local read API (KubeEdge's MetaServer,
 //! server.rs) from the same cache, online or not.
 
+mod health;
 mod lookup;
 mod server;
 mod store;

@@ -8,7 +8,7 @@
 //! Routes (GET only): `/api/v1/namespaces/{ns}/{pods|configmaps|secrets}[/{name}]`,
 //! `/api/v1/{pods|configmaps|secrets|nodes}`, `/api/v1/nodes/{name}`,
 //! `/apis/devices.kubeedge.io/v1beta1/[namespaces/{ns}/]{devices|devicemodels}[/{name}]`,
-//! `/healthz`; `?watch=true` streams `{"type":…,"object":…}` lines (first
+//! `/healthz`, `/livez`, `/readyz` and `/metrics` (health.rs); `?watch=true` streams `{"type":…,"object":…}` lines (first
 //! the current objects as ADDED, then changes).
 
 use std::net::SocketAddr;
@@ -202,8 +202,10 @@ pub async fn serve(listener: TcpListener, ex: &LocalExecutor<'_>, lookup: Rc<Loo
 async fn handle(lookup: &Lookup, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let (store, watchers) = (&lookup.store, &lookup.watchers);
     let path = req.uri().path();
-    if path == "/healthz" {
-        return http::bytes(StatusCode::OK, "text/plain", "ok");
+    if req.method() == Method::GET {
+        if let Some(r) = super::health::answer(lookup, path, req.uri().query().unwrap_or("")) {
+            return r;
+        }
     }
     if req.method() != Method::GET {
         return http::status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "the edge-local API is read-only");

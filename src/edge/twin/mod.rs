@@ -256,6 +256,7 @@ impl State<'_> {
         let now = now_ms();
         if m.content.len() > MAX_PAYLOAD {
             log::warn!(target: NAME, "{}: payload of {} bytes over the {MAX_PAYLOAD}-byte cap; refused", m.resource, m.content.len());
+            crate::edge::metrics::TWIN_REJECTED.inc(&["413"]);
             if matches!(req.action, Action::TwinUpdate | Action::CloudUpdated) {
                 self.publish(&format!("{}/twin/update/result", req.base), error("", now, 400, &format!("payload over {MAX_PAYLOAD} bytes")));
             }
@@ -280,10 +281,14 @@ impl State<'_> {
                 };
                 match outcome {
                     Err((code, reason)) => {
+                        crate::edge::metrics::TWIN_REJECTED.inc(&[&code.to_string()]);
                         log::info!(target: NAME, "{}: refused ({code}): {}", crate::logging::clip(&m.resource, 200), crate::logging::clip(&reason, 300));
                         self.publish(&topic, error(&eid, now, code, &reason));
                     }
-                    Ok(out) => self.after_update(&req, &eid, out, cloud, now).await,
+                    Ok(out) => {
+                        crate::edge::metrics::TWIN_UPDATES.inc();
+                        self.after_update(&req, &eid, out, cloud, now).await
+                    }
                 }
             }
             Action::TwinGet => {

@@ -137,12 +137,18 @@ impl Cri {
     /// One unary call: `service/method` with `req`, decoded as `Resp`.
     pub async fn call<Req: prost::Message, Resp: prost::Message + Default>(&self, service: &str, method: &str, req: &Req) -> Result<Resp, CriError> {
         let what = method.to_string();
+        let started = std::time::Instant::now();
         let attempt = async { Some(self.call_once(service, method, req).await) };
         let late = async {
             smol::Timer::after(self.timeout).await;
             None
         };
-        match attempt.or(late).await {
+        let outcome = attempt.or(late).await;
+        crate::edge::metrics::CRI_CALLS.since(&[method], started);
+        if !matches!(outcome, Some(Ok(_))) {
+            crate::edge::metrics::CRI_ERRORS.inc(&[method]);
+        }
+        match outcome {
             Some(Err(e @ CriError::Transport(..))) => {
                 // The connection may be stale (containerd restarted): forget it.
                 *self.conn.borrow_mut() = None;
