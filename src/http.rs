@@ -75,10 +75,33 @@ pub fn status(code: StatusCode, reason: &str, message: &str) -> Response<Body> {
     json(code, body.to_string())
 }
 
+/// The Kubernetes health paths, or None for another `path`: `/livez`
+/// (the process answers), `/healthz` (and its storage reads: `storage` is
+/// the check's name and the check), `/readyz` (and every module of
+/// `router` serves).
+pub fn health(path: &str, query: &str, storage: (&str, &dyn Fn() -> Result<(), String>), router: &crate::core::Router) -> Option<Response<Body>> {
+    let what = match path.trim_end_matches('/') {
+        "/healthz" => "healthz",
+        "/livez" => "livez",
+        "/readyz" => "readyz",
+        _ => return None,
+    };
+    let mut checks: Vec<(String, Result<(), String>)> = vec![("ping".into(), Ok(()))];
+    if what != "livez" {
+        checks.push((storage.0.to_string(), (storage.1)()));
+    }
+    if what == "readyz" {
+        for (module, ready) in router.readiness() {
+            checks.push((format!("module-{module}"), if ready { Ok(()) } else { Err("not serving yet".into()) }));
+        }
+    }
+    Some(health_text(what, &checks, query))
+}
+
 /// A Kubernetes-style health answer (`/healthz`, `/livez`, `/readyz`):
 /// `ok`, or with `?verbose` (or on failure) one `[+]name ok` /
 /// `[-]name failed: why` line per check and a verdict; 500 on failure.
-pub fn health_text<N: AsRef<str>>(what: &str, checks: &[(N, Result<(), String>)], query: &str) -> Response<Body> {
+fn health_text<N: AsRef<str>>(what: &str, checks: &[(N, Result<(), String>)], query: &str) -> Response<Body> {
     let ok = checks.iter().all(|(_, r)| r.is_ok());
     let verbose = query.split('&').any(|p| p == "verbose" || p.starts_with("verbose="));
     let body = if verbose || !ok {

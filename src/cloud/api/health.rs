@@ -15,22 +15,7 @@ use crate::http::{self, Body};
 
 /// The answer for a health path, or None if `path` is not one.
 pub fn answer(store: &dyn Store, router: &Router, path: &str, query: &str) -> Option<hyper::Response<Body>> {
-    let what = match path.trim_end_matches('/') {
-        "/healthz" => "healthz",
-        "/livez" => "livez",
-        "/readyz" => "readyz",
-        _ => return None,
-    };
-    let mut checks: Vec<(String, Result<(), String>)> = vec![("ping".into(), Ok(()))];
-    if what != "livez" {
-        checks.push(("store".into(), store.get("namespaces/default").map(|_| ()).map_err(|e| e.to_string())));
-    }
-    if what == "readyz" {
-        for (module, ready) in router.readiness() {
-            checks.push((format!("module-{module}"), if ready { Ok(()) } else { Err("not serving yet".into()) }));
-        }
-    }
-    Some(http::health_text(what, &checks, query))
+    http::health(path, query, ("store", &|| store.get("namespaces/default").map(|_| ()).map_err(|e| e.to_string())), router)
 }
 
 /// `/metrics`, or None for another path.

@@ -13,24 +13,9 @@ use crate::http::{self, Body};
 
 /// The answer for `path`, or None if it is not one of these paths.
 pub fn answer(lookup: &Lookup, path: &str, query: &str) -> Option<hyper::Response<Body>> {
-    let what = match path.trim_end_matches('/') {
-        "/metrics" => {
-            crate::edge::metrics::OBJECTS.set(lookup.store.len() as i64);
-            return Some(http::bytes(StatusCode::OK, crate::metrics::CONTENT_TYPE, crate::edge::metrics::render(&lookup.router)));
-        }
-        "/healthz" => "healthz",
-        "/livez" => "livez",
-        "/readyz" => "readyz",
-        _ => return None,
-    };
-    let mut checks: Vec<(String, Result<(), String>)> = vec![("ping".into(), Ok(()))];
-    if what != "livez" {
-        checks.push(("cache".into(), lookup.store.get("node/").map(|_| ()).map_err(|e| e.to_string())));
+    if path == "/metrics" {
+        crate::edge::metrics::OBJECTS.set(lookup.store.len() as i64);
+        return Some(http::bytes(StatusCode::OK, crate::metrics::CONTENT_TYPE, crate::edge::metrics::render(&lookup.router)));
     }
-    if what == "readyz" {
-        for (module, ready) in lookup.router.readiness() {
-            checks.push((format!("module-{module}"), if ready { Ok(()) } else { Err("not serving yet".into()) }));
-        }
-    }
-    Some(crate::http::health_text(what, &checks, query))
+    http::health(path, query, ("cache", &|| lookup.store.get("node/").map(|_| ()).map_err(|e| e.to_string())), &lookup.router)
 }
