@@ -50,6 +50,8 @@ where
             Err(e) => Incoming::Bad(e.to_string()),
         },
         Some(Ok(WsMessage::Close(c))) => {
+            // tungstenite has queued the closing handshake's reply: send it now.
+            let _ = futures_util::SinkExt::flush(ws).await;
             Incoming::Closed(c.map(|c| format!("closed by peer: {} {}", u16::from(c.code), c.reason)).unwrap_or_else(|| "closed by peer".into()))
         }
         Some(Ok(WsMessage::Text(_))) => Incoming::Bad("text message on a binary tunnel".into()),
@@ -82,4 +84,13 @@ where
     let code = if policy { CloseCode::Policy } else { CloseCode::Normal };
     let reason: String = reason.chars().take(120).collect();
     let _ = ws.close(Some(CloseFrame { code, reason: reason.into() })).await;
+    // The closing handshake: read what the peer sent meanwhile until its
+    // close (at most 500 ms). Closing a TCP socket with unread data makes the
+    // kernel send a reset, and a reset can discard our close frame, reason
+    // and all, before the peer reads it.
+    let drain = async { while let Some(Ok(_)) = ws.next().await {} };
+    let deadline = async {
+        smol::Timer::after(std::time::Duration::from_millis(500)).await;
+    };
+    smol::future::or(drain, deadline).await;
 }
