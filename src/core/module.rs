@@ -119,9 +119,18 @@ impl Context {
         self.router.send(module, msg)
     }
 
-    /// Request/reply with the default timeout.
+    /// Request/reply with the default timeout. Once shutdown has begun it
+    /// fails at once: the module asked may have stopped without answering,
+    /// and waiting out the timeout would overrun the shutdown deadline.
     pub async fn request(&self, module: &str, msg: Message) -> Result<Message, super::router::RouterError> {
-        self.router.request(module, msg, self.request_timeout).await
+        use smol::future::FutureExt as _;
+        let id = msg.id;
+        let ask = self.router.request(module, msg, self.request_timeout);
+        let stop = async {
+            self.shutdown.wait().await;
+            Err(super::router::RouterError::Closed(module.to_string(), id))
+        };
+        ask.or(stop).await
     }
 
     /// Reply to `request`.
