@@ -21,7 +21,6 @@ echo "ci/test.sh: clippy clean at $(( $(date +%s) - t0 )) s"
 # restart storm, /metrics scrape time), a report only; run here so that the
 # bench keeps working. Report: bench-report/tunnel.{txt,json}.
 target/release/hive bench tunnel --edges 1000 --ups 2 --rounds 2 --out bench-report 2>/dev/null
-cat bench-report/tunnel.txt
 # Static cross builds (full and edge-only images, size budgets), checked
 # under qemu-user (issue: firmware targets).
 bash ci/cross-test.sh aarch64 riscv64

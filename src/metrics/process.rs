@@ -34,7 +34,7 @@ pub fn open_fds() -> Option<u64> {
 fn cpu_and_start() -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')')? + 2..];
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
     let f: Vec<&str> = rest.split_whitespace().collect();
     // rest[0] is field 3 (state): utime is field 14, stime 15, starttime 22.
     let num = |i: usize| f.get(i - 3).and_then(|v| v.parse::<f64>().ok());

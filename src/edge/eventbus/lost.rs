@@ -24,9 +24,7 @@ impl Lost {
             Some(last) if offset > last + 1 => offset - last - 1,
             _ => 0,
         };
-        if offset > self.last.unwrap_or(0) || self.last.is_none() {
-            self.last = Some(offset);
-        }
+        self.last = Some(self.last.map_or(offset, |l| l.max(offset)));
         if lost > 0 {
             MQTT_DROPPED.add(&["backlog"], lost as i64);
         }
