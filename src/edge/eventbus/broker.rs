@@ -47,9 +47,14 @@ pub struct Internal {
     _thread: JoinHandle<()>,
 }
 
-/// One log segment: room for the largest payload twice, at least 64 KiB.
+/// One log segment: a quarter of the backlog, between 4 and 256 KiB.
+/// rumqttd counts topic + payload + 4 per message, but each one costs
+/// ~330 B more (its slot, the properties it keeps inline, two allocation
+/// headers), and a filter's segments are never freed once filled: small
+/// segments keep what a flood leaves behind small. A message larger than a
+/// segment still fits (rumqttd rotates before appending, so it sits alone).
 fn segment(cfg: &EventBusConfig) -> usize {
-    (cfg.max_payload_bytes * 2).max(64 << 10)
+    (cfg.max_backlog_bytes / 4).clamp(4 << 10, 256 << 10)
 }
 
 fn config(cfg: &EventBusConfig) -> Config {

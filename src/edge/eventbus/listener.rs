@@ -263,6 +263,7 @@ async fn run(
     let mut lost = super::lost::Lost::default();
     // Keep-alive counts only what the client sends (§3.1.2.10), not what it is sent.
     let mut last_in = std::time::Instant::now();
+    let mut burst = 0u32;
     loop {
         let (full, resend_at) = (inflight.is_full(), inflight.next_due());
         let ev = async { Ev::In(conn.read().await) }
@@ -290,6 +291,12 @@ async fn run(
             .await;
         if matches!(ev, Ev::In(_)) {
             last_in = std::time::Instant::now();
+            // Fair turns: a publisher with a full socket would otherwise never
+            // yield, and subscribers would fall behind the (small) backlog.
+            burst += 1;
+            if burst % 32 == 0 {
+                smol::future::yield_now().await;
+            }
         }
         match ev {
             Ev::Idle => return Err("keepalive expired".into()),
