@@ -230,7 +230,7 @@ fn measure(dir: &Path, o: &Options, out: &Path) -> Result<(), String> {
     let (rate, delivered, _, _) = rt.block_on(broker_run(edge.mqtt, rumqttc::QoS::AtMostOnce, 10, o.messages))?;
     std::thread::sleep(Duration::from_secs(3));
     let flood = format!("same edge after a {}-message MQTT flood ({rate:.0} msg/s, {:.1}% delivered)", o.messages, delivered * 100.0);
-    row(&flood, "edge", sample(epid), Some(idle.0 + FLOOD_OVER_IDLE), false);
+    row(&flood, "edge", sample(epid), Some(idle.0 + FLOOD_OVER_IDLE), true);
     // Its pod's container goes before the edge does (waited for, at most 60 s).
     c.call(&mut s, "DELETE", "/api/v1/namespaces/idle/pods/cached", b"")?;
     super::edged::delete_pods(&c, &mut s, "idle", 0, &o.runtime_socket);

@@ -118,7 +118,10 @@ pub struct EventBusConfig {
     /// Device clients the internal broker accepts at once.
     pub max_clients: usize,
     /// Per subscription filter, how much the internal broker keeps for
-    /// subscribers that lag behind, bytes; beyond it the oldest are dropped.
+    /// subscribers that lag behind, bytes as rumqttd counts them (topic +
+    /// payload + 4); beyond it the oldest are dropped (counted). Real memory
+    /// is about backlog x (1 + 330 / (topic + payload + 4)) per filter and is
+    /// kept once a flood filled it, hence the small default.
     pub max_backlog_bytes: usize,
     /// Subscriptions one device client may hold at once (internal).
     pub max_subscriptions_per_client: usize,
@@ -136,7 +139,7 @@ impl Default for EventBusConfig {
             password: String::new(),
             max_payload_bytes: 128 << 10,
             max_clients: 256,
-            max_backlog_bytes: 4 << 20,
+            max_backlog_bytes: 128 << 10,
             max_subscriptions_per_client: 1024,
             max_topic_bytes: 512,
         }

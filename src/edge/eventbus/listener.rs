@@ -23,7 +23,8 @@
 //! with a count: subscriptions per client (SUBACK failure), topic length (a
 //! longer subscription is refused, a longer publish closes the connection),
 //! payload size (exact), and a client that stops reading for `keep_alive`
-//! (or 30 s) loses its connection.
+//! (or 30 s) loses its connection. What a client sends after CONNECT is
+//! handled in inbound.rs.
 //!
 //! QoS: publishes are accepted at QoS 0, 1 (PUBACK) and 2 (PUBREC/PUBCOMP);
 //! PUBACK means the router has the message (as a broker without persistence
@@ -43,7 +44,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use rumqttc::mqttbytes::v4::{self as mqtt, ConnAck, ConnectReturnCode, Packet, PubAck, PubComp, PubRec, Publish, SubAck, SubscribeReasonCode, UnsubAck};
+use rumqttc::mqttbytes::v4::{ConnAck, ConnectReturnCode, Packet, Publish};
 use rumqttc::mqttbytes::QoS;
 use rumqttd::local::{LinkRx, LinkTx};
 use rumqttd::{Broker, Notification};
@@ -52,7 +53,7 @@ use smol::future::FutureExt as _;
 use smol::net::{TcpListener, TcpStream};
 
 use super::conn::{refuse, send, write_within, Conn, WRITE_TIMEOUT};
-use super::escape::{escape, unescape, unwrap, wrap};
+use super::escape::{unescape, unwrap};
 use super::inflight::Inflight;
 use super::NAME;
 use crate::config::EventBusConfig;
@@ -68,10 +69,10 @@ const MAX_CLIENT_ID: usize = 256;
 pub type OnSubscribe = Rc<dyn Fn(&str)>;
 
 /// The one router filter every device link subscribes to (see above).
-const ALL: &str = "#";
+pub(super) const ALL: &str = "#";
 
 /// What all sessions share: link slots, who is connected, the log throttle.
-struct Registry {
+pub(super) struct Registry {
     free_slots: VecDeque<usize>,
     /// MQTT client id → (session number, the way to end that session).
     connected: HashMap<String, (u64, Sender<()>)>,
@@ -85,14 +86,14 @@ impl Registry {
     }
 
     /// Log a refusal, at most once a minute (with how many were not logged).
-    fn refused(&mut self, what: std::fmt::Arguments<'_>) {
+    pub(super) fn refused(&mut self, what: std::fmt::Arguments<'_>) {
         if let Some(n) = self.refusals.allow() {
             log::warn!(target: NAME, "{what} ({n} more refusals not logged in the last minute)");
         }
     }
 }
 
-type Shared = Rc<RefCell<Registry>>;
+pub(super) type Shared = Rc<RefCell<Registry>>;
 
 /// Accept device clients until the module stops.
 pub async fn serve(listener: TcpListener, broker: Rc<Broker>, cfg: Rc<EventBusConfig>, on_sub: OnSubscribe, ex: &smol::LocalExecutor<'_>) {
@@ -129,11 +130,11 @@ pub async fn serve(listener: TcpListener, broker: Rc<Broker>, cfg: Rc<EventBusCo
 }
 
 /// The limits one session checks.
-struct Limits {
-    max_payload: usize,
-    max_topic: usize,
-    max_subs: usize,
-    write_timeout: Duration,
+pub(super) struct Limits {
+    pub max_payload: usize,
+    pub max_topic: usize,
+    pub max_subs: usize,
+    pub write_timeout: Duration,
 }
 
 async fn session(tcp: TcpStream, broker: &Broker, cfg: &EventBusConfig, reg: &Shared, on_sub: &OnSubscribe) -> Result<(), String> {
@@ -294,7 +295,7 @@ async fn run(
             // Fair turns: a publisher with a full socket would otherwise never
             // yield, and subscribers would fall behind the (small) backlog.
             burst += 1;
-            if burst % 32 == 0 {
+            if burst % 16 == 0 {
                 smol::future::yield_now().await;
             }
         }
@@ -314,7 +315,7 @@ async fn run(
                 write_within(out, &buf, limits.write_timeout).await?;
             }
             Ev::In(Ok(p)) => {
-                if !from_client(p, out, tx, on_sub, reg, limits, subs).await? {
+                if !super::inbound::from_client(p, out, tx, on_sub, reg, limits, subs).await? {
                     return Ok(());
                 }
             }
@@ -364,90 +365,4 @@ async fn run(
             Ev::Routed(Ok(None)) => {}
         }
     }
-}
-
-/// Handle one packet from a client; false = it said DISCONNECT.
-async fn from_client(
-    p: Packet,
-    out: &mut TcpStream,
-    tx: &mut LinkTx,
-    on_sub: &OnSubscribe,
-    reg: &Shared,
-    limits: &Limits,
-    subs: &mut Subscriptions,
-) -> Result<bool, String> {
-    match p {
-        Packet::Publish(p) => {
-            if p.topic.len() > limits.max_topic {
-                return Err(format!("publish to a topic of {} bytes (at most {})", p.topic.len(), limits.max_topic));
-            }
-            if p.payload.len() > limits.max_payload {
-                return Err(format!("publish of {} bytes to {} (at most {})", p.payload.len(), crate::logging::clip(&p.topic, 100), limits.max_payload));
-            }
-            if !rumqttd::protocol::valid_topic(&p.topic) {
-                return Err(format!("invalid topic `{}`", crate::logging::clip(&p.topic, 100)));
-            }
-            // A copy: the codec's payload shares the whole read buffer,
-            // which the router's log would otherwise keep alive.
-            tx.publish(escape(&p.topic), wrap(p.qos as u8, &p.payload)).map_err(|e| format!("router: {e}"))?;
-            metrics::MQTT_RECEIVED.inc();
-            match p.qos {
-                QoS::AtMostOnce => {}
-                QoS::AtLeastOnce => send(out, limits.write_timeout, |b| PubAck::new(p.pkid).write(b)).await?,
-                QoS::ExactlyOnce => send(out, limits.write_timeout, |b| PubRec::new(p.pkid).write(b)).await?,
-            }
-        }
-        Packet::PubRel(r) => send(out, limits.write_timeout, |b| PubComp::new(r.pkid).write(b)).await?,
-        Packet::Subscribe(s) => {
-            let mut codes = Vec::with_capacity(s.filters.len());
-            for f in &s.filters {
-                // QoS 0 or 1 granted (a QoS 2 request gets 1, as MQTT allows).
-                let qos = if f.qos == QoS::AtMostOnce { QoS::AtMostOnce } else { QoS::AtLeastOnce };
-                let ok = subscribe(tx, reg, limits, subs, &f.path, qos as u8);
-                codes.push(if ok { SubscribeReasonCode::Success(qos) } else { SubscribeReasonCode::Failure });
-            }
-            send(out, limits.write_timeout, |b| SubAck::new(s.pkid, codes.clone()).write(b)).await?;
-            for (f, c) in s.filters.iter().zip(&codes) {
-                if matches!(c, SubscribeReasonCode::Success(_)) {
-                    on_sub(&f.path);
-                }
-            }
-        }
-        Packet::Unsubscribe(u) => {
-            for t in &u.topics {
-                subs.remove(t);
-            }
-            if subs.is_empty() {
-                let _ = tx.unsubscribe(ALL);
-            }
-            send(out, limits.write_timeout, |b| UnsubAck::new(u.pkid).write(b)).await?;
-        }
-        Packet::PingReq => send(out, limits.write_timeout, |b| mqtt::PingResp.write(b)).await?,
-        Packet::Disconnect => return Ok(false),
-        Packet::Connect(_) => return Err("second CONNECT".into()),
-        _ => {}
-    }
-    Ok(true)
-}
-
-/// Subscribe to `filter` within the limits; false = refused (logged).
-fn subscribe(tx: &mut LinkTx, reg: &Shared, limits: &Limits, subs: &mut Subscriptions, filter: &str, qos: u8) -> bool {
-    if subs.contains(filter) {
-        subs.insert(filter, qos);
-        return true;
-    }
-    let short = crate::logging::clip(filter, 100);
-    if filter.len() > limits.max_topic || !rumqttd::protocol::valid_filter(filter) {
-        reg.borrow_mut().refused(format_args!("MQTT subscription to `{short}` refused: not a valid filter of at most {} bytes", limits.max_topic));
-        return false;
-    }
-    if subs.len() >= limits.max_subs {
-        reg.borrow_mut().refused(format_args!("MQTT subscription to `{short}` refused: the client holds {} (max_subscriptions_per_client)", subs.len()));
-        return false;
-    }
-    if subs.is_empty() && tx.subscribe(ALL).is_err() {
-        return false;
-    }
-    subs.insert(filter, qos);
-    true
 }

@@ -19,6 +19,7 @@ mod conn;
 mod escape;
 #[cfg(test)]
 mod fuzz_tests;
+mod inbound;
 mod inflight;
 mod listener;
 mod lost;
