@@ -12,6 +12,16 @@ pub fn rfc3339_now() -> String {
     rfc3339(time::OffsetDateTime::now_utc().unix_timestamp(), None).unwrap_or_default()
 }
 
+/// Now, in seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp().max(0)
+}
+
+/// Lower-case hex of `bytes` (certificate serials, token digests).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A Unix time in Kubernetes' RFC 3339 form: `2006-01-02T15:04:05Z`
 /// (metav1.Time), or with `micros` `2006-01-02T15:04:05.000000Z`
 /// (metav1.MicroTime). None outside the years 0–9999.

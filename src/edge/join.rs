@@ -107,11 +107,6 @@ pub fn pinned_ca(served: &str, pin: &str) -> Result<String, String> {
     Ok(tls::csr::pem("CERTIFICATE", certs[0].as_ref()))
 }
 
-/// Seconds since the epoch.
-fn now_s() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 /// Before the edge starts: finish a cut-short install, then join if the
 /// node has no certificate (or an expired one) and join settings are
 /// given. `from_cli` ends at the first refusal; `[join]` retries. Returns
@@ -126,11 +121,11 @@ pub fn ensure(cfg: &EdgeConfig, cli: Option<(JoinConfig, Option<String>)>) -> Re
     if revoked && !j.token.is_empty() {
         log::warn!(target: TARGET, "the cloud refused this node's certificate as revoked ({}); joining afresh with the token given", creds.revoked_marker().display());
     }
-    let usable = if revoked && !j.token.is_empty() { Err(()) } else { std::fs::read_to_string(&creds.cert).map_err(|_| ()) };
-    if let Ok(pem) = usable {
-        let fields = tls::certs(&pem, "node certificate").ok().and_then(|c| tls::cert_fields(c[0].as_ref()).map(|f| (f.not_after, f.serial.to_vec())).ok());
-        match fields {
-            Some((not_after, _)) if not_after <= now_s() => {
+    // A revoked certificate is set aside when a token can replace it.
+    let usable = (!revoked || j.token.is_empty()) && creds.cert.exists();
+    if usable {
+        match super::hub::cert_validity(&cfg.data_dir) {
+            Some((_, not_after)) if not_after <= crate::kube::unix_now() => {
                 let at = crate::kube::rfc3339(not_after, None).unwrap_or_default();
                 if j.token.is_empty() {
                     log::error!(target: TARGET, "{}: the node certificate expired at {at} (offline too long to rotate it); join again with a new token (hive edge join …)", creds.cert.display());

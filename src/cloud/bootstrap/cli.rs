@@ -47,10 +47,6 @@ pub fn parse_ttl(s: &str) -> Result<u64, String> {
     Ok(total)
 }
 
-fn now_s() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 pub fn token(c: &TokenCmd) -> Result<(), String> {
     let flag = match &c.what {
         TokenWhat::Create(t) => &t.kubeconfig,
@@ -65,7 +61,7 @@ pub fn token(c: &TokenCmd) -> Result<(), String> {
             if t.max_uses == Some(0) {
                 return Err("--max-uses must be at least 1".into());
             }
-            let exp = (ttl > 0).then(|| crate::kube::rfc3339(now_s() + ttl as i64, None)).flatten();
+            let exp = (ttl > 0).then(|| crate::kube::rfc3339(crate::kube::unix_now() + ttl as i64, None)).flatten();
             let token = super::generate()?;
             api.ok("POST", &base, Some(&super::secret(&token, exp.as_deref(), &t.description, t.max_uses)))?;
             if t.print_join_command {
@@ -85,7 +81,7 @@ pub fn token(c: &TokenCmd) -> Result<(), String> {
                 let exp = f("expiration");
                 let ttl = match crate::kube::parse_rfc3339(&exp) {
                     _ if exp.is_empty() => "<forever>".to_string(),
-                    Some(t) if t > now_s() => human(t - now_s()),
+                    Some(t) if t > crate::kube::unix_now() => human(t - crate::kube::unix_now()),
                     _ => "<expired>".to_string(),
                 };
                 let uses = match f("max-uses") {
@@ -121,7 +117,7 @@ fn human(s: i64) -> String {
 pub fn revoke(c: &CertRevokeCmd) -> Result<(), String> {
     crate::tls::check_node_name(&c.name).map_err(|e| e.to_string())?;
     let api = ApiClient::from_kubeconfig(&kubeconfig(&c.kubeconfig))?;
-    let at = crate::kube::rfc3339(now_s(), None).unwrap_or_default();
+    let at = crate::kube::rfc3339(crate::kube::unix_now(), None).unwrap_or_default();
     let patch: Value = serde_json::json!({"metadata": {"annotations": {REVOKED_AT: at}}});
     api.ok("PATCH", &format!("/api/v1/nodes/{}", c.name), Some(&patch))?;
     println!("node {}: certificates revoked (as of {at}); a new `hive edge join` brings it back", c.name);

@@ -19,10 +19,6 @@ pub struct CertRegistry {
     tree: sled::Tree,
 }
 
-fn hex(serial: &[u8]) -> String {
-    serial.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn pair(v: &[u8]) -> (i64, i64) {
     let n = |s: &[u8]| s.try_into().map(i64::from_be_bytes).unwrap_or(0);
     if v.len() == 16 {
@@ -32,10 +28,6 @@ fn pair(v: &[u8]) -> (i64, i64) {
     }
 }
 
-pub fn now_s() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 impl CertRegistry {
     pub fn open(db: &sled::Db) -> Result<CertRegistry, DbError> {
         Ok(CertRegistry { tree: db.open_tree("node_certs")? })
@@ -43,7 +35,7 @@ impl CertRegistry {
 
     /// Remember a certificate issued to `node` (and forget its expired ones).
     pub fn record(&self, node: &str, serial: &[u8], not_after: i64) -> Result<(), DbError> {
-        let now = now_s();
+        let now = crate::kube::unix_now();
         for kv in self.tree.scan_prefix(format!("i/{node}/")) {
             let (k, v) = kv?;
             if pair(&v).1 < now {
@@ -51,7 +43,7 @@ impl CertRegistry {
             }
         }
         let v = [now.to_be_bytes(), not_after.to_be_bytes()].concat();
-        self.tree.insert(format!("i/{node}/{}", hex(serial)), v)?;
+        self.tree.insert(format!("i/{node}/{}", crate::kube::hex(serial)), v)?;
         self.tree.flush()?;
         Ok(())
     }
@@ -118,7 +110,7 @@ impl CertRegistry {
     /// Is this certificate of `node` revoked? Unknown serials dated before
     /// the node's last revocation are.
     pub fn is_revoked(&self, node: &str, serial: &[u8], not_before: i64) -> bool {
-        let s = hex(serial);
+        let s = crate::kube::hex(serial);
         if self.tree.contains_key(format!("r/{s}")).unwrap_or(true) {
             return true;
         }
@@ -135,7 +127,7 @@ impl CertRegistry {
     /// Does `node` hold a certificate from the registry that has not
     /// expired and is not revoked? (Then the name is taken.)
     pub fn has_live(&self, node: &str) -> Result<bool, DbError> {
-        let now = now_s();
+        let now = crate::kube::unix_now();
         for kv in self.tree.scan_prefix(format!("i/{node}/")) {
             if pair(&kv?.1).1 > now {
                 return Ok(true);
@@ -159,7 +151,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let db = sled::Config::new().path(d.path()).open().unwrap();
         let r = CertRegistry::open(&db).unwrap();
-        let now = now_s();
+        let now = crate::kube::unix_now();
         r.record("e1", &[1, 2], now + 100).unwrap();
         assert!(r.has_live("e1").unwrap() && r.knows("e1").unwrap() && !r.knows("e2").unwrap());
         assert!(!r.is_revoked("e1", &[1, 2], now - 10));

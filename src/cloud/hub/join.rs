@@ -29,11 +29,12 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::certs::{now_s, CertRegistry};
+use super::certs::CertRegistry;
 use super::NAME;
 use crate::cloud::bootstrap;
 use crate::cloud::store::Store;
 use crate::http::{self, Body};
+use crate::kube::unix_now;
 use crate::tls::CertAuthority;
 
 pub const MAX_FAILURES: usize = 10;
@@ -133,7 +134,7 @@ impl Join {
             bootstrap::Refused::Store(m) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError", m),
             other => (StatusCode::UNAUTHORIZED, "Unauthorized", other.to_string()),
         };
-        let token_ok = bootstrap::check(&*self.store, token, now_s(), false).map_err(refused)?;
+        let token_ok = bootstrap::check(&*self.store, token, unix_now(), false).map_err(refused)?;
         crate::tls::check_node_name(node).map_err(|e| bad(e.to_string()))?;
         let conflict = |m: String| (StatusCode::CONFLICT, "AlreadyExists", m);
         let io = |e: crate::store::DbError| (StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e.to_string());
@@ -159,13 +160,13 @@ impl Join {
         }
         let lifetime = self.lifetime_s.min(i64::MAX as u64) as i64;
         let (cert, serial) = self.ca.sign_node_csr(node, csr, lifetime).map_err(|e| bad(e.to_string()))?;
-        let id = bootstrap::check(&*self.store, token, now_s(), true).map_err(refused)?.id;
+        let id = bootstrap::check(&*self.store, token, unix_now(), true).map_err(refused)?.id;
         if live {
             // Joined before but never connected (its answer was lost): that one no longer counts.
             self.registry.supersede(node).map_err(io)?;
             log::warn!(target: NAME, "node {node} joins again before ever connecting; its earlier certificates are revoked");
         }
-        self.registry.record(node, &serial, now_s() + lifetime).map_err(io)?;
+        self.registry.record(node, &serial, unix_now() + lifetime).map_err(io)?;
         log::info!(target: NAME, "node {node} joined from {peer} with bootstrap token {id} (certificate valid {lifetime} s)");
         let body = serde_json::json!({"certificate": cert, "ca": self.ca.cert_pem});
         Ok(http::json(StatusCode::OK, body.to_string()))

@@ -11,10 +11,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::certs::now_s;
 use super::{Hub, NAME};
 use crate::cloud::bootstrap::cli::REVOKED_AT;
 use crate::cloud::store::{EventKind, Store};
+use crate::kube::unix_now;
 
 /// The revocation annotation of a Node object, if any.
 fn annotated(value: &[u8]) -> Option<String> {
@@ -48,7 +48,7 @@ pub async fn watch_nodes(hub: Rc<Hub>, store: Arc<dyn Store + Send + Sync>) {
             from = ev.rev;
             let node = ev.key.trim_start_matches("nodes/");
             match ev.kind {
-                EventKind::Deleted => hub.revoke(node, now_s(), true),
+                EventKind::Deleted => hub.revoke(node, unix_now(), true),
                 EventKind::Added | EventKind::Modified => {
                     if let Some(value) = annotated(&ev.value) {
                         hub.revoke_annotated(node, &value);
@@ -68,7 +68,7 @@ impl Hub {
         if self.registry.annotation(node).as_deref() == Some(value) {
             return;
         }
-        self.revoke(node, now_s(), false);
+        self.revoke(node, unix_now(), false);
         if let Err(e) = self.registry.set_annotation(node, value) {
             log::error!(target: NAME, "node {node}: revocation not recorded: {e}");
         }

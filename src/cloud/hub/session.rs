@@ -236,12 +236,12 @@ impl Hub {
             .map_err(|_| "the request is not PEM text".to_string())
             .and_then(|pem| self.ca.sign_node_csr(node, pem, lifetime).map_err(|e| e.to_string()))
             .and_then(|(cert, serial)| {
-                self.registry.record(node, &serial, super::certs::now_s() + lifetime).map_err(|e| e.to_string())?;
+                self.registry.record(node, &serial, crate::kube::unix_now() + lifetime).map_err(|e| e.to_string())?;
                 Ok((cert, serial))
             });
         match signed {
             Ok((cert, serial)) => {
-                let serial: String = serial.iter().map(|b| format!("{b:02x}")).collect();
+                let serial = crate::kube::hex(&serial);
                 log::info!(target: NAME, "node {node}: certificate rotated (new serial {serial}, valid {lifetime} s)");
                 cert.into_bytes()
             }

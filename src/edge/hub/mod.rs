@@ -43,6 +43,7 @@ mod pending;
 mod rotate;
 pub use dial::{backoff, load_tls, Credentials};
 use pending::Pending;
+pub use rotate::validity as cert_validity;
 use rotate::Rotation;
 
 pub struct EdgeHub {

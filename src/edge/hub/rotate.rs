@@ -31,10 +31,6 @@ pub struct Rotation {
     pending: Option<(MessageId, String)>,
 }
 
-fn now_s() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 /// (notBefore, notAfter) of the node certificate.
 pub fn validity(data_dir: &Path) -> Option<(i64, i64)> {
     let pem = std::fs::read_to_string(Credentials::in_dir(data_dir).cert).ok()?;
@@ -67,7 +63,7 @@ impl Rotation {
         if self.pending.is_some() {
             return;
         }
-        let wait = Duration::from_secs((self.at - now_s()).clamp(0, 10 * 365 * 86_400) as u64);
+        let wait = Duration::from_secs((self.at - crate::kube::unix_now()).clamp(0, 10 * 365 * 86_400) as u64);
         let due = Instant::now() + wait;
         self.due = self.not_before.map_or(due, |nb| due.max(nb));
     }
@@ -144,7 +140,7 @@ pub fn diagnose(err: &str, data_dir: &Path) -> Option<(String, u64, u64)> {
         ));
     }
     match validity(data_dir) {
-        Some((_, na)) if na <= now_s() => Some((
+        Some((_, na)) if na <= crate::kube::unix_now() => Some((
             format!(
                 "this node's certificate expired at {} (offline past its lifetime); restart with a join token in [join], or join again (hive edge join …)",
                 crate::kube::rfc3339(na, None).unwrap_or_default()
@@ -159,7 +155,7 @@ pub fn diagnose(err: &str, data_dir: &Path) -> Option<(String, u64, u64)> {
 /// The certificate expired while offline and a join token is at hand:
 /// join again under the same name; the new TLS config.
 pub async fn rejoin(data_dir: &Path, join: &crate::config::JoinConfig, node: &str, err: &str) -> Option<std::sync::Arc<rustls::ClientConfig>> {
-    if join.token.is_empty() || err.contains("CertificateRevoked") || validity(data_dir).is_some_and(|(_, na)| na > now_s()) {
+    if join.token.is_empty() || err.contains("CertificateRevoked") || validity(data_dir).is_some_and(|(_, na)| na > crate::kube::unix_now()) {
         return None;
     }
     log::warn!(target: NAME, "node {node}: joining again with the configured token");
