@@ -139,7 +139,10 @@ fn a_subscriber_that_stops_reading_loses_its_slot_and_payloads_are_capped_exactl
     let (_cloud, hub) = site.start_cloud("");
     site.node_cert("edge-1");
     let mqtt = free_port();
-    let (mut edge, _) = start_edge(&site, hub, mqtt, "max_clients = 2\nmax_payload_bytes = 1000\n");
+    // A backlog as large as the flood, so that the stuck subscriber is sent
+    // enough to fill its socket (a small one drops most of it, and its
+    // writes might never stall).
+    let (mut edge, _) = start_edge(&site, hub, mqtt, "max_clients = 2\nmax_payload_bytes = 1000\nmax_backlog_bytes = 16777216\n");
     // Exact cap: 1,000 bytes pass, 1,001 close the connection.
     let (mut p, _) = Raw::connect(mqtt, "pub", 60);
     assert!(p.publish_acked("load/x", &[b'a'; 1000]), "a payload of exactly max_payload_bytes was refused");
