@@ -1,5 +1,5 @@
-//! Kubernetes object helpers both roles use: times as Kubernetes writes them
-//! (RFC 3339), uids, JSON merge patch, array items by JSON pointer, and the
+//! Kubernetes object helpers both roles use: the clock in Unix seconds, times
+//! as Kubernetes writes them (RFC 3339), uids, JSON merge patch, array items by JSON pointer, and the
 //! `<ns>/<kind>/<name>` keys of the edge cache and the tunnel.
 //!
 //! Owns: these pure helpers. Must not do I/O, and must not import
@@ -9,17 +9,12 @@ use serde_json::Value;
 
 /// Now, as Kubernetes writes times (`2026-11-25T17:30:00Z`).
 pub fn rfc3339_now() -> String {
-    rfc3339(time::OffsetDateTime::now_utc().unix_timestamp(), None).unwrap_or_default()
+    rfc3339(unix_now(), None).unwrap_or_default()
 }
 
 /// Now, in seconds since the Unix epoch (0 if the clock is before it).
 pub fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp().max(0)
-}
-
-/// Lower-case hex of `bytes` (certificate serials, token digests).
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A Unix time in Kubernetes' RFC 3339 form: `2006-01-02T15:04:05Z`

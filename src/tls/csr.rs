@@ -74,7 +74,7 @@ pub fn new_key_and_csr(node: &str) -> Result<(String, String), TlsError> {
 pub fn ca_pin(cert_der: &[u8]) -> Result<String, TlsError> {
     let f = super::x509::fields(cert_der).map_err(|e| TlsError::PeerCert(e.into()))?;
     let digest = ring::digest::digest(&ring::digest::SHA256, f.spki);
-    Ok(format!("sha256:{}", crate::kube::hex(digest.as_ref())))
+    Ok(format!("sha256:{}", crate::tls::hex(digest.as_ref())))
 }
 
 /// The pin of the first certificate in a PEM text.

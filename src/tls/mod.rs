@@ -42,6 +42,15 @@ pub(crate) fn file_err(path: &Path, reason: impl std::fmt::Display) -> TlsError 
     TlsError::File { path: path.to_path_buf(), reason: reason.to_string() }
 }
 
+/// Lower-case hex of `bytes`: certificate serials, key digests, tokens.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
 /// Node names follow Kubernetes object names (DNS-1123 subdomain, ≤ 63).
 pub fn check_node_name(name: &str) -> Result<(), TlsError> {
     let ok = !name.is_empty()

@@ -19,7 +19,7 @@ pub fn admin_token(data_dir: &Path, server: &str, ca_pem: &str) -> Result<String
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut raw = [0u8; 32];
             SystemRandom::new().fill(&mut raw).map_err(|_| "no system randomness for the admin token".to_string())?;
-            let t = crate::kube::hex(&raw);
+            let t = crate::tls::hex(&raw);
             crate::tls::write_file(&token_path, &t, true).map_err(|e| e.to_string())?;
             t
         }

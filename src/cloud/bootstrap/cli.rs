@@ -79,9 +79,10 @@ pub fn token(c: &TokenCmd) -> Result<(), String> {
             for s in list["items"].as_array().into_iter().flatten().filter(|s| s["type"] == super::SECRET_TYPE) {
                 let f = |n: &str| super::field(s, n).unwrap_or_default();
                 let exp = f("expiration");
+                let now = crate::kube::unix_now();
                 let ttl = match crate::kube::parse_rfc3339(&exp) {
                     _ if exp.is_empty() => "<forever>".to_string(),
-                    Some(t) if t > crate::kube::unix_now() => human(t - crate::kube::unix_now()),
+                    Some(t) if t > now => human(t - now),
                     _ => "<expired>".to_string(),
                 };
                 let uses = match f("max-uses") {

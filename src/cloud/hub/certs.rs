@@ -43,7 +43,7 @@ impl CertRegistry {
             }
         }
         let v = [now.to_be_bytes(), not_after.to_be_bytes()].concat();
-        self.tree.insert(format!("i/{node}/{}", crate::kube::hex(serial)), v)?;
+        self.tree.insert(format!("i/{node}/{}", crate::tls::hex(serial)), v)?;
         self.tree.flush()?;
         Ok(())
     }
@@ -110,7 +110,7 @@ impl CertRegistry {
     /// Is this certificate of `node` revoked? Unknown serials dated before
     /// the node's last revocation are.
     pub fn is_revoked(&self, node: &str, serial: &[u8], not_before: i64) -> bool {
-        let s = crate::kube::hex(serial);
+        let s = crate::tls::hex(serial);
         if self.tree.contains_key(format!("r/{s}")).unwrap_or(true) {
             return true;
         }

@@ -215,7 +215,7 @@ impl Hub {
             if self.registry.is_revoked(&node, fields.serial, fields.not_before) {
                 return Err(format!("node {node}: certificate revoked"));
             }
-            let serial = crate::kube::hex(fields.serial);
+            let serial = crate::tls::hex(fields.serial);
             // Only the tunnel's own path is upgraded; anything else is a 404.
             #[allow(clippy::result_large_err)] // tungstenite's callback type
             let only_tunnel = |req: &async_tungstenite::tungstenite::handshake::server::Request, resp| {

@@ -241,7 +241,7 @@ impl Hub {
             });
         match signed {
             Ok((cert, serial)) => {
-                let serial = crate::kube::hex(&serial);
+                let serial = crate::tls::hex(&serial);
                 log::info!(target: NAME, "node {node}: certificate rotated (new serial {serial}, valid {lifetime} s)");
                 cert.into_bytes()
             }

@@ -294,7 +294,7 @@ async fn run(
             last_in = std::time::Instant::now();
             // Fair turns: a publisher with a full socket would otherwise never
             // yield, and subscribers would fall behind the (small) backlog.
-            burst += 1;
+            burst = burst.wrapping_add(1);
             if burst % 16 == 0 {
                 smol::future::yield_now().await;
             }
