@@ -21,7 +21,7 @@ EDGE_BUDGET=${HIVE_EDGE_BUDGET:-3145728}   # 3 MiB: edge, edged, eventbus
 # a per-crate table of the same feature set built for the host.
 explain_size() { # <bin> <image>
   size -A "$1" | sort -k2 -nr | head -8
-  local f=(); [ "$2" = edge ] && f=(--no-default-features --features edge,edged,eventbus)
+  local f=(); [ "$2" = edge ] && f=(--no-default-features --features edge,edged,eventbus,dmi)
   command -v cargo-bloat >/dev/null || cargo install -q cargo-bloat --locked --version 0.12.1 || true
   CARGO_PROFILE_RELEASE_STRIP=false cargo bloat --release --crates -n 30 --target-dir target/bloat "${f[@]}" 2>/dev/null | grep -v Compiling || true
 }
@@ -64,7 +64,7 @@ for t in "${TARGETS[@]}"; do
   done
   [ -n "$port" ] || { cat cloud.log; fail "$T: cloud did not start"; }
   H cert node smoke-1 --ca-dir cloud --out edge >/dev/null || fail "$T: cert node"
-  printf 'role = "edge"\ndata_dir = "edge"\n[metaserver]\nlisten = "127.0.0.1:0"\n[edgehub]\nserver = "127.0.0.1:%s"\n[eventbus]\nlisten = "127.0.0.1:0"\n' "$port" > edge.toml
+  printf 'role = "edge"\ndata_dir = "edge"\n[metaserver]\nlisten = "127.0.0.1:0"\n[edgehub]\nserver = "127.0.0.1:%s"\n[eventbus]\nlisten = "127.0.0.1:0"\n[dmi]\nsocket = "dmi.sock"\n' "$port" > edge.toml
   $Q "$EDGE" edge --config edge.toml 2> edge.log & epid=$!
   ok=0
   for _ in $(seq 1 300); do grep -q "node smoke-1 is Ready" cloud.log && { ok=1; break; }; sleep 0.1; done

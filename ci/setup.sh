@@ -68,6 +68,15 @@ if ! "$VENV/bin/python" -c 'import kubernetes, sys; sys.exit(kubernetes.__versio
   $SUDO "$VENV/bin/pip" install -q --disable-pip-version-check "$PYCLIENT"
 fi
 "$VENV/bin/python" -c 'import kubernetes; print("ci/setup.sh: python kubernetes client", kubernetes.__version__)'
+# gRPC for the DMI test's mapper (tests/python/dmi/mapper.py): grpcio serves
+# its DeviceMapperService, grpcio-tools compiles the vendored api.proto.
+GRPC=1.85.4
+if ! "$VENV/bin/python" -c 'import grpc, grpc_tools, sys; sys.exit(grpc.__version__ != sys.argv[1])' "$GRPC" >/dev/null 2>&1; then
+  echo "ci/setup.sh: installing grpcio $GRPC and grpcio-tools $GRPC into $VENV"
+  [ -x "$VENV/bin/pip" ] || $SUDO python3 -m venv "$VENV"
+  $SUDO "$VENV/bin/pip" install -q --disable-pip-version-check "grpcio==$GRPC" "grpcio-tools==$GRPC"
+fi
+"$VENV/bin/python" -c 'import grpc; print("ci/setup.sh: python grpcio", grpc.__version__)'
 # rustfmt and clippy for the format and lint steps of ci/test.sh.
 if command -v rustup >/dev/null 2>&1; then
   for c in rustfmt clippy; do

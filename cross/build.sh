@@ -7,7 +7,7 @@
 #   cross/build.sh --image edge aarch64          # edge-only image
 #   cross/build.sh --features edge,eventbus aarch64   # any cargo feature set
 # Images: full (default features: both roles, every module, benches) and
-# edge (features edge,edged,eventbus). Another feature list is named after
+# edge (features edge,edged,eventbus,dmi). Another feature list is named after
 # its features. Binary: target/cross/<triple>/<image>/hive; tarball
 # dist/hive-<version>-<triple>[-<image>].tar.gz. Images share one target
 # dir, so std and the common crates are built once per target.
@@ -34,14 +34,14 @@ triple() {
 FEATURES=""; IMAGE=full
 while [ $# -gt 0 ]; do
   case $1 in
-    --image) case ${2:-} in full) FEATURES="";; edge) FEATURES=edge,edged,eventbus;;
+    --image) case ${2:-} in full) FEATURES="";; edge) FEATURES=edge,edged,eventbus,dmi;;
                *) echo "cross/build.sh: --image must be full or edge, not '${2:-}'" >&2; exit 2;; esac; shift 2;;
     --features) [ -n "${2:-}" ] || { echo "cross/build.sh: --features needs a comma-separated list" >&2; exit 2; }
                FEATURES=$2; shift 2;;
     *) break;;
   esac
 done
-case $FEATURES in "") IMAGE=full;; edge,edged,eventbus) IMAGE=edge;; *) IMAGE=$(echo "$FEATURES" | tr ',' '+');; esac
+case $FEATURES in "") IMAGE=full;; edge,edged,eventbus,dmi) IMAGE=edge;; *) IMAGE=$(echo "$FEATURES" | tr ',' '+');; esac
 FEATURE_ARGS=(); [ -n "$FEATURES" ] && FEATURE_ARGS=(--no-default-features --features "$FEATURES")
 SUFFIX=""; [ "$IMAGE" = full ] || SUFFIX="-$IMAGE"
 TARGETS=()

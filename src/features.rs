@@ -24,16 +24,18 @@ pub fn of_edge_module(m: EdgeModule) -> Option<&'static str> {
     match m {
         EdgeModule::Edged => Some("edged"),
         EdgeModule::EventBus => Some("eventbus"),
+        EdgeModule::Dmi => Some("dmi"),
         EdgeModule::EdgeHub | EdgeModule::MetaManager | EdgeModule::DeviceTwin | EdgeModule::ServiceBus => None,
     }
 }
 
 /// Every feature that chooses what is compiled in, and whether it was.
-const COMPILED: [(&str, bool); 5] = [
+const COMPILED: [(&str, bool); 6] = [
     ("cloud", cfg!(feature = "cloud")),
     ("edge", cfg!(feature = "edge")),
     ("edged", cfg!(feature = "edged")),
     ("eventbus", cfg!(feature = "eventbus")),
+    ("dmi", cfg!(feature = "dmi")),
     ("bench", cfg!(feature = "bench")),
 ];
 
@@ -62,7 +64,7 @@ pub fn missing_edge_module(m: EdgeModule) -> Option<String> {
     (!has(f)).then(|| missing(&format!("edge module `{}`", m.name()), f))
 }
 
-#[cfg(all(test, feature = "cloud", feature = "edged", feature = "eventbus", feature = "bench"))]
+#[cfg(all(test, feature = "cloud", feature = "edged", feature = "eventbus", feature = "dmi", feature = "bench"))]
 mod tests {
     use super::*;
 
@@ -71,7 +73,7 @@ mod tests {
         for m in EdgeModule::ALL {
             assert_eq!(missing_edge_module(m), None, "{m:?}");
         }
-        assert!(has("cloud") && has("edge") && has("edged") && has("eventbus") && has("bench"));
+        assert!(has("cloud") && has("edge") && has("edged") && has("eventbus") && has("dmi") && has("bench"));
         assert!(!has("nonsense"));
         let e = missing("edge module `edged`", "edged");
         assert!(e.contains("`edged`") && e.contains("--features edged"), "{e}");

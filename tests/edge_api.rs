@@ -45,7 +45,7 @@ fn start_edge(root: &std::path::Path, cloud_port: u16) -> Proc {
     let cfg = root.join("edge.toml");
     std::fs::write(
         &cfg,
-        format!("role = \"edge\"\ndata_dir = \"edge\"\n[metaserver]\nlisten = \"127.0.0.1:0\"\n[edgehub]\nserver = \"127.0.0.1:{cloud_port}\"\nbackoff_min_ms = 100\nbackoff_max_ms = 1000\nping_interval_s = 1\n"),
+        format!("role = \"edge\"\ndata_dir = \"edge\"\n[metaserver]\nlisten = \"127.0.0.1:0\"\n[edgehub]\nserver = \"127.0.0.1:{cloud_port}\"\nbackoff_min_ms = 100\nbackoff_max_ms = 1000\nping_interval_s = 1\n[dmi]\nsocket = \"dmi.sock\"\n"),
     )
     .unwrap();
     Proc::start(&hive_bin(), &["edge", "--config", cfg.to_str().unwrap()], root)

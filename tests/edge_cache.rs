@@ -22,7 +22,7 @@ fn start_edge(root: &std::path::Path) -> Proc {
     // Nobody listens on this port: the edge runs offline.
     std::fs::write(
         &cfg,
-        format!("role = \"edge\"\ndata_dir = \"edge\"\n[metaserver]\nlisten = \"127.0.0.1:0\"\n[eventbus]\nlisten = \"127.0.0.1:0\"\n[edgehub]\nserver = \"127.0.0.1:{}\"\n", free_port()),
+        format!("role = \"edge\"\ndata_dir = \"edge\"\n[metaserver]\nlisten = \"127.0.0.1:0\"\n[eventbus]\nlisten = \"127.0.0.1:0\"\n[edgehub]\nserver = \"127.0.0.1:{}\"\n[dmi]\nsocket = \"dmi.sock\"\n", free_port()),
     )
     .unwrap();
     Proc::start(&hive_bin(), &["edge", "--config", cfg.to_str().unwrap()], root)

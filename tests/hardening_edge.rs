@@ -22,7 +22,7 @@ fn start_edge(root: &Path, cloud_port: u16, mqtt: u16, metaserver: &str) -> (Pro
     std::fs::write(
         &cfg,
         format!(
-            "role = \"edge\"\ndata_dir = \"edge\"\nnode_name = \"edge-1\"\n[metaserver]\nlisten = \"127.0.0.1:0\"\n{metaserver}\n[eventbus]\nlisten = \"127.0.0.1:{mqtt}\"\n[edgehub]\nserver = \"127.0.0.1:{cloud_port}\"\nbackoff_min_ms = 100\nbackoff_max_ms = 1000\nping_interval_s = 1\n"
+            "role = \"edge\"\ndata_dir = \"edge\"\nnode_name = \"edge-1\"\n[metaserver]\nlisten = \"127.0.0.1:0\"\n{metaserver}\n[eventbus]\nlisten = \"127.0.0.1:{mqtt}\"\n[edgehub]\nserver = \"127.0.0.1:{cloud_port}\"\nbackoff_min_ms = 100\nbackoff_max_ms = 1000\nping_interval_s = 1\n[dmi]\nsocket = \"dmi.sock\"\n"
         ),
     )
     .unwrap();

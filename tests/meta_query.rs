@@ -30,7 +30,7 @@ fn a_miss_asks_the_cloud_online_and_fails_fast_offline() {
     let cfg = dir.path().join("edge.toml");
     std::fs::write(
         &cfg,
-        format!("role = \"edge\"\ndata_dir = \"edge\"\n[metaserver]\nlisten = \"127.0.0.1:0\"\n[edgehub]\nserver = \"127.0.0.1:{port}\"\nbackoff_min_ms = 100\nbackoff_max_ms = 500\nping_interval_s = 1\n"),
+        format!("role = \"edge\"\ndata_dir = \"edge\"\n[metaserver]\nlisten = \"127.0.0.1:0\"\n[edgehub]\nserver = \"127.0.0.1:{port}\"\nbackoff_min_ms = 100\nbackoff_max_ms = 500\nping_interval_s = 1\n[dmi]\nsocket = \"dmi.sock\"\n"),
     )
     .unwrap();
     let mut edge = Proc::start(&hive_bin(), &["edge", "--config", cfg.to_str().unwrap()], dir.path());

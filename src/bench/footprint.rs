@@ -72,7 +72,7 @@ fn start_edge(dir: &Path, o: &Options, hub: u16, node: &str) -> Result<Edge, Str
     let mqtt = free_port()?;
     let cfg = format!(
         "role = \"edge\"\ndata_dir = \"{node}\"\n[metaserver]\nlisten = \"127.0.0.1:0\"\n[edgehub]\nserver = \"127.0.0.1:{hub}\"\n\
-         [eventbus]\nlisten = \"127.0.0.1:{mqtt}\"\n[edged]\nruntime_socket = {:?}\n",
+         [eventbus]\nlisten = \"127.0.0.1:{mqtt}\"\n[edged]\nruntime_socket = {:?}\n[dmi]\nsocket = \"{node}/dmi.sock\"\n",
         o.runtime_socket.display().to_string()
     );
     let cfg_file = format!("{node}.toml");

@@ -51,8 +51,9 @@ pub fn run(objects: usize, out: &Path) -> Result<(), String> {
     std::fs::write(
         &cfg,
         format!(
-            "role = \"edge\"\ndata_dir = {:?}\n[metaserver]\nlisten = \"127.0.0.1:{api}\"\n[edgehub]\nserver = \"127.0.0.1:{dead}\"\n",
-            edge_dir.display().to_string()
+            "role = \"edge\"\ndata_dir = {:?}\n[metaserver]\nlisten = \"127.0.0.1:{api}\"\n[edgehub]\nserver = \"127.0.0.1:{dead}\"\n[dmi]\nsocket = {:?}\n",
+            edge_dir.display().to_string(),
+            edge_dir.join("dmi.sock").display().to_string()
         ),
     )
     .map_err(|e| e.to_string())?;

@@ -22,12 +22,20 @@ pub enum EdgeModule {
     EventBus,
     DeviceTwin,
     ServiceBus,
+    Dmi,
 }
 
 impl EdgeModule {
     /// Every edge module, in the default start order.
-    pub const ALL: [EdgeModule; 6] =
-        [EdgeModule::EdgeHub, EdgeModule::MetaManager, EdgeModule::EventBus, EdgeModule::DeviceTwin, EdgeModule::ServiceBus, EdgeModule::Edged];
+    pub const ALL: [EdgeModule; 7] = [
+        EdgeModule::EdgeHub,
+        EdgeModule::MetaManager,
+        EdgeModule::EventBus,
+        EdgeModule::DeviceTwin,
+        EdgeModule::Dmi,
+        EdgeModule::ServiceBus,
+        EdgeModule::Edged,
+    ];
 
     /// The name used in config files and logs.
     pub fn name(self) -> &'static str {
@@ -38,6 +46,7 @@ impl EdgeModule {
             EdgeModule::EventBus => "eventbus",
             EdgeModule::DeviceTwin => "devicetwin",
             EdgeModule::ServiceBus => "servicebus",
+            EdgeModule::Dmi => "dmi",
         }
     }
 }
@@ -197,6 +206,21 @@ impl Default for ServiceBusConfig {
     }
 }
 
+/// DMI, KubeEdge's gRPC mapper interface.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DmiConfig {
+    /// DeviceManagerService's unix socket; mappers find it at edgecore's
+    /// default (their `common.edgecore_sock`).
+    pub socket: PathBuf,
+}
+
+impl Default for DmiConfig {
+    fn default() -> Self {
+        DmiConfig { socket: PathBuf::from("/etc/kubeedge/dmi.sock") }
+    }
+}
+
 /// First boot of a firmware image: join the cloud with a bootstrap token
 /// (as `hive edge join`). Used only while the node has no certificate.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,6 +250,7 @@ pub struct EdgeConfig {
     pub metaserver: MetaServerConfig,
     pub eventbus: EventBusConfig,
     pub servicebus: ServiceBusConfig,
+    pub dmi: DmiConfig,
     pub edged: EdgedConfig,
     pub join: JoinConfig,
 }
@@ -245,6 +270,7 @@ impl Default for EdgeConfig {
             metaserver: MetaServerConfig::default(),
             eventbus: EventBusConfig::default(),
             servicebus: ServiceBusConfig::default(),
+            dmi: DmiConfig::default(),
             edged: EdgedConfig::default(),
             join: JoinConfig::default(),
         }

@@ -30,6 +30,11 @@ pub static MQTT_DROPPED: Family = Family::counter(
 );
 pub static TWIN_UPDATES: Counter = Counter::new("hive_devicetwin_updates_total", "Twin updates accepted (MQTT and the cloud).");
 pub static TWIN_REJECTED: Family = Family::counter("hive_devicetwin_rejections_total", "Twin updates refused, by result code.", &["code"]);
+pub static DMI_MAPPERS: Gauge = Gauge::new("hive_dmi_mappers", "Mappers registered over DMI (one per protocol).");
+pub static DMI_REQUESTS: Family =
+    Family::counter("hive_dmi_requests_total", "Calls mappers made to DeviceManagerService, by method and gRPC code.", &["method", "code"]);
+pub static DMI_PUSH_FAILURES: Family =
+    Family::counter("hive_dmi_push_failures_total", "Calls to a mapper given up after their retries, by method.", &["method"]);
 pub static PODS: Family = Family::gauge("hive_edged_pods", "Pods on this node, by phase.", &["phase"]);
 pub static CRI_CALLS: Histogram =
     Histogram::new("hive_edged_cri_request_duration_seconds", "CRI calls to the container runtime, by method.", &["method"], SECONDS);
@@ -39,13 +44,13 @@ pub static PROBES: Family = Family::counter("hive_edged_probe_failures_total", "
 /// The whole exposition of this edge.
 pub fn render(router: &crate::core::Router) -> String {
     let mut out = String::with_capacity(8 << 10);
-    for g in [&CONNECTED, &OUTBOX_BYTES, &OBJECTS, &MQTT_CLIENTS] {
+    for g in [&CONNECTED, &OUTBOX_BYTES, &OBJECTS, &MQTT_CLIENTS, &DMI_MAPPERS] {
         g.write(&mut out);
     }
     for c in [&CONNECTS, &CONNECT_FAILURES, &MQTT_RECEIVED, &MQTT_SENT, &OUTBOX_DROPPED, &OFFLINE_DROPPED, &UP_ACKED, &OBJECTS_RECEIVED, &TWIN_UPDATES] {
         c.write(&mut out);
     }
-    for f in [&OUTBOX, &MQTT_DROPPED, &TWIN_REJECTED, &PODS, &CRI_ERRORS, &PROBES] {
+    for f in [&OUTBOX, &MQTT_DROPPED, &TWIN_REJECTED, &DMI_REQUESTS, &DMI_PUSH_FAILURES, &PODS, &CRI_ERRORS, &PROBES] {
         f.write(&mut out);
     }
     CRI_CALLS.write(&mut out);

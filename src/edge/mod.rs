@@ -3,6 +3,8 @@
 //! it (hub.rs is EdgeHub, meta/ is MetaManager, twin/ is DeviceTwin, ...);
 //! their router names are in names.rs.
 
+#[cfg(feature = "dmi")]
+pub mod dmi;
 #[cfg(feature = "edged")]
 pub mod edged;
 #[cfg(feature = "eventbus")]
@@ -82,6 +84,8 @@ pub fn modules(cfg: &EdgeConfig, _router: &Router, dbs: &Databases) -> Result<Ve
                 out.push(Box::new(servicebus::ServiceBus::new(std::time::Duration::from_millis(cfg.servicebus.timeout_ms), cfg.servicebus.max_body_bytes)))
             }
             EdgeModule::DeviceTwin => out.push(Box::new(twin::DeviceTwin::new(db.clone(), node_name(cfg)))),
+            #[cfg(feature = "dmi")]
+            EdgeModule::Dmi => out.push(Box::new(dmi::Dmi::new(cfg.dmi.socket.clone(), db.clone()))),
             #[cfg(feature = "eventbus")]
             EdgeModule::EventBus => out.push(Box::new(eventbus::EventBus::new(cfg.eventbus.clone(), node_name(cfg)))),
             // Refused by config checks already (crate::features); kept as an

@@ -185,8 +185,10 @@ impl Site {
         std::fs::write(
             &p,
             format!(
-                "role = \"edge\"\ndata_dir = \"{name}\"\n{extra}\n[metaserver]\nlisten = \"127.0.0.1:0\"\n[edgehub]\nserver = \"127.0.0.1:{port}\"\nbackoff_min_ms = 100\nbackoff_max_ms = 1000\nping_interval_s = 1\n{}",
-                if extra.contains("[eventbus]") { String::new() } else { "[eventbus]\nlisten = \"127.0.0.1:0\"\n".to_string() }
+                "role = \"edge\"\ndata_dir = \"{name}\"\n{extra}\n[metaserver]\nlisten = \"127.0.0.1:0\"\n[edgehub]\nserver = \"127.0.0.1:{port}\"\nbackoff_min_ms = 100\nbackoff_max_ms = 1000\nping_interval_s = 1\n{}{}",
+                if extra.contains("[eventbus]") { String::new() } else { "[eventbus]\nlisten = \"127.0.0.1:0\"\n".to_string() },
+                // Not edgecore's /etc/kubeedge/dmi.sock: edges of parallel tests would take it from each other.
+                if extra.contains("[dmi]") { String::new() } else { format!("[dmi]\nsocket = \"{name}/dmi.sock\"\n") }
             ),
         )
         .unwrap();
