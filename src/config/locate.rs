@@ -50,7 +50,7 @@ fn find_key(text: &str, section: &str, key: &str) -> Option<(usize, usize)> {
     for (i, raw) in text.lines().enumerate() {
         let l = raw.trim();
         if l.starts_with('[') {
-            current = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            current = header(l).to_string();
             continue;
         }
         let dotted = format!("{section}.{key}");
@@ -60,6 +60,45 @@ fn find_key(text: &str, section: &str, key: &str) -> Option<(usize, usize)> {
         }
     }
     None
+}
+
+/// The dotted key whose line holds byte `offset` of a file that parsed
+/// (`section.key`, or the section's name on a `[section]` line), as toml's
+/// spans point at a key or its value; a line without `=` continues the
+/// value of the key above it (an array over several lines).
+pub(super) fn key_at(text: &str, offset: usize) -> String {
+    let end = text.get(offset..).and_then(|r| r.find('\n')).map_or(text.len(), |i| offset + i);
+    let mut section = "";
+    let mut key = String::new();
+    for raw in text.get(..end).unwrap_or(text).lines() {
+        let l = raw.trim();
+        // Comments, and lines that go on with an array: `"a=b",`, `{ x = 1 },`.
+        let continues = !l.starts_with(|c: char| c == '[' || c.is_ascii_alphanumeric() || c == '_' || c == '-') || !l.contains(['=', '[']);
+        if l.is_empty() || continues {
+            continue;
+        }
+        key.clear();
+        if l.starts_with('[') {
+            section = header(l);
+            key.push_str(section);
+        } else if let Some((k, _)) = l.split_once('=') {
+            let k = k.trim();
+            if !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
+                if !section.is_empty() {
+                    key.push_str(section);
+                    key.push('.');
+                }
+                key.push_str(k);
+            }
+        }
+    }
+    key
+}
+
+/// The table a `[table]` or `[[table]]` line opens (a comment may follow).
+fn header(line: &str) -> &str {
+    let inner = line.trim_start_matches('[');
+    inner.split(']').next().unwrap_or(inner).trim()
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

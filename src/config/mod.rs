@@ -21,7 +21,7 @@ pub use cloud::*;
 pub use common::*;
 pub use edge::*;
 pub use locate::ConfigError;
-use locate::{invalid_at, toml_error};
+use locate::{invalid_at, key_at, toml_error};
 
 /// Built-in profiles: (name, TOML text).
 pub const PROFILES: &[(&str, &str)] = &[("cloud", include_str!("../../profiles/cloud.toml")), ("edge", include_str!("../../profiles/edge.toml"))];
@@ -134,12 +134,14 @@ pub fn parse(role: Option<Role>, name: &str, text: &str) -> Result<RoleConfig, C
     Ok(cfg)
 }
 
+/// The typed config; an error names the key its span points into (toml's
+/// spans, not a path-tracking deserializer: that doubled every config
+/// visitor in the binary, ~40 KiB of a firmware image).
 fn typed<T: serde::de::DeserializeOwned>(name: &str, text: &str) -> Result<T, ConfigError> {
     let de = toml::Deserializer::parse(text).map_err(|e| toml_error(name, text, "", &e))?;
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let key = if path == "." || path.is_empty() { String::new() } else { path };
-        toml_error(name, text, &key, e.inner())
+    T::deserialize(de).map_err(|e| {
+        let key = e.span().map(|s| key_at(text, s.start)).unwrap_or_default();
+        toml_error(name, text, &key, &e)
     })
 }
 

@@ -67,6 +67,19 @@ fn wrong_type_names_the_key_path() {
 }
 
 #[test]
+fn a_bad_value_in_an_array_over_lines_names_the_array() {
+    let (line, msg) = err(Some(Role::Edge), "# modules\n\nmodules = [\n  \"edgehub\",\n  \"warp\",\n]\n[dmi]\nsocket = \"d.sock\"\n");
+    assert_eq!(line, 5, "{msg}");
+    assert!(msg.contains("modules: unknown variant `warp`"), "{msg}");
+    let (line, msg) = err(Some(Role::Edge), "[dmi] # mappers\nsocket = \"d.sock\"\n\n[edged]  # pods\nmax_pods = \"many\"\n");
+    assert_eq!(line, 5, "{msg}");
+    assert!(msg.contains("edged.max_pods: invalid type"), "{msg}");
+    let (line, msg) = err(Some(Role::Edge), "modules = [\"edgehub\",\n  \"a=b\",\n]\n");
+    assert_eq!(line, 2, "{msg}");
+    assert!(msg.contains("modules: unknown variant `a=b`"), "{msg}");
+}
+
+#[test]
 fn bad_socket_address_names_the_key() {
     let (line, msg) = err(Some(Role::Cloud), "# c\n[api]\nlisten = \"localhost\"\n");
     assert_eq!(line, 3, "{msg}");
