@@ -66,11 +66,36 @@ const MAX_MAPPERS: usize = 64;
 /// Longest mapper name, protocol or socket address accepted.
 const MAX_FIELD: usize = 256;
 
+/// A Device on this node, kept as its JSON text: a parsed `Value` costs
+/// several times as much, and DMI needs a device whole only when a mapper
+/// registers or the device changes.
+struct Dev {
+    protocol: String,
+    json: Box<[u8]>,
+}
+
+/// The object of JSON text this module keeps (it parsed when it came).
+fn parse(json: &[u8]) -> Value {
+    serde_json::from_slice(json).unwrap_or_default()
+}
+
+/// What DMI keeps of a Device: its names, spec, and the legacy
+/// `status.reportToCloud/reportCycle` (convert.rs reads no more). Twins in
+/// the status, which grow with every report, are left to DeviceTwin.
+fn kept(v: &Value) -> Box<[u8]> {
+    let kept = serde_json::json!({
+        "metadata": {"name": v.pointer("/metadata/name"), "namespace": v.pointer("/metadata/namespace")},
+        "spec": v.get("spec"),
+        "status": {"reportToCloud": v.pointer("/status/reportToCloud"), "reportCycle": v.pointer("/status/reportCycle")},
+    });
+    serde_json::to_vec(&kept).unwrap_or_default().into()
+}
+
 struct State {
-    /// `<ns>/<name>` → the Device object.
-    devices: BTreeMap<String, Value>,
-    /// `<ns>/<name>` → the DeviceModel object.
-    models: HashMap<String, Value>,
+    /// `<ns>/<name>` → the Device.
+    devices: BTreeMap<String, Dev>,
+    /// `<ns>/<name>` → the DeviceModel's JSON text.
+    models: HashMap<String, Box<[u8]>>,
     /// protocol → mapper.
     mappers: HashMap<String, Mapper>,
     /// protocol → `{"name", "address"}` of its mapper, kept for the next start.
@@ -170,12 +195,14 @@ impl State {
         let (ns, name) = (ns.to_string(), name.to_string());
         let id = format!("{ns}/{name}");
         let obj: Option<Value> = c.content.as_deref().and_then(|b| serde_json::from_slice(b).ok());
+        let json = || c.content.as_deref().unwrap_or_default().into();
         match kind {
             "devicemodel" => {
                 let old = match &obj {
-                    Some(v) => self.models.insert(id, v.clone()),
+                    Some(_) => self.models.insert(id, json()),
                     None => self.models.remove(&id),
                 };
+                let old = old.as_deref().map(parse);
                 let protocol = obj.as_ref().or(old.as_ref()).and_then(|m| m.pointer("/spec/protocol")).and_then(Value::as_str).unwrap_or("");
                 let push = match (&old, &obj) {
                     (None, Some(v)) => client::Push::CreateModel(convert::model(v)),
@@ -186,11 +213,13 @@ impl State {
                 self.push(protocol, push);
             }
             "device" => {
-                let old = match &obj {
-                    Some(v) => self.devices.insert(id.clone(), v.clone()),
-                    None => self.devices.remove(&id),
+                let is = obj.as_ref().map(convert::protocol_of);
+                let old = match (&obj, &is) {
+                    (Some(v), Some(p)) => self.devices.insert(id.clone(), Dev { protocol: p.clone(), json: kept(v) }),
+                    _ => self.devices.remove(&id),
                 };
-                let (was, is) = (old.as_ref().map(convert::protocol_of), obj.as_ref().map(convert::protocol_of));
+                let was = old.as_ref().map(|d| d.protocol.clone());
+                let old = old.map(|d| parse(&d.json));
                 if let Some(p) = was.as_ref().filter(|p| Some(*p) != is.as_ref()) {
                     self.push(p, client::Push::Remove { namespace: ns.clone(), name: name.clone() });
                 }
@@ -203,13 +232,13 @@ impl State {
                     return; // status only
                 }
                 let model_name = v.pointer("/spec/deviceModelRef/name").and_then(Value::as_str).unwrap_or("");
-                let Some(model) = self.models.get(&format!("{ns}/{model_name}")) else {
+                let Some(model) = self.models.get(&format!("{ns}/{model_name}")).map(|m| parse(m)) else {
                     log::warn!(target: NAME, "device {id}: its model `{model_name}` is not on this node; not sent to its mapper");
                     return;
                 };
-                match convert::device(v, model) {
+                match convert::device(v, &model) {
                     Ok(d) if moved => {
-                        let m = convert::model(model);
+                        let m = convert::model(&model);
                         self.push(p, client::Push::CreateModel(m));
                         self.push(p, client::Push::Register(d));
                     }
@@ -294,18 +323,19 @@ impl State {
         })?;
         let mut out = api::MapperRegisterResponse::default();
         if r.with_data {
-            for (id, dev) in self.devices.iter().filter(|(_, d)| convert::protocol_of(d) == m.protocol) {
+            for (id, dev) in self.devices.iter().filter(|(_, d)| d.protocol == m.protocol) {
                 let (ns, _) = id.split_once('/').unwrap_or(("", id));
+                let dev = parse(&dev.json);
                 let model_name = dev.pointer("/spec/deviceModelRef/name").and_then(Value::as_str).unwrap_or("");
-                let Some(model) = self.models.get(&format!("{ns}/{model_name}")) else {
+                let Some(model) = self.models.get(&format!("{ns}/{model_name}")).map(|m| parse(m)) else {
                     log::warn!(target: NAME, "device {id}: its model `{model_name}` is not on this node; not sent to mapper {}", m.name);
                     continue;
                 };
-                match convert::device(dev, model) {
+                match convert::device(&dev, &model) {
                     Ok(d) => {
                         out.device_list.push(d);
                         if !out.model_list.iter().any(|m| m.namespace == ns && m.name == model_name) {
-                            out.model_list.push(convert::model(model));
+                            out.model_list.push(convert::model(&model));
                         }
                     }
                     Err(e) => log::warn!(target: NAME, "{e}; not sent to mapper {}", m.name),
@@ -348,13 +378,15 @@ impl State {
 
     /// The device a report names, if it is on this node and a registered
     /// mapper serves its protocol.
-    fn device_of_a_mapper(&self, method: &str, ns: &str, name: &str) -> Result<&Value, Status> {
+    fn device_of_a_mapper(&self, method: &str, ns: &str, name: &str) -> Result<(), Status> {
         let id = format!("{ns}/{name}");
         let dev = self.devices.get(&id).ok_or_else(|| Status::new(NOT_FOUND, format!("{method}: device {id} is not on this node")))?;
-        let protocol = convert::protocol_of(dev);
-        if !self.mappers.contains_key(&protocol) {
-            return Err(Status::new(PERMISSION_DENIED, format!("{method}: device {id} is served by protocol `{protocol}`, and no mapper registered for it")));
+        if !self.mappers.contains_key(&dev.protocol) {
+            return Err(Status::new(
+                PERMISSION_DENIED,
+                format!("{method}: device {id} is served by protocol `{}`, and no mapper registered for it", dev.protocol),
+            ));
         }
-        Ok(dev)
+        Ok(())
     }
 }
