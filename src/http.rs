@@ -280,3 +280,18 @@ impl smol::io::AsyncWrite for Upgraded {
         hyper::rt::Write::poll_shutdown(std::pin::Pin::new(&mut self.get_mut().0), cx)
     }
 }
+
+/// hyper's executor for HTTP/2 connections (the CRI client, DMI): their
+/// tasks go on smol's global executor.
+#[derive(Clone, Copy)]
+pub struct SmolExec;
+
+impl<F> hyper::rt::Executor<F> for SmolExec
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        smol::spawn(fut).detach();
+    }
+}

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use http_body_util::{BodyExt, Full};
 use prost::Message as _;
 use smol::channel::Sender;
@@ -113,19 +113,18 @@ pub async fn call(socket: &Path, method: &str, msg: Vec<u8>) -> Result<(), Strin
 
 async fn call_once(socket: &Path, method: &str, msg: Vec<u8>) -> Result<(), String> {
     let s = smol::net::unix::UnixStream::connect(socket).await.map_err(|e| format!("{}: {e}", socket.display()))?;
-    let (mut send, conn) =
-        hyper::client::conn::http2::Builder::new(super::server::Exec).handshake(smol_hyper::rt::FuturesIo::new(s)).await.map_err(|e| format!("HTTP/2: {e}"))?;
+    let (mut send, conn) = hyper::client::conn::http2::Builder::new(crate::http::SmolExec)
+        .handshake(smol_hyper::rt::FuturesIo::new(s))
+        .await
+        .map_err(|e| format!("HTTP/2: {e}"))?;
     let driver = smol::spawn(async move {
         let _ = conn.await;
     });
-    let mut body = BytesMut::with_capacity(msg.len() + 5);
-    body.put_u8(0);
-    body.put_u32(msg.len() as u32);
-    body.put_slice(&msg);
+    let body = super::server::frame(&msg);
     let req = hyper::Request::post(format!("http://localhost/{SERVICE}/{method}"))
         .header("content-type", "application/grpc")
         .header("te", "trailers")
-        .body(Full::new(body.freeze()))
+        .body(Full::new(body))
         .map_err(|e| e.to_string())?;
     let resp = send.send_request(req).await.map_err(|e| e.to_string())?;
     if !resp.status().is_success() {

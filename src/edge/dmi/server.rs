@@ -134,23 +134,10 @@ async fn connection(mapper: smol::net::unix::UnixStream, calls: Sender<Call>) ->
     };
     let down = async { smol::io::copy(ours.clone(), mapper.clone()).await.map(drop).map_err(|e| e.to_string()) };
     let svc = hyper::service::service_fn(move |req| handle(req, calls.clone()));
-    let http = hyper::server::conn::http2::Builder::new(Exec).max_concurrent_streams(8).serve_connection(smol_hyper::rt::FuturesIo::new(hypers), svc);
+    let http =
+        hyper::server::conn::http2::Builder::new(crate::http::SmolExec).max_concurrent_streams(8).serve_connection(smol_hyper::rt::FuturesIo::new(hypers), svc);
     let relay = async { futures_lite::future::zip(up, down).await.0 };
     futures_lite::future::zip(relay, async { http.await.map_err(|e| format!("HTTP/2: {e}")) }).await.0
-}
-
-/// hyper's executor: tasks on smol's (the edge's) executor.
-#[derive(Clone, Copy)]
-pub(super) struct Exec;
-
-impl<F> hyper::rt::Executor<F> for Exec
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    fn execute(&self, fut: F) {
-        smol::spawn(fut).detach();
-    }
 }
 
 type Body = http_body_util::StreamBody<futures_lite::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, std::convert::Infallible>>>>;

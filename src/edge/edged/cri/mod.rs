@@ -86,19 +86,6 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[derive(Clone)]
-struct SmolExec;
-
-impl<F> hyper::rt::Executor<F> for SmolExec
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    fn execute(&self, fut: F) {
-        smol::spawn(fut).detach();
-    }
-}
-
 pub struct Cri {
     socket: PathBuf,
     timeout: Duration,
@@ -122,7 +109,7 @@ impl Cri {
             return Err(CriError::SocketMissing(self.socket.clone()));
         }
         let s = smol::net::unix::UnixStream::connect(&self.socket).await.map_err(|e| CriError::Connect(self.socket.clone(), e.to_string()))?;
-        let (send, conn) = hyper::client::conn::http2::Builder::new(SmolExec)
+        let (send, conn) = hyper::client::conn::http2::Builder::new(crate::http::SmolExec)
             .handshake(smol_hyper::rt::FuturesIo::new(s))
             .await
             .map_err(|e| CriError::Connect(self.socket.clone(), format!("HTTP/2: {e}")))?;
