@@ -7,7 +7,10 @@
 //!   issued (made offline with `hive cert node`) and dated before it are
 //!   refused too, since their serials are unknown here; and a join under
 //!   that name needs a token created after it;
-//! - `a/<node>` → the `hive.io/certificates-revoked-at` value last acted on.
+//! - `a/<node>` → the `hive.io/certificates-revoked-at` value last acted on;
+//! - `s/<node>` → a Node object of that name has existed: when it is gone
+//!   and no deletion was seen (the watch fell behind, or the cloud died
+//!   between the delete and the revocation), a relist still revokes it.
 //!
 //! Owns: that tree and the rules on it. Must not close sessions or touch
 //! objects (CloudHub does, when it revokes).
@@ -136,6 +139,37 @@ impl CertRegistry {
         Ok(false)
     }
 
+    /// Remember that a Node object named `node` exists (durably: the
+    /// revocation that its deletion owes must survive a crash).
+    pub fn mark_seen(&self, node: &str) -> Result<(), DbError> {
+        let key = format!("s/{node}");
+        if !self.tree.contains_key(&key)? {
+            self.tree.insert(key, &[])?;
+            self.tree.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Nodes once seen whose Node object is not in `present`: deleted
+    /// without the deletion having been acted on.
+    pub fn seen_but_gone(&self, present: &std::collections::HashSet<String>) -> Result<Vec<String>, DbError> {
+        let mut gone = Vec::new();
+        for kv in self.tree.scan_prefix("s/") {
+            let (k, _) = kv?;
+            let node = String::from_utf8_lossy(&k[2..]).into_owned();
+            if !present.contains(&node) {
+                gone.push(node);
+            }
+        }
+        Ok(gone)
+    }
+
+    /// The deletion of `node`'s Node object has been acted on.
+    pub fn forget_seen(&self, node: &str) -> Result<(), DbError> {
+        self.tree.remove(format!("s/{node}"))?;
+        Ok(())
+    }
+
     /// Has the registry ever issued to or revoked `node`?
     pub fn knows(&self, node: &str) -> Result<bool, DbError> {
         Ok(self.tree.scan_prefix(format!("i/{node}/")).next().is_some() || self.tree.contains_key(format!("c/{node}"))?)
@@ -169,5 +203,22 @@ mod tests {
         drop(r);
         let r = CertRegistry::open(&db).unwrap();
         assert!(r.is_revoked("e1", &[1, 2], 0), "kept across a restart");
+    }
+
+    #[test]
+    fn a_node_seen_and_then_missing_is_reported_gone_until_forgotten() {
+        let d = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(d.path()).open().unwrap();
+        let r = CertRegistry::open(&db).unwrap();
+        r.mark_seen("e1").unwrap();
+        r.mark_seen("e2").unwrap();
+        r.mark_seen("e2").unwrap();
+        let present: std::collections::HashSet<String> = ["e1".to_string()].into();
+        assert_eq!(r.seen_but_gone(&present).unwrap(), vec!["e2".to_string()]);
+        r.forget_seen("e2").unwrap();
+        assert!(r.seen_but_gone(&present).unwrap().is_empty());
+        // A node that joined but never had a Node object is never "gone".
+        r.record("e3", &[7], crate::kube::unix_now() + 100).unwrap();
+        assert!(r.seen_but_gone(&present).unwrap().is_empty());
     }
 }
