@@ -37,13 +37,14 @@ pub fn modules(cfg: &CloudConfig, _router: &Router, db: &sled::Db) -> Result<Vec
     let streams = stream::Streams::new(cfg.cloudhub.max_streams_per_node, cfg.cloudhub.max_streams);
     let store: std::sync::Arc<dyn store::Store + Send + Sync> =
         std::sync::Arc::new(store::sled_store::SledStore::open(db, cfg.api.watch_history).map_err(|e| e.to_string())?);
+    let held = || sync::ObjectSync::open(db).map_err(|e| format!("cannot open CloudHub's object sets: {e}"));
     for m in &cfg.modules {
         match m {
             CloudModule::ApiServer => {
                 out.push(Box::new(api::ApiServer::new(&cfg.api, cfg.data_dir.clone(), cfg.cloudhub.server_names.clone(), store.clone(), streams.clone())))
             }
-            CloudModule::EdgeController => out.push(Box::new(edgecontroller::EdgeController::new(store.clone(), cfg.edgecontroller.clone()))),
-            CloudModule::DeviceController => out.push(Box::new(devicecontroller::DeviceController::new(store.clone()))),
+            CloudModule::EdgeController => out.push(Box::new(edgecontroller::EdgeController::new(store.clone(), cfg.edgecontroller.clone(), held()?))),
+            CloudModule::DeviceController => out.push(Box::new(devicecontroller::DeviceController::new(store.clone(), held()?))),
             CloudModule::Scheduler => out.push(Box::new(scheduler::Scheduler::new(store.clone()))),
             CloudModule::DaemonSet => out.push(Box::new(daemonset::controller(store.clone()))),
             CloudModule::ReplicaSet => out.push(Box::new(replicaset::controller(store.clone()))),

@@ -67,6 +67,22 @@ impl ObjectSync {
         Ok(out)
     }
 
+    /// Every `(node, key, content)` whose key (`<ns>/<kind>/<name>`) is of
+    /// one of `kinds`: what a controller placed, as CloudHub holds it.
+    pub fn held(&self, kinds: &[&str]) -> Result<Vec<(String, String, Vec<u8>)>, DbError> {
+        let mut out = Vec::new();
+        for item in self.objects.iter() {
+            let (k, v) = item?;
+            let Some(cut) = k.iter().position(|b| *b == 0) else { continue };
+            let key = String::from_utf8_lossy(&k[cut + 1..]).into_owned();
+            if kinds.contains(&crate::kube::split_key(&key).1) {
+                let (_, content): (u64, Vec<u8>) = from_bytes(&v)?;
+                out.push((String::from_utf8_lossy(&k[..cut]).into_owned(), key, content));
+            }
+        }
+        Ok(out)
+    }
+
     /// Last upstream sequence applied for `node` (0 if none).
     pub fn up_applied(&self, node: &str) -> Result<u64, DbError> {
         Ok(match self.upstream.get(node.as_bytes())? {

@@ -25,11 +25,13 @@ pub const NAME: &str = "devicecontroller";
 
 pub struct DeviceController {
     store: Arc<dyn Store + Send + Sync>,
+    /// Read once at start: what CloudHub holds of our kinds.
+    held: crate::cloud::sync::ObjectSync,
 }
 
 impl DeviceController {
-    pub fn new(store: Arc<dyn Store + Send + Sync>) -> DeviceController {
-        DeviceController { store }
+    pub fn new(store: Arc<dyn Store + Send + Sync>, held: crate::cloud::sync::ObjectSync) -> DeviceController {
+        DeviceController { store, held }
     }
 }
 
@@ -47,6 +49,7 @@ impl Module for DeviceController {
         Box::pin(async move {
             let store = &*self.store;
             let mut sets = NodeSets::new(NAME, place::KINDS, place::place);
+            sets.adopt(self.held.held(&sets.kind_names()).map_err(ModuleError::new)?);
             let ex = smol::LocalExecutor::new();
             let mut events = merge_watches(&ex, sets.load(store).map_err(ModuleError::new)?);
             ctx.ready();

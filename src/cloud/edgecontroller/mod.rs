@@ -30,11 +30,13 @@ pub const NAME: &str = "edgecontroller";
 pub struct EdgeController {
     store: Arc<dyn Store + Send + Sync>,
     cfg: EdgeControllerConfig,
+    /// Read once at start: what CloudHub holds of our kinds.
+    held: crate::cloud::sync::ObjectSync,
 }
 
 impl EdgeController {
-    pub fn new(store: Arc<dyn Store + Send + Sync>, cfg: EdgeControllerConfig) -> EdgeController {
-        EdgeController { store, cfg }
+    pub fn new(store: Arc<dyn Store + Send + Sync>, cfg: EdgeControllerConfig, held: crate::cloud::sync::ObjectSync) -> EdgeController {
+        EdgeController { store, cfg, held }
     }
 }
 
@@ -58,6 +60,7 @@ impl Module for EdgeController {
         Box::pin(async move {
             let store = &*self.store;
             let mut sets = NodeSets::new(NAME, place::KINDS, place::place);
+            sets.adopt(self.held.held(&sets.kind_names()).map_err(ModuleError::new)?);
             let mut life = lifecycle::Lifecycle::start(store, self.cfg.clone()).map_err(ModuleError::new)?;
             let ex = smol::LocalExecutor::new();
             let mut events = merge_watches(&ex, sets.load(store).map_err(ModuleError::new)?);

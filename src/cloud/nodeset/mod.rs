@@ -105,6 +105,22 @@ impl NodeSets {
         }
     }
 
+    /// Take what CloudHub already holds of our kinds (placed before a
+    /// restart) as sent: at the first sync, what is no longer wanted is
+    /// deleted (a deletion the cloud died before passing on) and what is
+    /// unchanged is not sent again.
+    pub fn adopt(&mut self, held: Vec<(String, String, Vec<u8>)>) {
+        for (node, key, content) in held {
+            self.sent.entry(node.clone()).or_default().insert(key.clone(), digest(&content));
+            self.dirty.entry(node).or_default().insert(key);
+        }
+    }
+
+    /// Our kinds as they appear in cache keys.
+    pub fn kind_names(&self) -> Vec<&'static str> {
+        self.kinds.iter().map(|(_, k)| *k).collect()
+    }
+
     /// (Re)load every object of our kinds and watch for changes from that
     /// revision on. What was sent to CloudHub is kept, so a relist after a
     /// lost watch sends only real differences.

@@ -97,3 +97,28 @@ fn a_relist_sends_only_real_differences() {
     drop(sets.load(&store).unwrap());
     assert_eq!(ops(&mut sets), vec![op("delete", "e2", "default/pod/b")]);
 }
+
+#[test]
+fn after_a_restart_what_cloudhub_holds_counts_as_sent() {
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let store = crate::cloud::store::sled_store::SledStore::open(&db, 100).unwrap();
+    let held = crate::cloud::sync::ObjectSync::open(&db).unwrap();
+    use crate::cloud::store::Store as _;
+    let put = |k: &str, v: Value| store.create(k, &serde_json::to_vec(&v).unwrap()).unwrap();
+    put("pods/default/a", pod("a", "e1", "conf"));
+    put("pods/default/b", pod("b", "e2", "conf"));
+    let mut before = NodeSets::new("test", place::KINDS, place::place);
+    drop(before.load(&store).unwrap());
+    for c in before.changes() {
+        if let Change::Upsert { node, key, content } = c {
+            held.upsert(&node, &key, &content).unwrap();
+        }
+    }
+    held.upsert("e2", "default/device/d", b"{}").unwrap(); // DeviceController's
+                                                           // The cloud dies after b left the store, before CloudHub heard of it.
+    store.delete("pods/default/b", None).unwrap();
+    let mut sets = NodeSets::new("test", place::KINDS, place::place);
+    sets.adopt(held.held(&sets.kind_names()).unwrap());
+    drop(sets.load(&store).unwrap());
+    assert_eq!(ops(&mut sets), vec![op("delete", "e2", "default/pod/b")], "b goes, a is not sent again, the device is not ours");
+}
