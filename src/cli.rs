@@ -280,6 +280,12 @@ pub struct BenchCmd {
     /// sim-edges: the cloud's hub port on 127.0.0.1
     #[argh(option, default = "0")]
     pub port: u16,
+    /// tunnel: websocket, quic or both (default websocket)
+    #[argh(option, default = "String::from(\"websocket\")")]
+    pub transport: String,
+    /// sim-edges: the cloud's QUIC port on 127.0.0.1 (default 0: websocket)
+    #[argh(option, default = "0")]
+    pub quic_port: u16,
     /// edged, streams, footprint: the containerd CRI socket (default /run/containerd/containerd.sock)
     #[argh(option)]
     pub runtime_socket: Option<PathBuf>,

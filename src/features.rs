@@ -30,12 +30,13 @@ pub fn of_edge_module(m: EdgeModule) -> Option<&'static str> {
 }
 
 /// Every feature that chooses what is compiled in, and whether it was.
-const COMPILED: [(&str, bool); 6] = [
+const COMPILED: [(&str, bool); 7] = [
     ("cloud", cfg!(feature = "cloud")),
     ("edge", cfg!(feature = "edge")),
     ("edged", cfg!(feature = "edged")),
     ("eventbus", cfg!(feature = "eventbus")),
     ("dmi", cfg!(feature = "dmi")),
+    ("quic", cfg!(feature = "quic")),
     ("bench", cfg!(feature = "bench")),
 ];
 

@@ -11,6 +11,7 @@ pub mod nodesets;
 pub mod simedge;
 pub mod streams;
 pub mod tunnel;
+mod tunnel_cloud;
 pub mod workloads;
 
 use std::path::Path;
@@ -102,7 +103,9 @@ pub fn dispatch(b: &BenchCmd) -> Result<(), String> {
         "tunnel" => {
             let edges: Result<Vec<usize>, _> = b.edges.split(',').map(|x| x.trim().parse::<usize>()).collect();
             match edges {
-                Ok(e) if !e.is_empty() && e.iter().all(|n| *n > 0) => tunnel::run(&e, b.ups, b.rounds, &b.out.clone().unwrap_or_else(tunnel::default_out)),
+                Ok(e) if !e.is_empty() && e.iter().all(|n| *n > 0) => {
+                    tunnel::run(&e, b.ups, b.rounds, &tunnel::transports(&b.transport)?, &b.out.clone().unwrap_or_else(tunnel::default_out))
+                }
                 _ => Err(format!("--edges must be positive numbers separated by commas, not `{}`", b.edges)),
             }
         }
@@ -120,7 +123,7 @@ pub fn dispatch(b: &BenchCmd) -> Result<(), String> {
         ),
         "mqtt" => mqtt::run(if b.count == 0 { 1000 } else { b.count }, b.messages, &b.out.clone().unwrap_or_else(tunnel::default_out)),
         "sim-edges" => match &b.ca_dir {
-            Some(d) if b.port > 0 && b.count > 0 => simedge::run(d, b.port, b.count, b.ups),
+            Some(d) if b.port > 0 && b.count > 0 => simedge::run(d, b.port, b.quic_port, b.count, b.ups),
             _ => Err("sim-edges needs --ca-dir, --port and --count".into()),
         },
         "footprint" => footprint::run(

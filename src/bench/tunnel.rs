@@ -9,128 +9,11 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use smol::channel::{Receiver, Sender};
-use smol::future::FutureExt as _;
-
-use crate::core::{runtime, Context, Module, ModuleError, ModuleFuture, Router};
-
-#[derive(Default)]
-struct Counters {
-    applied: AtomicU64,
-    ready: AtomicU64,
-}
-
-/// Cloud-side bench application: applies upstream messages (counts them),
-/// counts nodes becoming Ready, and upserts objects on command.
-struct BenchApp {
-    c: Arc<Counters>,
-    cmds: Receiver<(String, Vec<u8>)>,
-    group: &'static str,
-}
-
-impl Module for BenchApp {
-    fn name(&self) -> &'static str {
-        if self.group == "app" {
-            "bench-app"
-        } else {
-            "bench-status"
-        }
-    }
-    fn group(&self) -> &'static str {
-        self.group
-    }
-    fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
-        Box::pin(async move {
-            ctx.ready();
-            loop {
-                let msg = async { Ok(ctx.recv().await) };
-                let cmd = async { Err(self.cmds.recv().await.ok()) };
-                match msg.or(cmd).await {
-                    Ok(None) => return Ok(()),
-                    Ok(Some(m)) if m.group == "nodestatus" => {
-                        if m.content.windows(11).any(|w| w == b"\"ready\":tru") {
-                            self.c.ready.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    Ok(Some(m)) => {
-                        self.c.applied.fetch_add(1, Ordering::Relaxed);
-                        let _ = ctx.respond(&m, b"ok".to_vec());
-                    }
-                    Err(Some((node, content))) => {
-                        let q = ctx.message("hub", &format!("node/{node}/default/configmap/bench"), "upsert", content);
-                        ctx.request("cloudhub", q).await.map_err(ModuleError::from)?;
-                    }
-                    Err(None) => std::future::pending::<()>().await,
-                }
-            }
-        })
-    }
-}
-
-struct Cloud {
-    stop: Sender<()>,
-    thread: Option<std::thread::JoinHandle<i32>>,
-    cmds: Sender<(String, Vec<u8>)>,
-    c: Arc<Counters>,
-}
-
-impl Cloud {
-    fn start(dir: &Path, port: u16, metrics: u16) -> Result<Cloud, String> {
-        let text = format!(
-            "role = \"cloud\"\ndata_dir = {:?}\nmodules = [\"cloudhub\", \"apiserver\"]\n[runtime]\nchannel_capacity = 8192\nsummary_interval_s = 0\n[api]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:{metrics}\"\n[cloudhub]\nlisten = \"127.0.0.1:{port}\"\nnode_timeout_s = 600\nnode_queue = 4096\njoin = false\n",
-            dir.display().to_string()
-        );
-        let cfg = crate::config::parse(None, "bench-cloud", &text).map_err(|e| e.to_string())?;
-        let (stop, stop_rx) = smol::channel::bounded(1);
-        let (cmds, cmd_rx) = smol::channel::unbounded();
-        let c = Arc::new(Counters::default());
-        let c2 = c.clone();
-        let thread = std::thread::spawn(move || {
-            let crate::config::RoleConfig::Cloud(cc) = &cfg else { return 1 };
-            let db = match crate::store::open(&cc.data_dir, cc.db_cache_bytes) {
-                Ok(db) => db,
-                Err(e) => {
-                    eprintln!("bench: {e}");
-                    return 1;
-                }
-            };
-            let router = Router::new();
-            let mut modules = match crate::cloud::modules(cc, &router, &db) {
-                Ok(m) => m,
-                Err(e) => {
-                    eprintln!("bench: {e}");
-                    return 1;
-                }
-            };
-            let (_never, never_rx) = smol::channel::unbounded();
-            modules.push(Box::new(BenchApp { c: c2.clone(), cmds: cmd_rx, group: "app" }));
-            modules.push(Box::new(BenchApp { c: c2, cmds: never_rx, group: "nodestatus" }));
-            let code = runtime::run_until(crate::role::runtime_options(&cfg, Instant::now()), router, modules, Some(stop_rx));
-            drop(_never);
-            code
-        });
-        // Ready when the CA exists and the port accepts.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err("bench cloud did not start".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(Cloud { stop, thread: Some(thread), cmds, c })
-    }
-
-    fn stop(mut self) {
-        self.stop.close();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+use super::tunnel_cloud::Cloud;
 
 fn wait_line(rx: &mpsc::Receiver<String>, prefix: &str, timeout: Duration) -> Result<String, String> {
     let deadline = Instant::now() + timeout;
@@ -157,6 +40,7 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> Res
 
 struct Row {
     n: usize,
+    transport: &'static str,
     connect_ms: u128,
     rss_base_kib: u64,
     rss_kib: u64,
@@ -197,20 +81,24 @@ fn scrape(port: u16, n: usize) -> Result<(f64, usize), String> {
     Ok((times[2], bytes))
 }
 
-fn one(n: usize, ups: u64, rounds: u64) -> Result<Row, String> {
+fn one(n: usize, ups: u64, rounds: u64, quic: bool) -> Result<Row, String> {
     let dir = std::env::temp_dir().join(format!("hive-bench-tunnel-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let free = || -> Result<u16, String> {
         Ok(std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?.local_addr().map_err(|e| e.to_string())?.port())
     };
     let (port, metrics) = (free()?, free()?);
-    let cloud = Cloud::start(&dir, port, metrics)?;
+    let quic_port = match quic {
+        true => Some(std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?.local_addr().map_err(|e| e.to_string())?.port()),
+        false => None,
+    };
+    let cloud = Cloud::start(&dir, port, metrics, quic_port)?;
     std::thread::sleep(Duration::from_millis(200));
     let rss_base = super::rss_kib();
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child: Child = Command::new(exe)
         .args(["bench", "sim-edges", "--ca-dir", &dir.display().to_string(), "--port", &port.to_string()])
-        .args(["--count", &n.to_string(), "--ups", &ups.to_string()])
+        .args(["--count", &n.to_string(), "--ups", &ups.to_string(), "--quic-port", &quic_port.unwrap_or(0).to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -260,7 +148,7 @@ fn one(n: usize, ups: u64, rounds: u64) -> Result<Row, String> {
     cloud.stop();
     std::thread::sleep(Duration::from_millis(500));
     let t_restart = Instant::now();
-    let cloud = Cloud::start(&dir, port, metrics)?;
+    let cloud = Cloud::start(&dir, port, metrics, quic_port)?;
     let storm = wait_until("all nodes Ready after restart", Duration::from_secs(600), || cloud.c.ready.load(Ordering::Relaxed) >= n as u64);
     let storm_ready_ms = t_restart.elapsed().as_millis();
     let r = rounds + 1;
@@ -277,6 +165,7 @@ fn one(n: usize, ups: u64, rounds: u64) -> Result<Row, String> {
     resync?;
     Ok(Row {
         n,
+        transport: if quic { "quic" } else { "websocket" },
         connect_ms,
         rss_base_kib: rss_base,
         rss_kib: rss,
@@ -292,18 +181,33 @@ fn one(n: usize, ups: u64, rounds: u64) -> Result<Row, String> {
     })
 }
 
-/// Run the tunnel bench for each N in `edges`; write the report to `out`.
-/// Several N each run in a fresh process, so one N's memory does not
-/// inflate the next one's baseline.
-pub fn run(edges: &[usize], ups: u64, rounds: u64, out: &Path) -> Result<(), String> {
-    if edges.len() > 1 {
+/// The transports `--transport` names: websocket, quic or both.
+pub fn transports(arg: &str) -> Result<Vec<bool>, String> {
+    let quic = || match crate::features::has("quic") {
+        true => Ok(()),
+        false => Err(crate::features::missing("the QUIC transport", "quic")),
+    };
+    match arg {
+        "websocket" => Ok(vec![false]),
+        "quic" => quic().map(|_| vec![true]),
+        "both" => quic().map(|_| vec![false, true]),
+        _ => Err(format!("--transport must be websocket, quic or both, not `{arg}`")),
+    }
+}
+
+/// Run the tunnel bench for each N in `edges` over each transport (`true`:
+/// QUIC); write the report to `out`. Several runs each go in a fresh
+/// process, so one's memory does not inflate the next one's baseline.
+pub fn run(edges: &[usize], ups: u64, rounds: u64, quic: &[bool], out: &Path) -> Result<(), String> {
+    if edges.len() * quic.len() > 1 {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let (mut text, mut json) = (String::new(), Vec::new());
-        for n in edges {
-            let sub = out.join(format!("n{n}"));
+        for (n, q) in edges.iter().flat_map(|n| quic.iter().map(move |q| (*n, *q))) {
+            let t = if q { "quic" } else { "websocket" };
+            let sub = out.join(format!("n{n}-{t}"));
             let st = Command::new(&exe)
                 .args(["bench", "tunnel", "--edges", &n.to_string(), "--ups", &ups.to_string(), "--rounds", &rounds.to_string()])
-                .args(["--out", &sub.display().to_string()])
+                .args(["--transport", t, "--out", &sub.display().to_string()])
                 .stdout(Stdio::null())
                 .status()
                 .map_err(|e| e.to_string())?;
@@ -323,24 +227,27 @@ pub fn run(edges: &[usize], ups: u64, rounds: u64, out: &Path) -> Result<(), Str
         text += "scrape_ms: median of 5 scrapes of the cloud's /metrics (open metrics listener) with all N connected\n";
         return super::write_report(out, "tunnel", &text, &format!("[{}]\n", json.join(",\n")));
     }
-    let mut text = String::from("hive bench tunnel: cloud (this process, one executor thread) vs N simulated edges (child process), loopback mTLS\n");
+    let mut text = String::from(
+        "hive bench tunnel: cloud (this process, one executor thread) vs N simulated edges (child process), loopback mTLS (websocket over TCP, or QUIC)\n",
+    );
     text += &format!(
-        "{:>6} {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>12} {:>12} {:>12} {:>10}\n",
-        "N", "connect_ms", "rss_kib", "B/node", "up_msgs", "up/s", "up_cpu_ms", "down_p50_ms", "down_p99_ms", "storm_ms", "scrape_ms"
+        "{:>6} {:>9} {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>12} {:>12} {:>12} {:>10}\n",
+        "N", "transport", "connect_ms", "rss_kib", "B/node", "up_msgs", "up/s", "up_cpu_ms", "down_p50_ms", "down_p99_ms", "storm_ms", "scrape_ms"
     );
     let mut json = Vec::new();
-    for &n in edges {
+    for (&n, &q) in edges.iter().zip(quic) {
         eprintln!("bench tunnel: N = {n} ...");
-        let r = one(n, ups, rounds)?;
+        let r = one(n, ups, rounds, q)?;
         let p50 = r.down.iter().map(|d| d.0).max().unwrap_or(0);
         let p99 = r.down.iter().map(|d| d.1).max().unwrap_or(0);
         text += &format!(
-            "{:>6} {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>12} {:>12} {:>5}/{:<6} {:>10.2}\n",
-            r.n, r.connect_ms, r.rss_kib, r.per_node_b, r.ups, r.up_per_s, r.up_cpu_ms, p50, p99, r.storm_ready_ms, r.storm_resync_ms, r.scrape_ms
+            "{:>6} {:>9} {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>12} {:>12} {:>5}/{:<6} {:>10.2}\n",
+            r.n, r.transport, r.connect_ms, r.rss_kib, r.per_node_b, r.ups, r.up_per_s, r.up_cpu_ms, p50, p99, r.storm_ready_ms, r.storm_resync_ms, r.scrape_ms
         );
         json.push(format!(
-            "{{\"n\":{},\"connect_ms\":{},\"cloud_rss_base_kib\":{},\"cloud_rss_kib\":{},\"bytes_per_node\":{},\"up_msgs\":{},\"up_per_s\":{},\"up_cpu_ms\":{},\"down_rounds_p50_p99\":[{}],\"storm_all_ready_ms\":{},\"storm_resynced_ms\":{},\"scrape_ms\":{:.2},\"scrape_bytes\":{}}}",
+            "{{\"n\":{},\"transport\":\"{}\",\"connect_ms\":{},\"cloud_rss_base_kib\":{},\"cloud_rss_kib\":{},\"bytes_per_node\":{},\"up_msgs\":{},\"up_per_s\":{},\"up_cpu_ms\":{},\"down_rounds_p50_p99\":[{}],\"storm_all_ready_ms\":{},\"storm_resynced_ms\":{},\"scrape_ms\":{:.2},\"scrape_bytes\":{}}}",
             r.n,
+            r.transport,
             r.connect_ms,
             r.rss_base_kib,
             r.rss_kib,

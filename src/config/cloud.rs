@@ -54,6 +54,12 @@ pub struct CloudHubConfig {
     /// Lifetime of node certificates issued by join and rotation (s); an
     /// edge asks for a new one when 80% of it has passed.
     pub node_cert_lifetime_s: u64,
+    /// Also serve the tunnel over QUIC (UDP). Unset: on when this hive is
+    /// built with the `quic` feature; `true` without it is an error.
+    pub quic: Option<bool>,
+    /// Its address; default: the hub's address with its port + 1 (UDP
+    /// 10001 next to 10000, as KubeEdge's CloudHub; port 0 stays 0).
+    pub quic_listen: Option<SocketAddr>,
 }
 
 impl CloudHubConfig {
@@ -64,6 +70,15 @@ impl CloudHubConfig {
             SocketAddr::new(self.listen.ip(), port)
         };
         self.join.then(|| self.join_listen.unwrap_or_else(derived))
+    }
+
+    /// Where the QUIC listener binds, if it is on.
+    pub fn quic_addr(&self) -> Option<SocketAddr> {
+        let derived = || {
+            let port = if self.listen.port() == 0 { 0 } else { self.listen.port().saturating_add(1) };
+            SocketAddr::new(self.listen.ip(), port)
+        };
+        self.quic.unwrap_or(cfg!(feature = "quic")).then(|| self.quic_listen.unwrap_or_else(derived))
     }
 }
 
@@ -81,6 +96,8 @@ impl Default for CloudHubConfig {
             join: true,
             join_listen: None,
             node_cert_lifetime_s: 90 * 86_400,
+            quic: None,
+            quic_listen: None,
         }
     }
 }
@@ -183,6 +200,9 @@ pub(super) fn check(c: &CloudConfig, name: &str, text: &str, frame_range: RangeI
         if v == 0 {
             return Err(invalid_at(name, text, "cloudhub", key, "must be more than 0".into()));
         }
+    }
+    if h.quic == Some(true) && !crate::features::has("quic") {
+        return Err(invalid_at(name, text, "cloudhub", "quic", crate::features::missing("the QUIC transport", "quic")));
     }
     for (key, v) in [("max_connections", c.api.max_connections as u64), ("idle_timeout_s", c.api.idle_timeout_s)] {
         if v == 0 {

@@ -56,6 +56,11 @@ impl EdgeModule {
 pub struct EdgeHubConfig {
     /// The CloudHub to connect to.
     pub server: HostPort,
+    /// How: `websocket` (TLS over TCP to `server`) or `quic` (UDP to
+    /// `quic_server`; needs the `quic` feature).
+    pub transport: Transport,
+    /// CloudHub's QUIC address; default: `server` with its port + 1.
+    pub quic_server: Option<HostPort>,
     /// Websocket ping interval (s); the cloud is presumed gone after 3 silent intervals.
     pub ping_interval_s: u64,
     /// Reconnect backoff: exponential with full jitter between these bounds (ms).
@@ -71,10 +76,27 @@ pub struct EdgeHubConfig {
     pub outbox_max_events: usize,
 }
 
+/// The tunnel's transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Websocket,
+    Quic,
+}
+
+impl EdgeHubConfig {
+    /// Where QUIC dials.
+    pub fn quic_addr(&self) -> HostPort {
+        self.quic_server.clone().unwrap_or_else(|| HostPort { host: self.server.host.clone(), port: self.server.port.saturating_add(1) })
+    }
+}
+
 impl Default for EdgeHubConfig {
     fn default() -> Self {
         EdgeHubConfig {
             server: HostPort { host: "127.0.0.1".into(), port: 10000 },
+            transport: Transport::Websocket,
+            quic_server: None,
             ping_interval_s: 15,
             backoff_min_ms: 500,
             backoff_max_ms: 30_000,
@@ -283,6 +305,9 @@ pub(super) fn check(c: &EdgeConfig, name: &str, text: &str, frame_range: RangeIn
         return Err(invalid_at(name, text, "", "modules", e));
     }
     let h = &c.edgehub;
+    if h.transport == Transport::Quic && !crate::features::has("quic") {
+        return Err(invalid_at(name, text, "edgehub", "transport", crate::features::missing("the QUIC transport", "quic")));
+    }
     if !frame_range.contains(&h.max_frame_bytes) {
         return Err(invalid_at(name, text, "edgehub", "max_frame_bytes", frame_msg));
     }

@@ -1,9 +1,14 @@
 //! What crosses the cloud ⇄ edge tunnel: frames (frame.rs) and ServiceBus
 //! messages (servicebus.rs) are plain data with no I/O, and stream.rs
 //! multiplexes streams over a connection's frames; ws.rs carries
-//! frames over a websocket and is the only file here that does I/O.
+//! frames over a websocket; link.rs names the byte stream under it (TLS
+//! over TCP, or a QUIC stream from quic.rs). ws.rs and quic.rs are the only
+//! files here that do I/O.
 
 pub mod frame;
+pub mod link;
+#[cfg(feature = "quic")]
+pub mod quic;
 pub mod servicebus;
 pub mod stream;
 pub mod ws;

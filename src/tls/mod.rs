@@ -16,6 +16,8 @@ mod ca;
 pub mod csr;
 mod x509;
 pub use x509::fields as cert_fields;
+#[cfg(feature = "quic")]
+pub mod quic;
 #[cfg(feature = "edge")]
 pub mod unverified;
 #[cfg(feature = "cloud")]

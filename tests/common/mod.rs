@@ -238,3 +238,4 @@ pub mod kubectl;
 pub mod mqtt;
 pub mod proxy;
 pub mod rawmqtt;
+pub mod udp_proxy;

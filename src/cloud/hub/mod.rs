@@ -16,20 +16,23 @@
 //! Must not interpret contents.
 
 pub mod certs;
+mod connection;
 mod join;
 mod nodes;
+#[cfg(feature = "quic")]
+mod quic;
 mod revoke;
 mod session;
+mod websocket;
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
 use futures_rustls::TlsAcceptor;
 use smol::future::FutureExt as _;
-use smol::net::{TcpListener, TcpStream};
+use smol::net::TcpListener;
 use smol::LocalExecutor;
 
 pub use nodes::NodeReady;
@@ -39,15 +42,13 @@ use std::sync::Arc;
 
 use certs::CertRegistry;
 
-use super::metrics;
 use super::store::Store;
 use super::stream::Streams;
 use super::sync::ObjectSync;
 use crate::config::CloudHubConfig;
 use crate::core::Reply;
 use crate::core::{timeout, Context, Message, Module, ModuleError, ModuleFuture, Router};
-use crate::proto::ws::{self, Incoming};
-use crate::proto::{Frame, Hello, Welcome, TUNNEL_PATH};
+use crate::proto::Frame;
 use crate::tls::{self, CertAuthority};
 
 pub const NAME: &str = "cloudhub";
@@ -111,6 +112,15 @@ impl Module for CloudHub {
             let listener = TcpListener::bind(self.cfg.listen).await.map_err(|e| ModuleError::new(format!("cannot listen on {}: {e}", self.cfg.listen)))?;
             let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
             log::info!(target: NAME, "listening on {addr} (mutual TLS, CA {})", CertAuthority::cert_path(&self.data_dir).display());
+            #[cfg(feature = "quic")]
+            let quic = match self.cfg.quic_addr() {
+                Some(a) => {
+                    let e = quic::bind(&tls, a, Duration::from_secs(self.cfg.node_timeout_s), self.cfg.max_frame_bytes).map_err(ModuleError::new)?;
+                    log::info!(target: NAME, "QUIC on UDP {} (mutual TLS 1.3, ALPN hive-tunnel/1)", e.local_addr().map(|a| a.to_string()).unwrap_or_default());
+                    Some(e)
+                }
+                None => None,
+            };
             let join_listener =
                 match self.cfg.join_addr() {
                     Some(a) => Some(TcpListener::bind(a).await.map_err(|e| {
@@ -180,7 +190,14 @@ impl Module for CloudHub {
                 }
             };
             let revocations = revoke::watch_nodes(hub.clone(), self.store.clone());
-            ex.run(from_modules.or(accept_loop).or(liveness).or(join_server).or(revocations)).await;
+            let quic_loop = async {
+                #[cfg(feature = "quic")]
+                if let Some(e) = quic.clone() {
+                    quic::accept_loop(hub.clone(), e, &ex).await;
+                }
+                std::future::pending::<()>().await
+            };
+            ex.run(from_modules.or(accept_loop).or(liveness).or(join_server).or(revocations).or(quic_loop)).await;
             hub.nodes.borrow_mut().kick_all("cloud shutting down");
             // Let sessions send their close frames.
             let _ = timeout(
@@ -192,6 +209,10 @@ impl Module for CloudHub {
                 }),
             )
             .await;
+            #[cfg(feature = "quic")]
+            if let Some(e) = quic {
+                e.close(quinn::VarInt::from_u32(crate::proto::quic::CLOSE_NORMAL), b"cloud shutting down");
+            }
             let _ = crate::store::flush(&self.db).await;
             Ok(())
         })
@@ -201,111 +222,6 @@ impl Module for CloudHub {
 impl Hub {
     fn max_frame(&self) -> usize {
         self.cfg.max_frame_bytes
-    }
-
-    /// One connection from TLS handshake to close.
-    async fn serve(self: Rc<Self>, acceptor: TlsAcceptor, tcp: TcpStream, peer: SocketAddr) {
-        let _ = tcp.set_nodelay(true);
-        let handshake = async {
-            let tls = acceptor.accept(tcp).await.map_err(|e| format!("TLS handshake: {e}"))?;
-            let der = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned().ok_or_else(|| "no client certificate".to_string())?;
-            let node = tls::node_name_of(&der).map_err(|e| e.to_string())?;
-            // Checked again here too (the handshake did): never a session for a revoked certificate.
-            let fields = tls::cert_fields(der.as_ref()).map_err(|e| format!("node {node}: certificate: {e}"))?;
-            if self.registry.is_revoked(&node, fields.serial, fields.not_before) {
-                return Err(format!("node {node}: certificate revoked"));
-            }
-            let serial = crate::tls::hex(fields.serial);
-            // Only the tunnel's own path is upgraded; anything else is a 404.
-            #[allow(clippy::result_large_err)] // tungstenite's callback type
-            let only_tunnel = |req: &async_tungstenite::tungstenite::handshake::server::Request, resp| {
-                if req.uri().path() == TUNNEL_PATH {
-                    Ok(resp)
-                } else {
-                    let mut r = async_tungstenite::tungstenite::handshake::server::ErrorResponse::new(Some(format!(
-                        "no tunnel at {}; edges connect to {TUNNEL_PATH}",
-                        req.uri().path()
-                    )));
-                    *r.status_mut() = async_tungstenite::tungstenite::http::StatusCode::NOT_FOUND;
-                    Err(r)
-                }
-            };
-            let mut wsock = async_tungstenite::accept_hdr_async_with_config(tls, only_tunnel, Some(ws::ws_config(self.max_frame())))
-                .await
-                .map_err(|e| format!("node {node}: websocket upgrade: {e}"))?;
-            let hello = match ws::recv(&mut wsock, self.max_frame()).await {
-                Incoming::Frame(Frame::Hello(h)) => h,
-                Incoming::Frame(_) => return Err(format!("node {node}: first frame was not Hello")),
-                Incoming::Bad(why) => {
-                    ws::close(&mut wsock, true, &why).await;
-                    return Err(format!("node {node}: {why}"));
-                }
-                Incoming::Alive | Incoming::Closed(_) => return Err(format!("node {node}: closed before Hello")),
-            };
-            Ok::<_, String>((node, hello, wsock, serial))
-        };
-        let (node, hello, mut wsock, serial) = match timeout(Duration::from_millis(self.cfg.handshake_timeout_ms), handshake).await {
-            Some(Ok(x)) => x,
-            Some(Err(e)) => {
-                metrics::CONNECTIONS_REFUSED.inc();
-                log::warn!(target: NAME, "refused connection from {peer}: {e}");
-                return;
-            }
-            None => {
-                metrics::CONNECTIONS_REFUSED.inc();
-                log::warn!(target: NAME, "refused connection from {peer}: handshake not done within {} ms", self.cfg.handshake_timeout_ms);
-                return;
-            }
-        };
-        let up_applied = match self.sync.up_applied(&node) {
-            Ok(n) => n,
-            Err(e) => {
-                log::error!(target: NAME, "node {node}: {e}");
-                ws::close(&mut wsock, false, "cloud storage error").await;
-                return;
-            }
-        };
-        let Hello { hive_version, arch, inventory } = hello;
-        let twin = self.nodes.borrow_mut().refuse_twin(&node);
-        if let Some(log) = twin {
-            metrics::CONNECTIONS_REFUSED.inc();
-            if log {
-                log::error!(target: NAME, "node {node}: refusing a connection from {peer}: its live session was taken over {} times within {} s, so two edges seem to use the certificate of node {node}; give each edge its own (hive cert node NAME)", nodes::MAX_TAKEOVERS, nodes::TAKEOVER_WINDOW.as_secs());
-            }
-            ws::close(&mut wsock, true, &format!("node {node} is connected from elsewhere with the same certificate")).await;
-            return;
-        }
-        let (ends, was_not_ready, replaced) = self.nodes.borrow_mut().connect(&node, &hive_version, &arch, self.cfg.node_queue);
-        metrics::SESSIONS_OPENED.inc();
-        if replaced {
-            metrics::SESSIONS_REPLACED.inc();
-            log::warn!(target: NAME, "node {node}: new connection from {peer} replaces the existing session");
-        }
-        log::info!(target: NAME, "node {node} connected from {peer} (hive {hive_version}, {arch}, holds {} objects, certificate serial {serial})", inventory.len());
-        if was_not_ready {
-            self.status_changed(&node, NodeReady::Ready, &hive_version, &arch);
-        }
-        let generation = ends.generation;
-        let (stream_tx, stream_rx) = smol::channel::unbounded();
-        let table = self.streams.attach(&node, generation, stream_tx, self.max_frame());
-        let welcome = Frame::Welcome(Welcome { hive_version: env!("CARGO_PKG_VERSION").into(), node: node.clone(), up_applied });
-        let why = match ws::send(&mut wsock, &welcome, self.max_frame()).await {
-            Ok(()) => self.session(&node, &mut wsock, ends, (stream_rx, table), inventory).await,
-            Err(e) => Err(e),
-        };
-        let reason = match &why {
-            Ok(r) | Err(r) => r.clone(),
-        };
-        metrics::SESSIONS_CLOSED.inc(&[metrics::close_reason(why.is_ok(), &reason)]);
-        self.streams.detach(&node, generation, &format!("the tunnel to node {node} closed ({reason})"));
-        match why {
-            Ok(reason) => log::info!(target: NAME, "node {node} disconnected ({peer}): {reason}"),
-            Err(reason) => {
-                log::warn!(target: NAME, "node {node} ({peer}): closing: {reason}");
-                ws::close(&mut wsock, true, &reason).await;
-            }
-        }
-        self.nodes.borrow_mut().disconnect(&node, generation);
     }
 
     /// Tell the rest of the cloud (group `nodestatus`) and the log.

@@ -1,7 +1,7 @@
 //! EdgeHub: the edge's client of CloudHub.
 //!
-//! Owns: the connection to the cloud (TCP, TLS with the node certificate,
-//! websocket), keepalive pings, reconnection with exponential backoff and
+//! Owns: the connection to the cloud (dialed by transport.rs: websocket
+//! or QUIC), keepalive pings, reconnection with exponential backoff and
 //! full jitter, the durable outbox, and the messages waiting for the cloud
 //! while offline. What a local module sends to `edgehub` goes to the cloud:
 //! operation `report` (a state, coalesced by resource) and `event` are
@@ -18,10 +18,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_rustls::TlsConnector;
 use smol::channel::{Receiver, Sender};
 use smol::future::FutureExt as _;
-use smol::net::TcpStream;
 
 use super::outbox::{Kind, Outbox};
 use crate::config::{EdgeHubConfig, JoinConfig};
@@ -31,7 +29,6 @@ use crate::edge::{metrics, names};
 use crate::proto::stream::{Accepted, Table};
 use crate::proto::ws::{self, Incoming};
 use crate::proto::{Frame, Hello, ObjectChange};
-use crate::tls;
 
 /// Durable upstream messages in flight before waiting for the cloud's acks.
 pub const UP_WINDOW: usize = 256;
@@ -41,10 +38,12 @@ pub const NAME: &str = super::names::EDGEHUB;
 mod dial;
 mod pending;
 mod rotate;
+mod transport;
 pub use dial::{backoff, load_tls, Credentials};
 use pending::Pending;
 pub use rotate::validity as cert_validity;
 use rotate::Rotation;
+use transport::Dialer;
 
 pub struct EdgeHub {
     cfg: EdgeHubConfig,
@@ -92,9 +91,9 @@ impl Module for EdgeHub {
     fn run(self: Box<Self>, mut ctx: Context) -> ModuleFuture {
         Box::pin(async move {
             let (node, tls_cfg) = load_tls(&self.data_dir, &self.node_name).map_err(ModuleError::new)?;
-            let mut connector = TlsConnector::from(tls_cfg);
+            let mut dialer = Dialer::new(&self.cfg, tls_cfg).map_err(ModuleError::new)?;
             let outbox = Outbox::open(&self.db, self.cfg.outbox_max_events).map_err(ModuleError::new)?;
-            log::info!(target: NAME, "node {node}: cloud at {}, {} messages in the outbox", self.cfg.server, outbox.len());
+            log::info!(target: NAME, "node {node}: cloud at {}, {} messages in the outbox", dialer.target(&self.cfg), outbox.len());
             ctx.ready();
             let mut up = Up { outbox, sent_upto: 0, in_flight: VecDeque::new() };
             let mut pending = Pending { q: VecDeque::new(), cap: self.cfg.offline_queue, dropped: 0 };
@@ -102,11 +101,11 @@ impl Module for EdgeHub {
             let mut bounds = (self.cfg.backoff_min_ms, self.cfg.backoff_max_ms);
             let mut last_rotated = None;
             loop {
-                match self.connect(&ctx, &connector).await {
+                match self.connect(&ctx, &dialer).await {
                     Ok((mut wsock, up_applied)) => {
                         attempt = 0;
                         metrics::CONNECTS.inc();
-                        log::info!(target: NAME, "node {node}: connected to cloud {} (cloud applied up to {up_applied})", self.cfg.server);
+                        log::info!(target: NAME, "node {node}: connected to cloud {} (cloud applied up to {up_applied})", dialer.target(&self.cfg));
                         let hello = ctx.message(names::GROUP_CONNECTION, "cloud", "connected", Vec::new());
                         match ctx.router.send_to_group(names::GROUP_CONNECTION, hello) {
                             Ok(_) | Err(crate::core::RouterError::EmptyGroup(_)) => {}
@@ -143,7 +142,10 @@ impl Module for EdgeHub {
                                 last_rotated = Some(Instant::now());
                                 ws::close(&mut wsock, false, "certificate rotated").await;
                                 match load_tls(&self.data_dir, &node) {
-                                    Ok((_, cfg)) => connector = TlsConnector::from(cfg),
+                                    Ok((_, cfg)) => match Dialer::new(&self.cfg, cfg) {
+                                        Ok(d) => dialer = d,
+                                        Err(e) => log::error!(target: NAME, "node {node}: the rotated certificate does not load: {e}"),
+                                    },
                                     Err(e) => log::error!(target: NAME, "node {node}: the rotated certificate does not load: {e}"),
                                 }
                                 continue;
@@ -153,15 +155,18 @@ impl Module for EdgeHub {
                     Err(e) => {
                         metrics::CONNECT_FAILURES.inc();
                         if let Some((why, min, max)) = rotate::diagnose(&e, &self.data_dir) {
-                            log::error!(target: NAME, "node {node}: cannot connect to cloud {}: {why}", self.cfg.server);
+                            log::error!(target: NAME, "node {node}: cannot connect to cloud {}: {why}", dialer.target(&self.cfg));
                             if let Some(cfg) = rotate::rejoin(&self.data_dir, &self.join, &node, &e).await {
-                                connector = TlsConnector::from(cfg);
+                                match Dialer::new(&self.cfg, cfg) {
+                                    Ok(d) => dialer = d,
+                                    Err(e) => log::error!(target: NAME, "node {node}: the new certificate does not load: {e}"),
+                                }
                                 attempt = 0;
                                 continue;
                             }
                             bounds = (min, max);
                         } else {
-                            log::warn!(target: NAME, "node {node}: cannot connect to cloud {}: {e}", self.cfg.server);
+                            log::warn!(target: NAME, "node {node}: cannot connect to cloud {}: {e}", dialer.target(&self.cfg));
                         }
                     }
                 }
@@ -197,24 +202,17 @@ impl Module for EdgeHub {
     }
 }
 
-type Wss = async_tungstenite::WebSocketStream<futures_rustls::client::TlsStream<TcpStream>>;
+type Wss = crate::proto::link::Link;
 
 impl EdgeHub {
     fn max_frame(&self) -> usize {
         self.cfg.max_frame_bytes
     }
 
-    async fn connect(&self, ctx: &Context, connector: &TlsConnector) -> Result<(Wss, u64), String> {
-        let server = &self.cfg.server;
+    async fn connect(&self, ctx: &Context, dialer: &Dialer) -> Result<(Wss, u64), String> {
         let inventory = inventory(ctx).await?;
         let go = async {
-            let tcp = TcpStream::connect((server.host.as_str(), server.port)).await.map_err(|e| format!("TCP: {e}"))?;
-            let _ = tcp.set_nodelay(true);
-            let name = tls::server_name(&server.host).map_err(|e| e.to_string())?;
-            let tls = connector.connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?;
-            let url = format!("wss://{server}{}", crate::proto::TUNNEL_PATH);
-            let (mut wsock, _) =
-                async_tungstenite::client_async_with_config(url, tls, Some(ws::ws_config(self.max_frame()))).await.map_err(|e| format!("websocket: {e}"))?;
+            let mut wsock = dialer.dial(&self.cfg).await?;
             let hello = Frame::Hello(Hello { hive_version: env!("CARGO_PKG_VERSION").into(), arch: std::env::consts::ARCH.into(), inventory });
             ws::send(&mut wsock, &hello, self.max_frame()).await?;
             match ws::recv(&mut wsock, self.max_frame()).await {
