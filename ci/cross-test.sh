@@ -75,7 +75,7 @@ for t in "${TARGETS[@]}"; do
   [ -n "$qport" ] || { cat cloud.log; fail "$T: the cloud did not say where QUIC listens"; }
   H cert node smoke-q --ca-dir cloud --out edge-q >/dev/null || fail "$T: cert node"
   printf 'role = "edge"\ndata_dir = "edge-q"\n[metaserver]\nlisten = "127.0.0.1:0"\n[edgehub]\nserver = "127.0.0.1:%s"\ntransport = "quic"\nquic_server = "127.0.0.1:%s"\n[eventbus]\nlisten = "127.0.0.1:0"\n[dmi]\nsocket = "dmi-q.sock"\n' "$port" "$qport" > edge-q.toml
-  H edge --config edge-q.toml 2> edge-q.log & qpid=$!
+  $Q "$FULL" edge --config edge-q.toml 2> edge-q.log & qpid=$!
   qok=0
   for _ in $(seq 1 300); do grep -q "node smoke-q is Ready" cloud.log && { qok=1; break; }; sleep 0.1; done
   kill -TERM $qpid; qrc=0; wait $qpid || qrc=$?

@@ -147,6 +147,15 @@ fn one(n: usize, ups: u64, rounds: u64, quic: bool) -> Result<Row, String> {
     // Reconnect storm: restart the cloud under all N edges.
     cloud.stop();
     std::thread::sleep(Duration::from_millis(500));
+    if let Some(q) = quic_port {
+        // QUIC connections drain on smol's global thread after the cloud's
+        // thread ends; its UDP port is free once they have.
+        if let Err(e) = wait_until("the QUIC port is free again", Duration::from_secs(30), || std::net::UdpSocket::bind(("127.0.0.1", q)).is_ok()) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+    }
     let t_restart = Instant::now();
     let cloud = Cloud::start(&dir, port, metrics, quic_port)?;
     let storm = wait_until("all nodes Ready after restart", Duration::from_secs(600), || cloud.c.ready.load(Ordering::Relaxed) >= n as u64);

@@ -87,21 +87,36 @@ impl Drop for QuicStream {
     }
 }
 
+impl QuicStream {
+    /// A stream error says only "connection lost"; the connection knows
+    /// why (a TLS alert such as CertificateRevoked, the peer's reason).
+    fn why<T>(&self, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match (r, self.conn.close_reason()) {
+            (Poll::Ready(Err(e)), Some(reason)) => Poll::Ready(Err(io::Error::new(e.kind(), describe(&reason)))),
+            (r, _) => r,
+        }
+    }
+}
+
 impl AsyncRead for QuicStream {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        AsyncRead::poll_read(Pin::new(&mut self.recv), cx, buf)
+        let r = AsyncRead::poll_read(Pin::new(&mut self.recv), cx, buf);
+        self.why(r)
     }
 }
 
 impl AsyncWrite for QuicStream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        AsyncWrite::poll_write(Pin::new(&mut self.send), cx, buf)
+        let r = AsyncWrite::poll_write(Pin::new(&mut self.send), cx, buf);
+        self.why(r)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        AsyncWrite::poll_flush(Pin::new(&mut self.send), cx)
+        let r = AsyncWrite::poll_flush(Pin::new(&mut self.send), cx);
+        self.why(r)
     }
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        AsyncWrite::poll_close(Pin::new(&mut self.send), cx)
+        let r = AsyncWrite::poll_close(Pin::new(&mut self.send), cx);
+        self.why(r)
     }
 }
 

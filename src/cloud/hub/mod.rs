@@ -102,10 +102,17 @@ impl Module for CloudHub {
             let ca = Rc::new(CertAuthority::load_or_create(&self.data_dir).map_err(ModuleError::new)?);
             let (cert, key) = ca.issue_server(&self.cfg.server_names).map_err(ModuleError::new)?;
             let registry = CertRegistry::open(&self.db).map_err(ModuleError::new)?;
-            let check = registry.clone();
+            // The TLS configs may outlive this module (QUIC's endpoint driver
+            // runs on smol's global thread): emptied at shutdown, so they never
+            // hold the database open, and refuse everything after.
+            let check = Arc::new(std::sync::RwLock::new(Some(registry.clone())));
+            let checker = check.clone();
             let revoked: tls::RevocationCheck = Arc::new(move |der| {
                 let (Ok(node), Ok(f)) = (tls::node_name_of(der), tls::cert_fields(der.as_ref())) else { return false };
-                check.is_revoked(&node, f.serial, f.not_before)
+                match checker.read().as_deref() {
+                    Ok(Some(r)) => r.is_revoked(&node, f.serial, f.not_before),
+                    _ => true,
+                }
             });
             let tls = tls::server_config_revocable(&ca.cert_pem, &cert, &key, revoked).map_err(ModuleError::new)?;
             let sync = ObjectSync::open(&self.db).map_err(ModuleError::new)?;
@@ -209,9 +216,19 @@ impl Module for CloudHub {
                 }),
             )
             .await;
+            // Sessions still open end here (and with them their QUIC connections).
+            drop(ex);
+            if let Ok(mut r) = check.write() {
+                r.take();
+            }
             #[cfg(feature = "quic")]
             if let Some(e) = quic {
+                // Edges hear the close at once (not at their idle timeout),
+                // and the UDP port is free again when we return.
                 e.close(quinn::VarInt::from_u32(crate::proto::quic::CLOSE_NORMAL), b"cloud shutting down");
+                if timeout(Duration::from_secs(1), e.wait_idle()).await.is_none() {
+                    log::warn!(target: NAME, "QUIC connections still closing after 1 s");
+                }
             }
             let _ = crate::store::flush(&self.db).await;
             Ok(())
